@@ -1,0 +1,61 @@
+/**
+ * Time, injected. Heartbeats, back-off and timeouts read time only through a
+ * Clock, so failure detection can be tested with a ManualClock instead of
+ * waiting for real seconds.
+ */
+export type TimerId = unknown;
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerId;
+  clearTimeout(id: TimerId): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms) as unknown as { unref?: () => void };
+    // A pending aemp timer must not keep a Node process alive on its own
+    // (AEMP's timers don't either); in browsers unref does not exist.
+    t?.unref?.();
+    return t;
+  },
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
+/** A clock that moves only when told to: `advance(ms)` runs due timers in order. */
+export class ManualClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(start = 0) {
+    this.t = start;
+  }
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerId {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(id: TimerId): void {
+    this.timers.delete(id as number);
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = end;
+  }
+  get pending(): number {
+    return this.timers.size;
+  }
+}
