@@ -13,13 +13,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms) as unknown as { unref?: () => void };
-    // A pending aemp timer must not keep a Node process alive on its own
-    // (AEMP's timers don't either); in browsers unref does not exist.
-    t?.unref?.();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
 
@@ -58,4 +52,14 @@ export class ManualClock implements Clock {
   get pending(): number {
     return this.timers.size;
   }
+}
+
+/**
+ * Internal timers (heartbeats, reconnect back-off) must not keep a Node
+ * process alive on their own; user timers (after) do. No-op in browsers and
+ * with a ManualClock.
+ */
+export function unrefTimer(id: TimerId): TimerId {
+  (id as { unref?: () => void } | undefined)?.unref?.();
+  return id;
 }

@@ -1,0 +1,53 @@
+/**
+ * The in-process hub: nodes made with createNode() and no network
+ * configuration reach each other through it, as if linked in memory.
+ * Delivery stays asynchronous because the receiving kernel queues it.
+ */
+import { BadArgumentError } from './errors.ts';
+import type { NodeId, PortId } from './ids.ts';
+import type { Guard, Message } from './kernel.ts';
+import type { LinkInfo, Network, NodeMonitor } from './network.ts';
+import type { MpNode } from './node.ts';
+
+export class LocalHub {
+  private nodes = new Map<NodeId, MpNode>();
+  private watchers = new Set<NodeMonitor>();
+
+  join(n: MpNode): Network {
+    const id = n.NODE;
+    if (this.nodes.has(id)) throw new BadArgumentError(`a node ${id} exists in this process already`);
+    this.nodes.set(id, n);
+    for (const w of this.watchers) w(id, true);
+    const hub = this;
+    const net: Network = {
+      send(from: NodeId, node: NodeId, port: PortId, msg: Message) {
+        const t = hub.nodes.get(node);
+        if (t) t.kernel.receive(from, port, msg);
+        // An unknown node: the message is lost, so monitors on it must fire.
+        else n.remote.nodeDown(node, ['transport_error', `node ${node} is not reachable`]);
+      },
+      nodeIsUp: (node) => (hub.nodes.has(node) ? true : undefined),
+      upNodes: () => [...hub.nodes.keys()].filter((x) => x !== id),
+      knownNodes: () => [...hub.nodes.keys()].filter((x) => x !== id),
+      monNodes(cb: NodeMonitor): Guard {
+        hub.watchers.add(cb);
+        return () => void hub.watchers.delete(cb);
+      },
+      linkInfo: (node): LinkInfo | undefined => (hub.nodes.has(node) ? { path: 'direct', rttMs: 0 } : undefined),
+      async shutdown() {
+        hub.leave(id);
+      },
+    };
+    return net;
+  }
+
+  leave(id: NodeId): void {
+    if (!this.nodes.delete(id)) return;
+    for (const other of this.nodes.values())
+      other.remote.nodeDown(id, ['transport_error', `node ${id} shut down`]);
+    for (const w of this.watchers) w(id, false, 'transport_error', `node ${id} shut down`);
+  }
+}
+
+/** The process's hub. */
+export const processHub = new LocalHub();
