@@ -1,12 +1,16 @@
 /**
  * configure() and createNode(): give a node its identity and network.
  * Without seeds or binds a node joins the in-process hub; with them, the
- * mesh (added by the distributed-nodes layer).
+ * mesh. The environment (node/ or web/) injects transports, crypto and the
+ * profile database through setEnvironment().
  */
 import { processHub } from './hub.ts';
 import { resolveNodeId } from './ids.ts';
 import { MpNode } from './node.ts';
 import type { Clock } from './clock.ts';
+import { BadArgumentError, NotConfiguredError } from './errors.ts';
+import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
+import type { Framing } from './protocol/codec.ts';
 
 export interface ConfigureOptions {
   profile?: string;
@@ -18,9 +22,10 @@ export interface ConfigureOptions {
   cert?: unknown;
   services?: string[];
   parent?: string;
+  /** Milliseconds here (the config database and CLI use seconds). Default 6000. */
   monitor_timeout?: number;
   connect_interval?: number;
-  framing_format?: 'msgpack' | 'json';
+  framing_format?: Framing;
   auth_offer?: string[];
   auth_accept?: string[];
   /** Injected clock (tests). */
@@ -28,17 +33,88 @@ export interface ConfigureOptions {
   [key: string]: unknown;
 }
 
+export interface Environment {
+  transport: MeshTransport;
+  subtle: SubtleCrypto;
+  /** Resolve a profile from the config database (Node); values it returns beat opts. */
+  resolve?(opts: ConfigureOptions): Promise<ConfigureOptions>;
+}
+
+let env: Environment | undefined;
+
+/** Called by aemp/node and aemp/web to inject what the core must not import. */
+export function setEnvironment(e: Environment): void {
+  env = e;
+}
+
+function list(v: unknown, key: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  throw new BadArgumentError(`configure: ${key} must be a list of strings`);
+}
+
+/** A duration option: milliseconds in the API (the config database's seconds are converted when read). */
+function ms(o: ConfigureOptions, key: string, dflt: number): number {
+  const v = o[key];
+  if (v === undefined || v === null) return dflt;
+  const n = Number(v);
+  if (!(n > 0)) throw new BadArgumentError(`configure: ${key} must be a positive number of milliseconds`);
+  return n;
+}
+
 /** (Re)attach node n to its network according to opts. */
-export async function joinNetwork(n: MpNode, opts: ConfigureOptions): Promise<void> {
+export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<void> {
+  const opts = env?.resolve ? await env.resolve(given) : given;
+  const seeds = list(opts.seeds, 'seeds');
+  const binds = list(opts.binds, 'binds');
+  const wantsNet = seeds.length > 0 || binds.length > 0;
   if (opts.nodeid !== undefined && opts.nodeid !== n.NODE) {
     const id = resolveNodeId(opts.nodeid);
     if (n.net) await n.shutdown();
     n.kernel.rename(id);
   }
-  if (!n.net) {
-    n.net = processHub.join(n);
-    n.kernel.transport = n.net;
+  if (!wantsNet) {
+    if (!n.net) {
+      n.net = processHub.join(n);
+      n.kernel.transport = n.net;
+    }
+    return;
   }
+  if (!env) throw new NotConfiguredError('configure: no network environment; import aemp/node or aemp/web');
+  if (n.net) await n.shutdown();
+  const secret = opts.secret as string | undefined;
+  const token = opts.token as string | undefined;
+  const mesh = new Mesh(n, {
+    ...MESH_DEFAULTS,
+    seeds,
+    binds,
+    secret,
+    token,
+    monitorTimeoutMs: ms(opts, 'monitor_timeout', MESH_DEFAULTS.monitorTimeoutMs),
+    connectIntervalMs: ms(opts, 'connect_interval', MESH_DEFAULTS.connectIntervalMs),
+    framing: opts.framing_format === 'json' ? 'json' : 'msgpack',
+    authOffer: list(opts.auth_offer, 'auth_offer').length
+      ? list(opts.auth_offer, 'auth_offer')
+      : secret !== undefined
+        ? ['hmac_sha256']
+        : token !== undefined
+          ? ['token']
+          : ['none'],
+    authAccept: list(opts.auth_accept, 'auth_accept').length
+      ? list(opts.auth_accept, 'auth_accept')
+      : opts.anonymous === true || opts.anonymous === 'yes'
+        ? ['hmac_sha256', 'token', 'none']
+        : ['hmac_sha256', 'token'],
+    transport: env.transport,
+    subtle: env.subtle,
+    ...(typeof opts.maxBufferedBytes === 'number' ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
+    ...(typeof opts.maxQueuedPackets === 'number' ? { maxQueuedPackets: opts.maxQueuedPackets } : {}),
+    ...(typeof opts.handshakeTimeoutMs === 'number' ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+  });
+  n.net = mesh;
+  n.kernel.transport = mesh;
+  await mesh.start();
 }
 
 /** A new node with its own ports, identity and network (many may live in one process). */

@@ -16,7 +16,7 @@ import {
   resolveProfile, setValue, target, updateConfig,
 } from './config.ts';
 import type { ConfigDb } from './config.ts';
-import { KEYS, KEY_NAMES, DEFAULTS, assertKey, checkNodeId, checkProfileName, parseCliValue, parseList, validateValue } from './config-keys.ts';
+import { KEYS, KEY_NAMES, DEFAULTS, assertKey, checkNodeId, checkProfileName, parseCliValue, validateValue } from './config-keys.ts';
 import { generateSelfSignedCert } from './selfsigned.ts';
 
 /** A bad command line: exit 2, one line, with a hint. */
@@ -102,7 +102,7 @@ const show = (name: string, run: (ctx: Ctx) => void | Promise<void>): Op => ({ n
 /** setX VALUE / delX for a plain key. */
 function setCmd(key: keyof typeof KEYS, what: string, summary: string): Cmd {
   return {
-    usage: `set${key.replace('_', '')} ${what}`,
+    usage: `set${key} ${what}`,
     summary,
     parse: (a) => {
       const v = wrap(a.cmd, () => parseCliValue(key, a.next(what)));
@@ -438,8 +438,8 @@ function helpText(): string {
     'Configuration:',
     ...cmds.map((c) => row(c.usage, c.summary)),
     '',
-    'Mesh commands (one per call; use the profile given by a leading',
-    "'profile NAME' or --profile NAME for seeds and secret):",
+    "Mesh commands (one per call, after at most one 'profile NAME'; they use that",
+    "profile's seeds and secret; 'aemp --profile NAME CMD' and 'aemp CMD --profile NAME' work too):",
     ...Object.values(MESH).map((c) => row(c.usage, c.summary)),
     '',
     'ARGs that parse as JSON are JSON, others are strings: 42, true, null,',
@@ -502,6 +502,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     io.out(h);
     return 0;
   }
+  // A leading --profile P is the same as 'profile P'.
+  if (argv[0] === '--profile') argv = ['profile', ...argv.slice(1)];
+  else if (argv[0]?.startsWith('--profile=')) argv = ['profile', argv[0].slice(10), ...argv.slice(1)];
   const ops: Op[] = [];
   let meshProfile: string | undefined;
   for (let i = 0; i < argv.length; ) {

@@ -61,7 +61,7 @@ export const KEY_NAMES = Object.keys(KEYS) as ConfigKey[];
 
 /** Built-in values, lowest precedence (origin "default"); durations in seconds. */
 export const DEFAULTS: Partial<Record<ConfigKey, unknown>> = {
-  monitor_timeout: 30,
+  monitor_timeout: 6,
   connect_interval: 2,
   framing_format: 'msgpack',
   direct: true,

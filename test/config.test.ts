@@ -99,7 +99,7 @@ test('config — profile chain beats global beats program values beats defaults'
 test('config — loadConfigFor resolves from the file and gives durations in milliseconds', async () => {
   const dir = await tmp();
   const rcPath = join(dir, 'rc.json');
-  await updateConfig(rcPath, (db) => Object.assign(db, sampleDb()));
+  await updateConfig(rcPath, (db) => void Object.assign(db, sampleDb()));
   const r = await loadConfigFor({ profile: 'child', programOpts: { monitor_timeout: 1234, nodeid: 'prog', secret: 'p' }, rcPath });
   assert.equal(r.values.nodeid, 'kid');
   assert.equal(r.values.monitor_timeout, 20_000);
@@ -234,7 +234,11 @@ test('config — two processes doing 100 read-modify-writes each lose no update'
     const [tag, rc] = process.argv.slice(-2);
     process.stdout.write('ready\\n');
     await new Promise((r) => process.stdin.once('data', r));
-    for (let i = 0; i < 100; i++) await updateConfig(rc, (db) => addToList(db, undefined, 'seeds', tag + '-' + i + '.example:1'));
+    for (let i = 0; i < 100; i++) {
+      await updateConfig(rc, (db) => addToList(db, undefined, 'seeds', tag + '-' + i + '.example:1'));
+      // A pause like that between two aemp invocations, so the writers take turns.
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+    }
     process.stdout.write('done\\n');
     process.stdin.destroy();
   `;
@@ -254,6 +258,9 @@ test('config — two processes doing 100 read-modify-writes each lose no update'
   assert.equal(seeds.length, 200);
   for (const tag of ['a', 'b']) for (let i = 0; i < 100; i++) assert.ok(seeds.includes(`${tag}-${i}.example:1`));
   assert.deepEqual(await readdir(dir), ['rc.json']);
+  // The writers overlapped (the list is not just a's then b's), so the lock was contended.
+  const switches = seeds.filter((s, i) => i > 0 && s[0] !== seeds[i - 1]![0]).length;
+  assert.ok(switches >= 2, `writers took turns ${switches} times`);
 });
 
 test('selfsigned — the certificate is valid for its key and serves TLS to a client that pins it', async () => {

@@ -8,7 +8,7 @@ let te: TextEncoder | undefined;
 let td: TextDecoder | undefined;
 
 /** UTF-8 bytes of a string. */
-export function utf8(s: string): Uint8Array {
+export function utf8(s: string): Uint8Array<ArrayBuffer> {
   return (te ??= new TextEncoder()).encode(s);
 }
 
@@ -43,7 +43,7 @@ export function plainBytes(v: ArrayBufferView): Uint8Array {
 }
 
 /** One Uint8Array holding all parts in order. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
+export function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
@@ -65,7 +65,7 @@ export function toHex(b: Uint8Array): string {
 }
 
 /** Bytes from hex (either case); undefined if `s` is not hex of even length. */
-export function fromHex(s: string): Uint8Array | undefined {
+export function fromHex(s: string): Uint8Array<ArrayBuffer> | undefined {
   if (s.length % 2 !== 0) return undefined;
   const out = new Uint8Array(s.length / 2);
   for (let i = 0; i < out.length; i++) {
@@ -137,7 +137,7 @@ function encode64(b: Uint8Array, t: Uint8Array, pad: boolean): string {
  * Strict decoder: only the alphabet, padding exactly as `pad` says, and zero
  * unused bits (so every byte string has exactly one accepted spelling).
  */
-function decode64(s: string, t: Int16Array, pad: boolean): Uint8Array | undefined {
+function decode64(s: string, t: Int16Array, pad: boolean): Uint8Array<ArrayBuffer> | undefined {
   let len = s.length;
   if (pad) {
     if (len % 4 !== 0) return undefined;
@@ -182,7 +182,7 @@ export function toBase64(b: Uint8Array): string {
   return encode64(b, ENC_STD, true);
 }
 /** Bytes from standard padded base64; undefined if malformed. */
-export function fromBase64(s: string): Uint8Array | undefined {
+export function fromBase64(s: string): Uint8Array<ArrayBuffer> | undefined {
   return decode64(s, DEC_STD, true);
 }
 /** base64url without padding (RFC 4648 §5). */
@@ -190,6 +190,6 @@ export function toBase64Url(b: Uint8Array): string {
   return encode64(b, ENC_URL, false);
 }
 /** Bytes from unpadded base64url; undefined if malformed. */
-export function fromBase64Url(s: string): Uint8Array | undefined {
+export function fromBase64Url(s: string): Uint8Array<ArrayBuffer> | undefined {
   return decode64(s, DEC_URL, false);
 }

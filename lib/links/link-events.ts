@@ -1,0 +1,117 @@
+/**
+ * The handler side of a Link, shared by every link kind: holds frames that
+ * arrive before a frame handler is set, runs the close handler exactly once
+ * and after every frame that arrived before the close, and keeps a throwing
+ * handler from escaping into the transport's event loop.
+ */
+import type { Frame, LinkHandlers } from '../link.ts';
+import { logger } from '../log.ts';
+
+const log = logger('link');
+
+export class LinkEvents {
+  private readonly h: Partial<LinkHandlers> = {};
+  // Frames that arrived while no frame handler was set, or while the held
+  // ones are still being handed over (so newer frames queue behind them).
+  private held: Frame[] | undefined = [];
+  private flushQueued = false;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private reason = '';
+
+  /**
+   * @param name used in log lines ("ws 127.0.0.1:4040")
+   * @param onHandlerError called when a frame or drain handler throws; the
+   *   link closes itself with that reason
+   */
+  constructor(
+    private readonly name: string,
+    private readonly onHandlerError: (reason: string) => void,
+  ) {}
+
+  /** True until the close was seen (locally or from the transport). */
+  get open(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Merge handlers in; held frames (and a held close) follow in a microtask. */
+  set(h: Partial<LinkHandlers>): void {
+    for (const k of ['frame', 'close', 'drain'] as const) if (h[k]) (this.h as Record<string, unknown>)[k] = h[k];
+    if ((this.held && this.h.frame) || (this.state === 'closing' && this.h.close)) this.queueFlush();
+  }
+
+  /** A frame from the transport. Dropped once the link is closed. */
+  frame(f: Frame): void {
+    if (this.state !== 'open') return;
+    if (this.held) {
+      this.held.push(f);
+      return;
+    }
+    this.callFrame(f);
+  }
+
+  /**
+   * The link is gone. Returns false if it already was. The close handler
+   * runs in a microtask, after held frames, exactly once.
+   */
+  close(reason: string): boolean {
+    if (this.state !== 'open') return false;
+    this.state = 'closing';
+    this.reason = reason;
+    log.debug(`${this.name}: closed: ${reason}`);
+    this.queueFlush();
+    return true;
+  }
+
+  /** The transport's buffer fell back under the low-water mark. */
+  drain(): void {
+    if (this.state !== 'open' || !this.h.drain) return;
+    try {
+      this.h.drain();
+    } catch (err) {
+      this.handlerThrew('drain', err);
+    }
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const held = this.held;
+    if (held && this.h.frame) {
+      // Index loop: frames that arrive during delivery are appended to `held`.
+      for (let i = 0; i < held.length && this.state === 'open'; i++) this.callFrame(held[i]!);
+      this.held = undefined;
+    }
+    if (this.state === 'closing' && this.h.close) {
+      this.state = 'closed';
+      this.held = undefined;
+      try {
+        this.h.close(this.reason);
+      } catch (err) {
+        log.error(`${this.name}: close handler threw: ${errText(err)}`);
+      }
+    }
+  }
+
+  private callFrame(f: Frame): void {
+    try {
+      this.h.frame!(f);
+    } catch (err) {
+      this.handlerThrew('frame', err);
+    }
+  }
+
+  private handlerThrew(which: string, err: unknown): void {
+    const reason = `${which} handler threw: ${errText(err)}`;
+    log.error(`${this.name}: ${reason}`);
+    this.onHandlerError(reason);
+  }
+}
+
+export function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,338 @@
+/**
+ * A WebRTC data-channel link (simple-peer 9, one ordered reliable channel).
+ * The RTCPeerConnection implementation is injected: `@roamhq/wrtc` in Node
+ * (node/rtc-env.ts), the browser's own when `wrtc` is left out. Signals
+ * (SDP, ICE candidates) are plain objects the caller relays to the peer.
+ *
+ * Why it is built the way it is:
+ * - Chromium closes a data channel whose send buffer passes 16 MiB, and
+ *   `send` gives no back-pressure, so the link keeps the channel buffer under
+ *   `highWaterMark` and holds the rest in its own queue, counted in
+ *   `bufferedAmount`.
+ * - `@roamhq/wrtc` has no `bufferedAmountLowThreshold`/`bufferedamountlow`
+ *   (node-webrtc#305); where it is missing the queue is flushed by polling,
+ *   only while there is something to wait for.
+ * - simple-peer's stream turns text into Buffers unless in object mode
+ *   (simple-peer#138, #240); object mode keeps strings strings.
+ * - `peer.destroy()` closes the channel and the connection at once, which
+ *   throws away whatever the channel still buffers (node-datachannel#188
+ *   shows the same loss in Chrome); a local `close()` first flushes the
+ *   link's queue, then closes only the channel, whose closing procedure
+ *   sends what is buffered, and the peer sees the channel close after the
+ *   last frame.
+ * - A peer that vanishes without closing may never produce a close here;
+ *   heartbeats above the link catch that.
+ */
+import Peer from 'simple-peer';
+import { AempError } from '../errors.ts';
+import type { Frame, Link, LinkHandlers } from '../link.ts';
+import { logger } from '../log.ts';
+import { LinkEvents, errText } from './link-events.ts';
+import { approxSize, checkFrameSize, frameFits, plainBytes } from './frame-size.ts';
+
+const log = logger('rtc');
+
+export const RTC_DEFAULT_MAX_FRAME = 16 * 1024;
+
+export interface RtcLinkOptions {
+  /** The side that creates the offer and the channel. */
+  initiator: boolean;
+  /** RTCPeerConnection & co. (`@roamhq/wrtc` in Node); default: the browser's globals. */
+  wrtc?: object;
+  /** Default `{ iceServers: [] }`. */
+  config?: RTCConfiguration;
+  /** Called with each outgoing signal object, to be relayed to the peer. */
+  signal(data: object): void;
+  /** Largest frame, bytes. Default 16 KiB (what every implementation takes); lowered to the connection's SCTP maxMessageSize if that is smaller. */
+  maxFrameSize?: number;
+  /** The most the channel itself may buffer; beyond it frames wait in the link. Default 1 MiB. */
+  highWaterMark?: number;
+  /** `drain` fires, and the channel is refilled, when the buffer falls to this. Default 256 KiB. */
+  lowWaterMark?: number;
+  /** `ready` rejects if the channel is not open after this long. Default 15 s. */
+  timeoutMs?: number;
+  /** A closing link may take this long to flush before it is cut. Default 5 s. */
+  closeTimeoutMs?: number;
+  /** Poll interval for channels without `bufferedamountlow` (wrtc). Default 2 ms. */
+  drainPollMs?: number;
+  /** Test option: never emit or accept ICE candidates, so ICE cannot succeed. */
+  dropCandidates?: boolean;
+  /** For log lines. */
+  name?: string;
+}
+
+export interface RtcLinkHandle {
+  link: Link;
+  /** Feed a signal object from the peer. Bad signals close the link; they never throw. */
+  receiveSignal(data: object): void;
+  /** Resolves when the channel is open; rejects with AEMP_ERR_RTC if it fails, times out or is closed first. */
+  ready: Promise<void>;
+  /** Close at once, dropping anything still queued. */
+  destroy(reason: string): void;
+}
+
+// What simple-peer keeps internally and this link needs (see its index.js).
+interface PeerInternals {
+  _channel: RTCDataChannel | null;
+  _pc: RTCPeerConnection | null;
+}
+
+let count = 0;
+
+class RtcLink implements Link {
+  readonly kind = 'rtc';
+  maxFrameSize: number;
+  readonly events: LinkEvents;
+  readonly ready: Promise<void>;
+  private state: 'connecting' | 'open' | 'closing' | 'closed' = 'connecting';
+  private readonly peer: Peer.Instance;
+  private channel: RTCDataChannel | null = null;
+  private readonly queue: Frame[] = [];
+  private qHead = 0;
+  private queuedBytes = 0;
+  private overMark = false;
+  private poll: ReturnType<typeof setTimeout> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private error: string | undefined;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: AempError) => void;
+  private readonly high: number;
+  private readonly low: number;
+  private readonly name: string;
+
+  constructor(private readonly opts: RtcLinkOptions) {
+    this.name = opts.name ?? `rtc ${++count}${opts.initiator ? ' (initiator)' : ''}`;
+    this.maxFrameSize = opts.maxFrameSize ?? RTC_DEFAULT_MAX_FRAME;
+    this.high = opts.highWaterMark ?? 1024 * 1024;
+    this.low = Math.min(opts.lowWaterMark ?? 256 * 1024, this.high);
+    this.events = new LinkEvents(this.name, (reason) => this.destroy(reason));
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // Nobody has to wait on `ready`; a failure also shows as a link close.
+    this.ready.catch(() => {});
+
+    this.peer = new Peer({
+      initiator: opts.initiator,
+      wrtc: opts.wrtc as Peer.Options['wrtc'],
+      config: opts.config ?? { iceServers: [] },
+      objectMode: true,
+    });
+    this.peer.on('signal', (data: object) => this.onLocalSignal(data));
+    this.peer.on('connect', () => this.onConnect());
+    this.peer.on('data', (data: Uint8Array | string) => this.onData(data));
+    this.peer.on('error', (err: Error & { code?: string }) => {
+      this.error ??= `rtc: ${err.message}${err.code ? ` (${err.code})` : ''}`;
+      log.info(`${this.name}: ${this.error}`);
+    });
+    this.peer.on('close', () => this.onPeerClose());
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.error ??= `rtc: not connected after ${timeoutMs} ms`;
+      this.destroy(this.error);
+    }, timeoutMs);
+  }
+
+  get bufferedAmount(): number {
+    return this.queuedBytes + (this.channel?.bufferedAmount ?? 0);
+  }
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  send(frame: Frame): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    checkFrameSize(frame, this.maxFrameSize, 'rtc');
+    const size = approxSize(frame);
+    const ch = this.channel;
+    if (this.state === 'open' && this.qHead === this.queue.length && ch!.bufferedAmount + size <= this.high) {
+      if (!this.channelSend(frame)) return;
+    } else {
+      // The queue keeps a copy: the caller may reuse its buffer.
+      this.queue.push(typeof frame === 'string' ? frame : new Uint8Array(frame));
+      this.queuedBytes += size;
+      this.waitForRoom();
+    }
+    if (this.bufferedAmount > this.low) {
+      this.overMark = true;
+      this.waitForRoom();
+    }
+  }
+
+  close(reason = 'closed'): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'connecting') {
+      this.destroy(reason);
+      return;
+    }
+    this.state = 'closing';
+    this.events.close(reason);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      log.info(`${this.name}: close did not finish in time, cutting`);
+      this.peer.destroy();
+    }, this.opts.closeTimeoutMs ?? 5000);
+    this.flush();
+  }
+
+  setHandlers(h: Partial<LinkHandlers>): void {
+    this.events.set(h);
+  }
+
+  destroy(reason: string): void {
+    if (this.state === 'closed') return;
+    const wasConnecting = this.state === 'connecting';
+    this.state = 'closed';
+    this.events.close(reason);
+    this.cleanup();
+    if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: ${reason}`));
+    this.peer.destroy();
+  }
+
+  receiveSignal(data: object): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    const d = data as { candidate?: unknown; sdp?: unknown };
+    if (this.opts.dropCandidates) {
+      if (d.candidate) return;
+      if (typeof d.sdp === 'string') data = { ...d, sdp: stripCandidates(d.sdp) };
+    }
+    try {
+      this.peer.signal(data as Peer.SignalData);
+    } catch (err) {
+      this.destroy(`rtc: bad signal: ${errText(err)}`);
+    }
+  }
+
+  private onLocalSignal(data: object): void {
+    const d = data as { candidate?: unknown; sdp?: unknown };
+    if (this.opts.dropCandidates) {
+      if (d.candidate) return;
+      if (typeof d.sdp === 'string') data = { ...d, sdp: stripCandidates(d.sdp) };
+    }
+    try {
+      this.opts.signal(data);
+    } catch (err) {
+      log.error(`${this.name}: signal callback threw: ${errText(err)}`);
+    }
+  }
+
+  private onConnect(): void {
+    if (this.state !== 'connecting') return;
+    const internals = this.peer as unknown as PeerInternals;
+    const ch = internals._channel;
+    if (!ch) {
+      this.destroy('rtc: connected without a data channel');
+      return;
+    }
+    this.channel = ch;
+    const sctpMax = internals._pc?.sctp?.maxMessageSize;
+    if (typeof sctpMax === 'number' && sctpMax > 0 && sctpMax < this.maxFrameSize) this.maxFrameSize = sctpMax;
+    if (typeof ch.bufferedAmountLowThreshold === 'number') {
+      ch.bufferedAmountLowThreshold = this.low;
+      ch.addEventListener('bufferedamountlow', () => this.flush());
+    }
+    this.state = 'open';
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    log.debug(`${this.name}: open, maxFrameSize ${this.maxFrameSize}`);
+    this.resolveReady();
+    this.flush();
+  }
+
+  private onData(data: Uint8Array | string): void {
+    if (!frameFits(data, this.maxFrameSize)) {
+      const reason = `rtc: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`;
+      log.warn(`${this.name}: ${reason} (${approxSize(data)})`);
+      this.destroy(reason);
+      return;
+    }
+    // simple-peer wraps binary messages in a Buffer view; hand on a plain Uint8Array.
+    this.events.frame(typeof data === 'string' ? data : plainBytes(data));
+  }
+
+  private onPeerClose(): void {
+    const wasConnecting = this.state === 'connecting';
+    const reason = this.error ?? (wasConnecting ? 'rtc: closed before the channel opened' : 'rtc: closed by peer');
+    this.state = 'closed';
+    this.cleanup();
+    this.events.close(reason);
+    if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: ${reason}`));
+  }
+
+  private cleanup(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.poll !== undefined) clearTimeout(this.poll);
+    this.timer = this.poll = undefined;
+    this.queue.length = this.qHead = this.queuedBytes = 0;
+    this.overMark = false;
+  }
+
+  private channelSend(frame: Frame): boolean {
+    try {
+      this.channel!.send(frame as string | Uint8Array<ArrayBuffer>);
+      return true;
+    } catch (err) {
+      this.destroy(`rtc: send failed: ${errText(err)}`);
+      return false;
+    }
+  }
+
+  /** Move queued frames into the channel up to the high-water mark; fire drain; finish a close. */
+  private flush(): void {
+    if (this.state !== 'open' && this.state !== 'closing') return;
+    const ch = this.channel!;
+    while (this.qHead < this.queue.length) {
+      const f = this.queue[this.qHead]!;
+      const size = approxSize(f);
+      if (ch.bufferedAmount > 0 && ch.bufferedAmount + size > this.high) break;
+      this.queue[this.qHead++] = '';
+      this.queuedBytes -= size;
+      if (!this.channelSend(f)) return;
+    }
+    if (this.qHead === this.queue.length) this.queue.length = this.qHead = 0;
+    else if (this.qHead > 1024) {
+      this.queue.splice(0, this.qHead);
+      this.qHead = 0;
+    }
+    if (this.state === 'closing') {
+      if (this.qHead === this.queue.length) ch.close();
+      else this.waitForRoom();
+      return;
+    }
+    if (this.overMark && this.bufferedAmount <= this.low) {
+      this.overMark = false;
+      this.events.drain();
+    }
+    if (this.qHead < this.queue.length || this.overMark) this.waitForRoom();
+  }
+
+  private waitForRoom(): void {
+    // With bufferedamountlow the channel calls back; wrtc needs a poll.
+    if (this.poll !== undefined || this.state === 'connecting') return;
+    if (typeof this.channel?.bufferedAmountLowThreshold === 'number') return;
+    this.poll = setTimeout(() => {
+      this.poll = undefined;
+      this.flush();
+    }, this.opts.drainPollMs ?? 2);
+  }
+}
+
+function stripCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')
+    .join('\r\n');
+}
+
+/** A WebRTC data-channel link; relay `signal` output to the peer's `receiveSignal`. */
+export function createRtcLink(opts: RtcLinkOptions): RtcLinkHandle {
+  const link = new RtcLink(opts);
+  return {
+    link,
+    receiveSignal: (data) => link.receiveSignal(data),
+    ready: link.ready,
+    destroy: (reason) => link.destroy(reason),
+  };
+}

@@ -1,0 +1,378 @@
+/**
+ * The mesh: how a node reaches other nodes. Every node keeps a link to a
+ * seed (failing over between seeds); seeds keep links to each other and to
+ * the nodes that joined them. A message to a node without a link of its own
+ * is relayed by the seeds, which stamp the sender's authenticated node ID.
+ * Sessions (sessions.ts) make a lost message fire monitors instead of
+ * leaving a hole. Seed-only behaviour lives in seed.ts.
+ */
+import type { Clock } from '../clock.ts';
+import { unrefTimer } from '../clock.ts';
+import { isNodeId, isPortId, randomBytes, type NodeId, type PortId } from '../ids.ts';
+import type { Guard, Message } from '../kernel.ts';
+import type { Link } from '../link.ts';
+import { logger } from '../log.ts';
+import type { LinkInfo, Network, NodeMonitor } from '../network.ts';
+import type { MpNode } from '../node.ts';
+import type { Framing, Packet } from '../protocol/codec.ts';
+import type { HandshakeOptions } from '../protocol/handshake.ts';
+import { Conn } from './conn.ts';
+import { backoffMs, runHandshake } from './dial.ts';
+import { Sessions } from './sessions.ts';
+import { SeedRole } from './seed.ts';
+
+const log = logger('mesh');
+
+/** What the environment (node/ or web/) provides. */
+export interface MeshTransport {
+  connect(url: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
+  /** Seeds only: listen on host:port and hand over every incoming link. */
+  listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
+}
+
+export interface MeshOptions {
+  seeds: string[];
+  binds: string[];
+  secret?: string;
+  token?: string;
+  monitorTimeoutMs: number;
+  connectIntervalMs: number;
+  framing: Framing;
+  authOffer: string[];
+  authAccept: string[];
+  transport: MeshTransport;
+  subtle: SubtleCrypto;
+  handshakeTimeoutMs: number;
+  maxBufferedBytes: number;
+  maxQueuedPackets: number;
+  maxMessageSize: number;
+  maxPendingHandshakes: number;
+  /** URLs this seed tells others to reach it by (default: from binds). */
+  advertise?: string[];
+}
+
+export const MESH_DEFAULTS = {
+  monitorTimeoutMs: 6000,
+  connectIntervalMs: 2000,
+  framing: 'msgpack' as Framing,
+  handshakeTimeoutMs: 10_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxQueuedPackets: 4_000_000,
+  maxMessageSize: 128 * 1024 * 1024,
+  maxPendingHandshakes: 256,
+};
+
+const te = (text: string): unknown[] => ['transport_error', text];
+
+export class Mesh implements Network {
+  readonly conns = new Map<NodeId, Conn>();
+  readonly sessions = new Sessions(Math.random);
+  readonly seed: SeedRole | undefined;
+  /** Non-seed nodes: the current seed link. */
+  seedConn: Conn | undefined;
+  readonly seedUrls: string[] = [];
+  private watchers = new Set<NodeMonitor>();
+  private up = new Set<NodeId>();
+  private known = new Set<NodeId>();
+  private stopping = new AbortController();
+  private firstSeed: Promise<void>;
+  private firstSeedDone!: () => void;
+  readonly clock: Clock;
+
+  constructor(
+    readonly node: MpNode,
+    readonly o: MeshOptions,
+  ) {
+    this.clock = node.clock;
+    this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
+    for (const s of o.seeds) this.addSeedUrl(s);
+    if (o.binds.length > 0) this.seed = new SeedRole(this);
+    node.kernel.nodePort.set('gap', (from, [sid]) => {
+      if (this.sessions.txSid(from) === sid) this.nodeDown(from, te(`messages to ${from} were lost on the way`));
+    });
+  }
+
+  get nodeId(): NodeId {
+    return this.node.NODE;
+  }
+
+  /** Listen (seeds), start dialling seeds; resolves once linked to a seed or after monitor_timeout. */
+  async start(): Promise<void> {
+    if (this.seed) await this.seed.listen();
+    if (this.seed) {
+      for (const url of this.seedUrls) this.seed.dial(url);
+      return;
+    }
+    if (this.seedUrls.length === 0) return;
+    void this.keepSeedLink();
+    const t = this.clock.setTimeout(() => this.firstSeedDone(), this.o.monitorTimeoutMs);
+    await this.firstSeed;
+    this.clock.clearTimeout(t);
+  }
+
+  addSeedUrl(url: string): void {
+    const u = normalizeSeedUrl(url);
+    if (!this.seedUrls.includes(u)) {
+      this.seedUrls.push(u);
+      if (this.seed && this.started) this.seed.dial(u);
+    }
+  }
+
+  private get started(): boolean {
+    return this.seed?.listening ?? false;
+  }
+
+  get signal(): AbortSignal {
+    return this.stopping.signal;
+  }
+
+  // --- links ---------------------------------------------------------------
+
+  handshakeOptions(): HandshakeOptions {
+    const o = this.o;
+    return {
+      nodeId: this.nodeId,
+      isSeed: !!this.seed,
+      secret: o.secret,
+      token: o.token,
+      authOffer: o.authOffer,
+      authAccept: o.authAccept,
+      framings: o.framing === 'json' ? ['json', 'msgpack'] : ['msgpack', 'json'],
+      nonce: randomBytes(16),
+      subtle: o.subtle,
+      now: () => Date.now(),
+    };
+  }
+
+  /** Authenticate a fresh link and turn it into a Conn (or refuse it). */
+  async establish(link: Link, outbound: boolean): Promise<Conn> {
+    const hs = await runHandshake(link, this.handshakeOptions(), this.o.handshakeTimeoutMs, this.clock);
+    const { peerNode, peerIsSeed, framing } = hs.result;
+    const refuse = (code: string, why: string): never => {
+      log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
+      link.send(JSON.stringify({ refused: code, reason: why }));
+      link.close(`${code}: ${why}`);
+      throw Object.assign(new Error(why), { code });
+    };
+    if (peerNode === this.nodeId) refuse('AEMP_ERR_SELF', 'this is a link to myself');
+    if (this.stopping.signal.aborted) refuse('AEMP_ERR_SHUTDOWN', 'node is shutting down');
+    const old = this.conns.get(peerNode);
+    if (old && old.isOpen) refuse('AEMP_ERR_DUPLICATE_NODE', `node ${peerNode} is already connected; the newer connection loses`);
+    const c = new Conn({
+      link,
+      framing,
+      peer: peerNode,
+      peerIsSeed,
+      outbound,
+      clock: this.clock,
+      monitorTimeoutMs: this.o.monitorTimeoutMs,
+      maxBufferedBytes: this.o.maxBufferedBytes,
+      maxQueuedPackets: this.o.maxQueuedPackets,
+      maxMessageSize: this.o.maxMessageSize,
+      onPacket: (p, conn) => this.onPacket(p, conn),
+      onClose: (reason, conn) => this.onConnClose(reason, conn),
+      attach: hs.attach,
+    });
+    this.conns.set(peerNode, c);
+    log.info(`linked ${outbound ? 'to' : 'from'} ${peerIsSeed ? 'seed ' : ''}${peerNode}`);
+    this.markUp(peerNode);
+    this.seed?.onConnUp(c);
+    return c;
+  }
+
+  /** Non-seed nodes: keep one seed link, rotating through known seeds with back-off. */
+  private async keepSeedLink(): Promise<void> {
+    let failures = 0;
+    let i = 0;
+    while (!this.stopping.signal.aborted) {
+      const url = this.seedUrls[i++ % this.seedUrls.length]!;
+      try {
+        const link = await this.o.transport.connect(url, { signal: this.stopping.signal, timeoutMs: this.o.monitorTimeoutMs });
+        const c = await this.establish(link, true);
+        if (!c.peerIsSeed) {
+          c.close('expected a seed at ' + url);
+          throw new Error(`${url} is not a seed`);
+        }
+        this.seedConn = c;
+        failures = 0;
+        this.firstSeedDone();
+        await new Promise<void>((r) => this.closeWaiters.set(c, r));
+        i--; // retry the same seed first
+      } catch (e) {
+        if (this.stopping.signal.aborted) return;
+        failures++;
+        log.note(`cannot link to seed ${url}: ${(e as Error).message}`);
+      }
+      if (this.stopping.signal.aborted) return;
+      // Only wait once every listed seed failed in a row.
+      if (failures > 0 && failures % this.seedUrls.length === 0)
+        await this.sleep(backoffMs(this.o.connectIntervalMs, failures / this.seedUrls.length));
+      else if (failures === 0) await this.sleep(Math.min(250, this.o.connectIntervalMs));
+    }
+  }
+
+  readonly closeWaiters = new Map<Conn, () => void>();
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = unrefTimer(this.clock.setTimeout(r, ms));
+      this.stopping.signal.addEventListener('abort', () => (this.clock.clearTimeout(t), r()), { once: true });
+    });
+  }
+
+  private onConnClose(reason: string, c: Conn): void {
+    if (this.conns.get(c.peer) === c) this.conns.delete(c.peer);
+    this.closeWaiters.get(c)?.();
+    this.closeWaiters.delete(c);
+    const why = `link to ${c.peer} lost: ${reason}`;
+    if (c === this.seedConn) {
+      this.seedConn = undefined;
+      // Whatever went through this seed may be lost: every relayed peer is down.
+      for (const n of this.relayedPeers()) this.nodeDown(n, te(`link to seed ${c.peer} lost: ${reason}`));
+    }
+    for (const n of this.sessions.txVia(c)) if (n !== c.peer) this.nodeDown(n, te(why));
+    this.seed?.onConnDown(c, reason);
+    this.nodeDown(c.peer, te(reason.startsWith('goodbye') || reason.includes('bye:') ? `node ${c.peer} shut down` : why));
+  }
+
+  /** Peers we talk to without a link of their own. */
+  private relayedPeers(): NodeId[] {
+    const out = new Set<NodeId>();
+    for (const n of this.sessions.peers()) if (!this.conns.has(n)) out.add(n);
+    for (const n of this.up) if (!this.conns.has(n)) out.add(n);
+    return [...out];
+  }
+
+  // --- packets ---------------------------------------------------------------
+
+  private onPacket(p: Packet, c: Conn): void {
+    switch (p[0]) {
+      case 'm':
+        return this.deliver(c.peer, p[1], p[2], p[3], p[4]);
+      case 'f':
+        // A message relayed by our seed; the seed vouches for the sender.
+        if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
+        return this.deliver(p[1], p[2], p[3], p[4], p[5]);
+      case 'nack':
+        if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
+        return this.nodeDown(p[1], te(String(p[2] ?? `node ${p[1]} is not reachable`)));
+      case 'down':
+        if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
+        return this.nodeDown(p[1], Array.isArray(p[2]) ? (p[2] as unknown[]) : te(`node ${p[1]} is down`));
+      case 'seeds':
+        if (!c.peerIsSeed || !Array.isArray(p[1])) return this.bad(c, p);
+        for (const u of p[1]) if (typeof u === 'string' && u.length < 300) this.addSeedUrl(u);
+        return;
+      case 'bye':
+        c.close(`bye: ${String(p[1]).slice(0, 200)}`);
+        return;
+      default:
+        if (this.seed && this.seed.onPacket(p, c)) return;
+        return this.bad(c, p);
+    }
+  }
+
+  bad(c: Conn, p: Packet): void {
+    c.close(`bad packet ${JSON.stringify(String(p[0])).slice(0, 40)} from ${c.peer}`);
+  }
+
+  /** A message for a port here, from node `from`, checked against its session. */
+  deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown): void {
+    if (typeof sid !== 'number' || typeof seq !== 'number' || typeof port !== 'string' || !Array.isArray(msg)) {
+      log.warn(`dropping malformed message from ${from}`);
+      return;
+    }
+    const v = this.sessions.accept(from, sid, seq);
+    if (v === 'ok') {
+      if (!this.up.has(from)) this.markUp(from);
+      this.node.kernel.receive(from, port, msg);
+    } else if (v === 'gap') {
+      log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`);
+      this.send(this.nodeId, from, from, ['gap', sid]);
+    }
+  }
+
+  // --- sending (Transport) -------------------------------------------------
+
+  send(_from: NodeId, node: NodeId, port: PortId, msg: Message): void {
+    if (!isNodeId(node)) return;
+    const s = this.sessions.txFor(node);
+    const direct = this.conns.get(node);
+    if (direct !== undefined) {
+      s.via = direct;
+      direct.send(['m', s.sid, s.seq++, port, msg]);
+      return;
+    }
+    if (this.seed) return this.seed.relayOwn(node, s, port, msg);
+    const sc = this.seedConn;
+    if (sc === undefined) {
+      // No path at all: the message is lost, so monitors must fire.
+      this.sessions.drop(node);
+      this.lost(node, `no link to any seed, cannot reach ${node}`);
+      return;
+    }
+    s.via = sc;
+    sc.send(['r', node, s.sid, s.seq++, port, msg]);
+    if (!this.up.has(node)) this.markUp(node);
+  }
+
+  /** Fire node-down soon (not inside snd). */
+  lost(node: NodeId, text: string): void {
+    queueMicrotask(() => this.nodeDown(node, te(text)));
+  }
+
+  // --- node status -----------------------------------------------------------
+
+  markUp(node: NodeId): void {
+    this.known.add(node);
+    if (this.up.has(node)) return;
+    this.up.add(node);
+    for (const w of this.watchers) w(node, true);
+  }
+
+  /** `node` is unreachable: its monitors fire, sessions restart; it may come back. */
+  nodeDown(node: NodeId, reason: unknown[]): void {
+    if (node === this.nodeId) return;
+    const hadState = this.sessions.has(node) || this.up.has(node) || this.node.remote.watchCount(node) > 0;
+    this.sessions.drop(node);
+    this.node.remote.nodeDown(node, reason);
+    if (this.up.delete(node)) for (const w of this.watchers) w(node, false, ...reason);
+    if (hadState) log.info(`node ${node} down: ${JSON.stringify(reason)}`);
+  }
+
+  nodeIsUp(node: NodeId): boolean | undefined {
+    if (this.up.has(node)) return true;
+    return this.known.has(node) ? false : undefined;
+  }
+  upNodes(): NodeId[] {
+    return [...this.up];
+  }
+  knownNodes(): NodeId[] {
+    return [...this.known];
+  }
+  monNodes(cb: NodeMonitor): Guard {
+    this.watchers.add(cb);
+    return () => void this.watchers.delete(cb);
+  }
+  linkInfo(node: NodeId): LinkInfo | undefined {
+    const c = this.conns.get(node);
+    if (c) return { path: c.link.kind === 'rtc' ? 'direct' : 'seed', rttMs: c.rttMs };
+    if (this.up.has(node)) return { path: 'relay', rttMs: this.seedConn?.rttMs };
+    return undefined;
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping.abort();
+    for (const c of [...this.conns.values()]) c.goodbye(`node ${this.nodeId} shut down`);
+    await this.seed?.close();
+    for (const n of [...this.up, ...this.sessions.peers()]) this.nodeDown(n, te(`this node (${this.nodeId}) shut down`));
+  }
+}
+
+/** "host:port" → ws://host:port/ ; ws:// and wss:// URLs pass through. */
+export function normalizeSeedUrl(s: string): string {
+  if (/^wss?:\/\//i.test(s)) return s;
+  return `ws://${s}/`;
+}
+
+export { isPortId };

@@ -1,0 +1,243 @@
+/**
+ * What makes a node a seed: it listens, links to every other seed it
+ * learns of (full mesh), knows which seed each node is attached to, relays
+ * messages between nodes, and tells its nodes when a node goes down.
+ *
+ * Seed packets: ['r', dst, sid, seq, port, msg] node → seed relay request;
+ * ['f', src, ...] seed → node; ['F', src, dst, ...] seed → seed;
+ * ['fnack', src, dst, text]; ['att', node] / ['det', node, reason] /
+ * ['dir', nodes] directory gossip among seeds; ['seeds', urls];
+ * ['down', node, reason] and ['nack', dst, text] to nodes.
+ */
+import { isNodeId, type NodeId, type PortId } from '../ids.ts';
+import type { Message } from '../kernel.ts';
+import { logger } from '../log.ts';
+import type { Packet } from '../protocol/codec.ts';
+import type { Conn } from './conn.ts';
+import { backoffMs } from './dial.ts';
+import type { Mesh } from './mesh.ts';
+import type { TxSession } from './sessions.ts';
+
+const log = logger('seed');
+
+export class SeedRole {
+  /** Nodes attached to other seeds: node → its seed. */
+  readonly directory = new Map<NodeId, NodeId>();
+  listening = false;
+  private servers: Array<{ url: string; close(): Promise<void> }> = [];
+  private dialling = new Set<string>();
+  private pendingHandshakes = 0;
+  /** Relayed packets (tests and benchmarks count relay traffic with it). */
+  relayed = 0;
+
+  constructor(private readonly m: Mesh) {}
+
+  /** Our own URLs, as told to others. */
+  get urls(): string[] {
+    return this.m.o.advertise ?? this.servers.map((s) => s.url);
+  }
+
+  async listen(): Promise<void> {
+    const listen = this.m.o.transport.listen;
+    if (!listen) throw new Error('this environment cannot listen: a seed needs binds and a server transport');
+    for (const b of this.m.o.binds) {
+      const srv = await listen(parseBind(b), (link) => this.accept(link));
+      this.servers.push(srv);
+      log.note(`seed ${this.m.nodeId} listening on ${srv.url}`);
+    }
+    this.listening = true;
+  }
+
+  private accept(link: import('../link.ts').Link): void {
+    if (this.pendingHandshakes >= this.m.o.maxPendingHandshakes) {
+      log.warn(`refusing a link: ${this.pendingHandshakes} handshakes pending`);
+      link.close('AEMP_ERR_BUSY: too many pending handshakes');
+      return;
+    }
+    this.pendingHandshakes++;
+    this.m.establish(link, false).then(
+      () => this.pendingHandshakes--,
+      (e: Error & { code?: string }) => {
+        this.pendingHandshakes--;
+        log.warn(`refused an incoming link: ${e.code ?? ''} ${e.message}`);
+      },
+    );
+  }
+
+  /** Keep a link to the seed at `url` (unless it is us, or already linked). */
+  dial(url: string): void {
+    if (this.dialling.has(url) || this.urls.includes(url)) return;
+    this.dialling.add(url);
+    void this.dialLoop(url);
+  }
+
+  private async dialLoop(url: string): Promise<void> {
+    let failures = 0;
+    const m = this.m;
+    while (!m.signal.aborted) {
+      try {
+        const link = await m.o.transport.connect(url, { signal: m.signal, timeoutMs: m.o.monitorTimeoutMs });
+        const c = await m.establish(link, true);
+        failures = 0;
+        await new Promise<void>((r) => m.closeWaiters.set(c, r));
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === 'AEMP_ERR_SELF') {
+          this.dialling.delete(url);
+          return;
+        }
+        failures++;
+        if (code !== 'AEMP_ERR_DUPLICATE_NODE') log.note(`cannot link to seed ${url}: ${(e as Error).message}`);
+      }
+      if (m.signal.aborted) return;
+      await m.sleep(backoffMs(m.o.connectIntervalMs, Math.max(1, failures)));
+    }
+  }
+
+  /** A link came up: tell seeds who is here, tell nodes which seeds exist. */
+  onConnUp(c: Conn): void {
+    const m = this.m;
+    const seedUrls = [...new Set([...this.urls, ...m.seedUrls])];
+    c.send(['seeds', seedUrls]);
+    if (c.peerIsSeed) {
+      c.send(['dir', this.localNodes()]);
+    } else {
+      this.directory.delete(c.peer);
+      for (const s of this.seedConns()) s.send(['att', c.peer]);
+    }
+  }
+
+  onConnDown(c: Conn, reason: string): void {
+    const why = ['transport_error', `node ${c.peer} lost its link to seed ${this.m.nodeId}: ${reason}`];
+    if (c.peerIsSeed) {
+      // Everything routed through that seed may have lost messages.
+      for (const [n, s] of [...this.directory]) {
+        if (s !== c.peer) continue;
+        this.directory.delete(n);
+        this.tellNodesDown(n, ['transport_error', `lost the link to seed ${c.peer} (${reason})`]);
+        this.m.nodeDown(n, ['transport_error', `lost the link to seed ${c.peer} (${reason})`]);
+      }
+      this.tellNodesDown(c.peer, why);
+    } else {
+      for (const s of this.seedConns()) s.send(['det', c.peer, why]);
+      this.tellNodesDown(c.peer, why);
+    }
+  }
+
+  private tellNodesDown(node: NodeId, reason: unknown[]): void {
+    for (const c of this.m.conns.values()) if (!c.peerIsSeed && c.peer !== node) c.send(['down', node, reason]);
+  }
+
+  private localNodes(): NodeId[] {
+    const out: NodeId[] = [];
+    for (const c of this.m.conns.values()) if (!c.peerIsSeed) out.push(c.peer);
+    return out;
+  }
+
+  private seedConns(): Conn[] {
+    const out: Conn[] = [];
+    for (const c of this.m.conns.values()) if (c.peerIsSeed) out.push(c);
+    return out;
+  }
+
+  /** Seed packets; false if `p` is not one. */
+  onPacket(p: Packet, c: Conn): boolean {
+    const m = this.m;
+    switch (p[0]) {
+      case 'r': {
+        // Relay request from a node (or seed): the link's peer is the sender, whatever it claims.
+        const [, dst, sid, seq, port, msg] = p;
+        if (!isNodeId(dst)) return (m.bad(c, p), true);
+        this.route(c.peer, dst, sid, seq, port, msg, c);
+        return true;
+      }
+      case 'F': {
+        if (!c.peerIsSeed) return false;
+        const [, src, dst, sid, seq, port, msg] = p;
+        if (!isNodeId(src) || !isNodeId(dst)) return (m.bad(c, p), true);
+        const to = m.conns.get(dst);
+        if (dst === m.nodeId) m.deliver(src, sid, seq, port, msg);
+        else if (to && !to.peerIsSeed) {
+          this.relayed++;
+          to.send(['f', src, sid, seq, port, msg]);
+        } else c.send(['fnack', src, dst, `node ${dst} is not attached to seed ${m.nodeId}`]);
+        return true;
+      }
+      case 'fnack': {
+        if (!c.peerIsSeed || !isNodeId(p[1]) || !isNodeId(p[2])) return false;
+        const text = String(p[3]);
+        if (p[1] === m.nodeId) m.nodeDown(p[2], ['transport_error', text]);
+        else m.conns.get(p[1])?.send(['nack', p[2], text]);
+        return true;
+      }
+      case 'att':
+        if (!c.peerIsSeed || !isNodeId(p[1])) return false;
+        if (!m.conns.has(p[1])) this.directory.set(p[1], c.peer);
+        return true;
+      case 'det': {
+        if (!c.peerIsSeed || !isNodeId(p[1])) return false;
+        if (this.directory.get(p[1]) === c.peer) this.directory.delete(p[1]);
+        const reason = Array.isArray(p[2]) ? (p[2] as unknown[]) : ['transport_error', `node ${p[1]} is down`];
+        this.tellNodesDown(p[1], reason);
+        m.nodeDown(p[1], reason);
+        return true;
+      }
+      case 'dir':
+        if (!c.peerIsSeed || !Array.isArray(p[1])) return false;
+        for (const n of p[1]) if (isNodeId(n) && !m.conns.has(n)) this.directory.set(n, c.peer);
+        return true;
+    }
+    return false;
+  }
+
+  /** Forward a message from src (authenticated) to dst. */
+  private route(src: NodeId, dst: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, from: Conn): void {
+    const m = this.m;
+    if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg);
+    const to = m.conns.get(dst);
+    this.relayed++;
+    if (to) {
+      to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg] : ['f', src, sid, seq, port, msg]);
+      return;
+    }
+    const viaSeed = this.directory.get(dst);
+    const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
+    if (sc) {
+      sc.send(['F', src, dst, sid, seq, port, msg]);
+      return;
+    }
+    this.relayed--;
+    from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
+  }
+
+  /** This seed's own message to a node it has no link to. */
+  relayOwn(node: NodeId, s: TxSession, port: PortId, msg: Message): void {
+    const m = this.m;
+    const viaSeed = this.directory.get(node);
+    const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
+    if (!sc) {
+      m.sessions.drop(node);
+      m.lost(node, `node ${node} is not known to seed ${m.nodeId}`);
+      return;
+    }
+    s.via = sc;
+    sc.send(['F', m.nodeId, node, s.sid, s.seq++, port, msg]);
+    m.markUp(node);
+  }
+
+  async close(): Promise<void> {
+    const s = this.servers;
+    this.servers = [];
+    await Promise.all(s.map((x) => x.close()));
+  }
+}
+
+/** "host:port", "*:port", "[::1]:port" → listen address. */
+export function parseBind(b: string): { host: string; port: number } {
+  const mm = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(b);
+  if (!mm) throw new Error(`bad bind address ${JSON.stringify(b)}: expected host:port`);
+  const port = Number(mm[2]);
+  if (port > 65535) throw new Error(`bad bind address ${JSON.stringify(b)}: port out of range`);
+  const host = mm[1] === '*' ? '0.0.0.0' : mm[1]!.replace(/^\[|\]$/g, '');
+  return { host, port };
+}

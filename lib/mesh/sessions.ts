@@ -1,0 +1,84 @@
+/**
+ * Message sessions between two nodes: the sender numbers its messages to
+ * each peer (a random session id plus a sequence number); the receiver
+ * accepts them only in sequence. A missing number means a message was lost
+ * on the way (a relay died, a link broke): from then on everything in that
+ * session is dropped and the sender is told, so it fires its monitors —
+ * the AEMP guarantee, whatever path (seed, relay, direct) the messages took.
+ */
+import type { NodeId } from '../ids.ts';
+
+export interface TxSession {
+  sid: number;
+  seq: number;
+  /** The link these messages went out on last (a Conn), to know what a link loss affects. */
+  via: unknown;
+}
+
+interface RxSession {
+  sid: number;
+  next: number;
+  broken: boolean;
+}
+
+export type RxVerdict = 'ok' | 'gap' | 'drop';
+
+export class Sessions {
+  private tx = new Map<NodeId, TxSession>();
+  private rx = new Map<NodeId, RxSession>();
+
+  constructor(private readonly random: () => number) {}
+
+  /** The session for messages to `node`, started if there is none. */
+  txFor(node: NodeId): TxSession {
+    let s = this.tx.get(node);
+    if (s === undefined) {
+      s = { sid: 1 + Math.floor(this.random() * 0x7ffffffe), seq: 0, via: undefined };
+      this.tx.set(node, s);
+    }
+    return s;
+  }
+
+  txSid(node: NodeId): number | undefined {
+    return this.tx.get(node)?.sid;
+  }
+
+  /** Check an incoming message; 'gap' once when a loss is first seen, then 'drop'. */
+  accept(from: NodeId, sid: number, seq: number): RxVerdict {
+    let r = this.rx.get(from);
+    if (r === undefined || r.sid !== sid) {
+      // A new session starts at 0; anything else means its start was lost.
+      r = { sid, next: 0, broken: seq !== 0 };
+      this.rx.set(from, r);
+      if (r.broken) return 'gap';
+    }
+    if (r.broken) return 'drop';
+    if (seq !== r.next) {
+      r.broken = true;
+      return 'gap';
+    }
+    r.next++;
+    return 'ok';
+  }
+
+  /** Nodes whose outgoing messages last went over `via`. */
+  txVia(via: unknown): NodeId[] {
+    const out: NodeId[] = [];
+    for (const [n, s] of this.tx) if (s.via === via) out.push(n);
+    return out;
+  }
+
+  peers(): NodeId[] {
+    return [...new Set([...this.tx.keys(), ...this.rx.keys()])];
+  }
+
+  has(node: NodeId): boolean {
+    return this.tx.has(node) || this.rx.has(node);
+  }
+
+  /** Forget both directions (the node went down; the next message starts afresh). */
+  drop(node: NodeId): void {
+    this.tx.delete(node);
+    this.rx.delete(node);
+  }
+}

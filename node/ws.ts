@@ -1,0 +1,316 @@
+/**
+ * WebSocket links for Node (the `ws` package): wrap an open socket, listen
+ * for incoming links next to an HTTP handler, connect out.
+ *
+ * Frames are WebSocket messages: binary → Uint8Array, text → string. The
+ * close reason travels in the close frame, so the peer's close handler sees
+ * the same text (cut to the 123 bytes a close frame holds).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import { AbortedError, AempError } from '../lib/errors.ts';
+import type { Frame, Link, LinkHandlers } from '../lib/link.ts';
+import { logger } from '../lib/log.ts';
+import { LinkEvents, errText } from '../lib/links/link-events.ts';
+import { approxSize, checkFrameSize, plainBytes, truncateUtf8 } from '../lib/links/frame-size.ts';
+import { closeCodeText } from '../lib/links/close-codes.ts';
+
+const log = logger('ws');
+
+export const WS_DEFAULT_MAX_FRAME = 1024 * 1024;
+const DEFAULT_LOW_WATER = 256 * 1024;
+
+export interface WsLinkOptions {
+  /** Largest frame in either direction, bytes. Default 1 MiB. */
+  maxFrameSize?: number;
+  /** `drain` fires when bufferedAmount falls to this. Default 256 KiB. */
+  lowWaterMark?: number;
+  /** For log lines. */
+  name?: string;
+}
+
+class WsLink implements Link {
+  readonly kind = 'ws';
+  readonly maxFrameSize: number;
+  private readonly lowWaterMark: number;
+  private readonly events: LinkEvents;
+  private readonly name: string;
+  private closed = false;
+  private overMark = false;
+  private error: string | undefined;
+  // A server socket writes the caller's bytes unmasked, possibly later:
+  // copy them so a caller reusing its buffer cannot change what is sent.
+  private readonly copyOnSend: boolean;
+  private readonly onWritten = () => this.checkDrain();
+
+  constructor(
+    private readonly socket: WebSocket,
+    opts: WsLinkOptions,
+  ) {
+    this.maxFrameSize = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
+    this.lowWaterMark = opts.lowWaterMark ?? DEFAULT_LOW_WATER;
+    this.name = opts.name ?? `ws ${socket.url || 'incoming'}`;
+    this.events = new LinkEvents(this.name, (reason) => this.fail(1011, reason));
+    this.copyOnSend = (socket as unknown as { _isServer?: boolean })._isServer === true;
+    socket.binaryType = 'nodebuffer';
+    socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    socket.on('error', (err: Error & { code?: string }) => {
+      this.error =
+        err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`
+          : `ws: ${err.message}`;
+      log.warn(`${this.name}: ${this.error}`);
+    });
+    socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+  get isOpen(): boolean {
+    return !this.closed && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  send(frame: Frame): void {
+    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return;
+    checkFrameSize(frame, this.maxFrameSize, 'ws');
+    let data: Frame = frame;
+    if (typeof frame !== 'string' && this.copyOnSend) data = Buffer.from(frame);
+    // While over the low-water mark every write reports back, so the write
+    // that brings the buffer down fires `drain` (ws has no event for it).
+    const track = this.overMark || this.socket.bufferedAmount + approxSize(frame) > this.lowWaterMark;
+    if (track) {
+      this.socket.send(data, { binary: typeof frame !== 'string' }, this.onWritten);
+      if (this.socket.bufferedAmount > this.lowWaterMark) this.overMark = true;
+    } else {
+      this.socket.send(data, { binary: typeof frame !== 'string' });
+    }
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.events.close(reason);
+    try {
+      this.socket.close(1000, truncateUtf8(reason, 123));
+    } catch (err) {
+      log.warn(`${this.name}: close failed: ${errText(err)}`);
+      this.socket.terminate();
+    }
+  }
+
+  setHandlers(h: Partial<LinkHandlers>): void {
+    this.events.set(h);
+  }
+
+  /** Close at once, telling the peer `code` (and `wireReason`) if the socket still can. */
+  fail(code: number, reason: string, wireReason = reason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.events.close(reason);
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, truncateUtf8(wireReason, 123));
+    else this.socket.terminate();
+  }
+
+  /** Drop the connection without waiting for the close handshake (listener shutdown). */
+  terminate(reason: string): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.events.close(reason);
+      // Best effort: the close frame usually reaches the kernel before the socket goes.
+      if (this.socket.readyState === WebSocket.OPEN) this.socket.close(1001, truncateUtf8(reason, 123));
+    }
+    this.socket.terminate();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    // With binaryType 'nodebuffer' ws hands over one Buffer per message: a
+    // view of the socket's read chunk or a fresh allocation, never reused
+    // by ws afterwards, so it is safe to keep without copying.
+    const buf = data as Buffer;
+    if (buf.byteLength > this.maxFrameSize) {
+      const reason = `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`;
+      log.warn(`${this.name}: ${reason} (${buf.byteLength} bytes)`);
+      // Same as ws's own maxPayload check: 1009 without text.
+      this.fail(1009, reason, '');
+      return;
+    }
+    this.events.frame(isBinary ? plainBytes(buf) : buf.toString('utf8'));
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.closed = true;
+    let text: string;
+    if (this.error) text = this.error;
+    else if (code === 1006) text = 'ws: connection lost (1006 abnormal closure, no close frame)';
+    else if (reason) text = reason;
+    else text = `ws: closed by peer (${code} ${closeCodeText(code)})`;
+    this.events.close(text);
+    this.checkDrain();
+  }
+
+  private checkDrain(): void {
+    if (this.overMark && this.socket.bufferedAmount <= this.lowWaterMark) {
+      this.overMark = false;
+      this.events.drain();
+    }
+  }
+}
+
+/** A Link over an open `ws` WebSocket (client or server side). */
+export function wsLink(socket: WebSocket, opts: WsLinkOptions = {}): Link {
+  return new WsLink(socket, opts);
+}
+
+export interface ListenWsOptions {
+  /** Address to bind: '127.0.0.1', '[::1]', '0.0.0.0', '*' (all interfaces). */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Called once per accepted WebSocket, with the link already open. */
+  onLink: (link: Link, info: { remoteAddress: string; url: string }) => void;
+  /** Plain HTTP requests; without it they get 404. */
+  onHttp?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  maxFrameSize?: number;
+  lowWaterMark?: number;
+  /** Aborting closes the listener. */
+  signal?: AbortSignal;
+}
+
+export interface WsListener {
+  /** The bound address ('127.0.0.1', '::1', '::', ...). */
+  host: string;
+  port: number;
+  /** A ws:// URL that reaches the listener from this host. */
+  url: string;
+  /** Stop listening and drop every connection. */
+  close(): Promise<void>;
+}
+
+/** One HTTP server on host:port that turns WebSocket requests into links. */
+export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
+  const max = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
+  if (opts.signal?.aborted) throw new AbortedError('listenWs aborted', opts.signal.reason);
+  const links = new Set<WsLink>();
+  const server = http.createServer((req, res) => {
+    if (!opts.onHttp) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    try {
+      opts.onHttp(req, res);
+    } catch (err) {
+      log.error(`http handler threw: ${errText(err)}`);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end();
+    }
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
+  server.on('upgrade', (req, socket, head) => {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const remoteAddress = req.socket.remoteAddress ?? '';
+      const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${remoteAddress}` });
+      links.add(link);
+      ws.once('close', () => links.delete(link));
+      try {
+        opts.onLink(link, { remoteAddress, url: req.url ?? '/' });
+      } catch (err) {
+        log.error(`onLink threw: ${errText(err)}`);
+        link.close(`onLink threw: ${errText(err)}`);
+      }
+    });
+  });
+
+  const bindHost = opts.host === '*' ? undefined : opts.host.replace(/^\[(.*)\]$/, '$1');
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(new AempError('AEMP_ERR_LISTEN', `listen ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(opts.port, bindHost);
+  });
+  server.on('error', (err) => log.error(`server error: ${err.message}`));
+
+  const addr = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= new Promise<void>((resolve) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      for (const link of links) link.terminate('ws: listener closed');
+      links.clear();
+      wss.close();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }));
+  const onAbort = () => void close();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) await close();
+
+  return { host: addr.address, port: addr.port, url: `ws://${urlHost(addr.address)}:${addr.port}/`, close };
+}
+
+function urlHost(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '[::1]';
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+export interface ConnectWsOptions {
+  signal?: AbortSignal;
+  /** Give up after this long. Default 10 s. */
+  timeoutMs?: number;
+  maxFrameSize?: number;
+  lowWaterMark?: number;
+}
+
+/** Open a WebSocket link to `url`; rejects with AEMP_ERR_CONNECT on failure, timeout or abort. */
+export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Link> {
+  const max = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const { signal } = opts;
+  const fail = (why: string, cause?: unknown) =>
+    new AempError('AEMP_ERR_CONNECT', `connect ${url}: ${why}`, cause === undefined ? undefined : { cause });
+  return new Promise<Link>((resolve, reject) => {
+    if (signal?.aborted) return reject(fail('aborted', new AbortedError('aborted', signal.reason)));
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max });
+    } catch (err) {
+      return reject(fail(errText(err), err));
+    }
+    let done = false;
+    const finish = (err?: AempError) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      ws.off('open', onOpen).off('error', onError).off('unexpected-response', onResponse).off('close', onClose);
+      if (err) {
+        // terminate() during the handshake emits a late 'error'.
+        ws.on('error', () => {});
+        ws.terminate();
+        reject(err);
+      } else {
+        resolve(new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${url}` }));
+      }
+    };
+    const onAbort = () => finish(fail('aborted', new AbortedError('aborted', signal?.reason)));
+    const timer = setTimeout(() => finish(fail(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const onOpen = () => finish();
+    const onError = (err: Error) => finish(fail(err.message, err));
+    const onResponse = (_req: http.ClientRequest, res: http.IncomingMessage) =>
+      finish(fail(`server answered HTTP ${res.statusCode}`));
+    const onClose = (code: number) => finish(fail(`closed during handshake (${code})`));
+    ws.on('open', onOpen).on('error', onError).on('unexpected-response', onResponse).on('close', onClose);
+  });
+}
