@@ -24,19 +24,25 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+/** The receiving callback both sides deliver to: checks order, resolves when all arrived. */
+function sink(count: number): { handler: (i: number, x: string) => void; done: Promise<void> } {
+  let expect = 0;
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  const handler = (i: number, _x: string): void => {
+    if (i !== expect) throw new Error(`message ${i} arrived, expected ${expect}`);
+    if (++expect === count) finish();
+  };
+  return { handler, done };
+}
+
 /** msg/s of one kernel run: snd(p, 'm', i, 'x') to a tag callback. */
 export async function kernelRun(o: LocalOptions): Promise<number> {
   const n = await createNode();
   try {
     const p = n.port();
-    let got = 0;
-    let expect = 0;
-    let finish!: () => void;
-    const done = new Promise<void>((r) => (finish = r));
-    n.rcv(p, 'm', (i: number, _x: string) => {
-      if (i !== expect++) throw new Error(`kernel: message ${i} arrived, expected ${expect - 1}`);
-      if (++got === o.count) finish();
-    });
+    const { handler, done } = sink(o.count);
+    n.rcv(p, 'm', handler);
     const deadline = performance.now() + o.timeoutMs;
     const t0 = performance.now();
     for (let i = 0; i < o.count; ) {
@@ -52,43 +58,29 @@ export async function kernelRun(o: LocalOptions): Promise<number> {
   }
 }
 
-type Handler = (a: unknown, b: unknown) => void;
+type Handler = (a: any, b: any) => void;
 
-/** msg/s of one run of the plain loop: the same messages, queue, dispatch and chunking, no kernel. */
+/**
+ * msg/s of one run of the plain loop: the same messages, handler and
+ * chunking; each chunk is queued as [port, msg] pairs, then dispatched
+ * through a Map of ports and a Map of tags.
+ */
 export async function plainRun(o: LocalOptions): Promise<number> {
   const ports = new Map<string, Map<string, Handler>>();
   const queue: Array<[string, unknown[]]> = [];
-  let scheduled = false;
-  // Drained from a microtask, as the kernel is, so delivery is asynchronous here too.
-  const drain = (): void => {
-    for (let k = 0; k < queue.length; k++) {
-      const [port, msg] = queue[k]!;
-      const h = ports.get(port)?.get(msg[0] as string);
-      if (h) h(msg[1], msg[2]);
-    }
-    queue.length = 0;
-    scheduled = false;
-  };
-  const snd = (port: string, ...msg: unknown[]): void => {
-    queue.push([port, msg]);
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(drain);
-    }
-  };
-  let got = 0;
-  let expect = 0;
-  let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
-  ports.set('p', new Map([['m', (i: unknown) => {
-    if (i !== expect++) throw new Error(`plain: message ${String(i)} arrived, expected ${expect - 1}`);
-    if (++got === o.count) finish();
-  }]]));
+  const { handler, done } = sink(o.count);
+  ports.set('p', new Map([['m', handler]]));
   const deadline = performance.now() + o.timeoutMs;
   const t0 = performance.now();
   for (let i = 0; i < o.count; ) {
     const end = Math.min(o.count, i + o.chunk);
-    for (; i < end; i++) snd('p', 'm', i, 'x');
+    for (; i < end; i++) queue.push(['p', ['m', i, 'x']]);
+    for (let k = 0; k < queue.length; k++) {
+      const [port, msg] = queue[k]!;
+      const h = ports.get(port)!.get(msg[0] as string)!;
+      h(msg[1], msg[2]);
+    }
+    queue.length = 0;
     await yieldToIo();
     if (performance.now() > deadline) throw new Error(`plain: sending took over ${o.timeoutMs} ms`);
   }

@@ -22,7 +22,7 @@
  *   value = p50 of the samples.
  * The first `warmup` runs (default 1) are done but not reported.
  */
-import { type Child, startChild, pairUp } from './child.ts';
+import { type Child, type ChildEvent, startChild, pairUp } from './child.ts';
 import { quantile } from './stats.ts';
 
 export interface ScriptSpec {
@@ -69,7 +69,7 @@ export interface RttOptions extends PairOptions {
 export async function measureThroughput(o: ThroughputOptions): Promise<number[]> {
   return withPair(o, { script: o.receiverScript, role: 'recv' }, { script: o.senderScript, role: 'send' }, async (recv, send, k) => {
     const tmo = o.runTimeoutMs ?? 60_000;
-    const isRun = (e: { run?: unknown }): boolean => e.run === k;
+    const isRun = (e: ChildEvent): boolean => e.run === k;
     const [started, done] = await Promise.all([send.next('started', tmo, isRun), recv.next('done', tmo, isRun)]);
     const ms = (done.t as number) - (started.t as number);
     if (!(ms > 0)) throw new Error(`run ${k}: nonsensical duration ${ms} ms`);

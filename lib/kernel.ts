@@ -65,6 +65,8 @@ export class Kernel {
   current: Port | undefined = undefined;
   transport: Transport | undefined = undefined;
   readonly nodePort = new Map<string, NodePortHandler>();
+  /** Remote tracing (aemp trace): called for every local SND/RCV while set. */
+  tracer: ((ev: 'SND' | 'RCV', port: PortId, msg: Message, from?: NodeId) => void) | undefined = undefined;
   private prefix: string;
   private seq = 0;
   private q = new RunQueue();
@@ -121,6 +123,7 @@ export class Kernel {
   snd(port: PortId, msg: Message): void {
     const p = this.ports.get(port);
     if (traceOn()) trace('kernel', `SND ${port} <- ${safeJson(msg)}`);
+    if (this.tracer !== undefined) this.tracer('SND', port, msg);
     if (p !== undefined) {
       this.q.push(p, msg);
       if (!this.scheduled) this.schedule();
@@ -142,6 +145,7 @@ export class Kernel {
   receive(from: NodeId, port: PortId, msg: Message): void {
     const p = this.ports.get(port);
     if (traceOn()) trace('kernel', `RCV ${port} <- ${from} ${safeJson(msg)}`);
+    if (this.tracer !== undefined) this.tracer('RCV', port, msg, from);
     if (p !== undefined) {
       this.q.push(p, msg);
       if (!this.scheduled) this.schedule();

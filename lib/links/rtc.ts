@@ -113,12 +113,17 @@ class RtcLink implements Link {
     // Nobody has to wait on `ready`; a failure also shows as a link close.
     this.ready.catch(() => {});
 
-    this.peer = new Peer({
-      initiator: opts.initiator,
-      wrtc: opts.wrtc as Peer.Options['wrtc'],
-      config: opts.config ?? { iceServers: [] },
-      objectMode: true,
-    });
+    try {
+      this.peer = new Peer({
+        initiator: opts.initiator,
+        wrtc: opts.wrtc as Peer.Options['wrtc'],
+        config: opts.config ?? { iceServers: [] },
+        objectMode: true,
+      });
+    } catch (err) {
+      // No WebRTC here (no wrtc given outside a browser).
+      throw new AempError('AEMP_ERR_RTC', `${this.name}: ${errText(err)}`, { cause: err });
+    }
     this.peer.on('signal', (data: object) => this.onLocalSignal(data));
     this.peer.on('connect', () => this.onConnect());
     this.peer.on('data', (data: Uint8Array | string) => this.onData(data));
@@ -146,8 +151,7 @@ class RtcLink implements Link {
     if (this.state === 'closing' || this.state === 'closed') return;
     checkFrameSize(frame, this.maxFrameSize, 'rtc');
     const size = approxSize(frame);
-    const ch = this.channel;
-    if (this.state === 'open' && this.qHead === this.queue.length && ch!.bufferedAmount + size <= this.high) {
+    if (this.state === 'open' && this.qHead === this.queue.length && this.room(size)) {
       if (!this.channelSend(frame)) return;
     } else {
       // The queue keeps a copy: the caller may reuse its buffer.
@@ -271,12 +275,24 @@ class RtcLink implements Link {
 
   private channelSend(frame: Frame): boolean {
     try {
-      this.channel!.send(frame as string | Uint8Array<ArrayBuffer>);
+      if (typeof frame === 'string') this.channel!.send(frame);
+      else this.channel!.send(frame as Uint8Array<ArrayBuffer>);
       return true;
     } catch (err) {
       this.destroy(`rtc: send failed: ${errText(err)}`);
       return false;
     }
+  }
+
+  /**
+   * May a frame of `size` go into the channel now? Up to the high-water
+   * mark, and always once the channel is at or under the low one, so a
+   * frame larger than (high - low) cannot wait for a bufferedamountlow
+   * that will not come again.
+   */
+  private room(size: number): boolean {
+    const b = this.channel!.bufferedAmount;
+    return b <= this.low || b + size <= this.high;
   }
 
   /** Move queued frames into the channel up to the high-water mark; fire drain; finish a close. */
@@ -286,7 +302,7 @@ class RtcLink implements Link {
     while (this.qHead < this.queue.length) {
       const f = this.queue[this.qHead]!;
       const size = approxSize(f);
-      if (ch.bufferedAmount > 0 && ch.bufferedAmount + size > this.high) break;
+      if (!this.room(size)) break;
       this.queue[this.qHead++] = '';
       this.queuedBytes -= size;
       if (!this.channelSend(f)) return;
