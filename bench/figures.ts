@@ -69,7 +69,7 @@ async function portBytes({ runs, signal }: MeasureContext): Promise<Measured> {
   for (let k = 0; k < runs; k++) {
     const c = startChild('port-bytes.ts', { args: { count: PORT_COUNT }, nodeFlags: ['--expose-gc'], signal });
     try {
-      const e = await c.next('ready', 60_000);
+      const e = await c.next('result', 60_000);
       cb.push(e.withCallback as number);
       bare.push(e.bare as number);
     } finally {
@@ -91,14 +91,14 @@ export const figures: Figure[] = [
     name: 'local.port_bytes',
     unit: 'bytes',
     better: 'lower',
-    about: `heap per idle port, ${PORT_COUNT} ports`,
+    about: `heap per idle port, ${PORT_COUNT.toLocaleString('en-US')} ports`,
     measure: portBytes,
   },
   {
     name: 'raw.ws.throughput',
     unit: 'msg/s',
     better: 'higher',
-    about: `raw ws, 2 processes, msgpack batches of 1000, ${WS_COUNT} msgs`,
+    about: `raw ws, 2 processes, msgpack batches of 1000, ${WS_COUNT.toLocaleString('en-US')} msgs`,
     measure: async (c) => ({ value: await rawWsThroughput(c) }),
   },
   {
@@ -112,7 +112,7 @@ export const figures: Figure[] = [
     name: 'raw.rtc.throughput',
     unit: 'msg/s',
     better: 'higher',
-    about: `raw wrtc data channel, batches of 256, ${RTC_COUNT} msgs`,
+    about: `raw wrtc data channel, batches of 256, ${RTC_COUNT.toLocaleString('en-US')} msgs`,
     measure: async (c) => ({ value: await rawRtcThroughput(c) }),
   },
   {

@@ -2,7 +2,7 @@
  * Child script (run with --expose-gc): heap bytes per idle port. Creates
  * `count` ports with a shared callback on one node and `count` ports without
  * one on another, measuring the heap after a full GC before and after each.
- * Emits {"ev":"ready","withCallback":bytes,"bare":bytes} and exits.
+ * Emits {"ev":"result","withCallback":bytes,"bare":bytes} and exits.
  */
 import { createNode } from '../lib/index.ts';
 import { childIo } from './child-io.ts';
@@ -33,5 +33,5 @@ const bareBytes = (settledHeap() - before) / count;
 
 // Keep both nodes (and so their ports) reachable until after the last measurement.
 if (withCb.kernel.ports.size + bare.kernel.ports.size !== 2 * count) throw new Error('port-bytes: ports went missing');
-io.emit({ ev: 'ready', withCallback, bare: bareBytes });
+io.emit({ ev: 'result', withCallback, bare: bareBytes });
 process.exit(0);

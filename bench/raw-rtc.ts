@@ -2,12 +2,14 @@
  * Child script: the raw WebRTC baseline, a simple-peer data channel over
  * @roamhq/wrtc (see measure.ts for the protocol). Signals travel as `peer`
  * events through the harness; 'send' / 'ping' initiate, 'recv' / 'echo'
- * answer. Host candidates only (`iceServers: []`): both ends are on
- * 127.0.0.1's machine.
+ * answer. No STUN (`iceServers: []`): both ends are on this machine, so
+ * host candidates suffice.
  *
- * args: role, count, dst (port ID in packets, default 'node#port'), batch (packets per channel message, default 256),
- * highWater (bufferedAmount above which the sender waits, default 1 MiB),
- * lowWater (resume below this, default 256 KiB), warmup (ping).
+ * args: role, count; dst (port ID in the packets, default 'node#port');
+ * batch (packets per channel message, default 256); highWater
+ * (bufferedAmount above which the sender waits, default 1 MiB); lowWater
+ * (it resumes below this, default 256 KiB); warmup (untimed round trips
+ * per ping run).
  */
 import Peer from 'simple-peer';
 import wrtc from '@roamhq/wrtc';

@@ -3,8 +3,10 @@
  * Roles: 'recv' / 'echo' run a WebSocketServer on 127.0.0.1:0 and send its
  * URL as a `peer` event; 'send' / 'ping' connect to it.
  *
- * args: role, count, dst (port ID in packets, default 'node#port'), batch (packets per frame, default 1000), highWater
- * (bytes queued in ws before the sender waits, default 4 MiB), warmup (ping).
+ * args: role, count; dst (port ID in the packets, default 'node#port');
+ * batch (packets per frame, default 1000); highWater (bytes queued in ws
+ * before the sender waits for a quarter of it to drain, default 4 MiB);
+ * warmup (untimed round trips per ping run).
  */
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { childIo, wallNow, type Command } from './child-io.ts';

@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --json] [--runs N] [--only PREFIX[,PREFIX…]]`
  *
- * Measures the figures of docs/bench.md. Each figure runs several times
+ * Measures the figures of the benchmark contract (bench.md). Each figure runs several times
  * (default 5, after a warm-up) and reports the median; with --json, one
  * line per figure: {"name", "value", "unit", "baseline"?, "ratio"?} or
  * {"name", "error"}. ratio = value/baseline for rates, baseline/value for
@@ -52,7 +52,7 @@ interface Line {
   error?: string;
 }
 
-/** Digits kept per unit: whole messages and bytes to 0.1, milliseconds to 0.1 µs. */
+/** Decimals kept per unit: whole msg/s, bytes to 0.1, milliseconds to 0.1 µs. */
 const digits = { 'msg/s': 0, ms: 4, bytes: 1 } as const;
 
 function toLine(f: Figure, m: Measured): Line {
@@ -66,6 +66,10 @@ function toLine(f: Figure, m: Measured): Line {
   }
   return line;
 }
+
+/** One JSON object on one line, spaced as in docs/bench.md: {"name": "…", "value": 1}. */
+const jsonLine = (line: Line): string =>
+  '{' + Object.entries(line).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ') + '}';
 
 const fmt = (x: number | undefined, unit: string | undefined): string =>
   x === undefined ? '' : unit === 'msg/s' ? Math.round(x).toLocaleString('en-US') : String(x);
@@ -142,7 +146,7 @@ async function main(): Promise<void> {
     const { line, note } = await runFigure(f, cli.runs);
     if (line.error !== undefined) failed++;
     if (cli.json) {
-      process.stdout.write(JSON.stringify(line) + '\n');
+      process.stdout.write(jsonLine(line) + '\n');
     } else if (line.error !== undefined) {
       process.stdout.write(tableRow([f.name, 'ERROR', '', '', '', line.error.split('\n')[0]!.slice(0, 300)]) + '\n');
     } else {

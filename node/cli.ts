@@ -416,9 +416,13 @@ async function runMesh(cmd: string, args: string[], profile: string | undefined,
     return 1;
   }
   const m = (await import(url.href)) as {
-    runMeshCommand(cmd: string, args: string[], ctx: { profile?: string; rcPath?: string; out: (line: string) => void }): Promise<number | void>;
+    runMeshCommand(
+      cmd: string,
+      args: string[],
+      ctx: { profile?: string; rcPath?: string; out: (line: string) => void; err: (line: string) => void },
+    ): Promise<number | void>;
   };
-  const code = await m.runMeshCommand(cmd, args, { profile, rcPath: rc(io), out: io.out });
+  const code = await m.runMeshCommand(cmd, args, { profile, rcPath: rc(io), out: io.out, err: io.err });
   return typeof code === 'number' ? code : 0;
 }
 

@@ -354,10 +354,10 @@ test('codec — msgpack fragments out of order give AEMP_ERR_FRAGMENT_ORDER', ()
   throwsCode(() => fresh().decode(hex('02 00000002 91 90')), 'AEMP_ERR_FRAGMENT_ORDER'); // first holds it all
   const open = () => {
     const d = fresh();
-    assert.deepEqual(d.decode(hex('02 00000004 91 93')), []);
+    assert.deepEqual(d.decode(hex('02 00000004 91 92')), []);
     return d;
   };
-  throwsCode(() => open().decode(hex('02 00000004 91 93')), 'AEMP_ERR_FRAGMENT_ORDER');
+  throwsCode(() => open().decode(hex('02 00000004 91 92')), 'AEMP_ERR_FRAGMENT_ORDER');
   throwsCode(() => open().decode(hex('01 90')), 'AEMP_ERR_FRAGMENT_ORDER');
   throwsCode(() => open().decode(hex('04 01')), 'AEMP_ERR_FRAGMENT_ORDER'); // 3 of 4
   throwsCode(() => open().decode(hex('04 010203')), 'AEMP_ERR_FRAGMENT_ORDER'); // 5 of 4
@@ -414,9 +414,9 @@ test('codec — unencodable values give AEMP_ERR_ENCODE in both framings', () =>
     const { enc, dec } = pair(framing);
     for (const v of bad) throwsCode(() => enc.encode([['m', v]]), 'AEMP_ERR_ENCODE');
     throwsCode(() => enc.encode(['notapacket' as unknown as Packet]), 'AEMP_ERR_ENCODE');
-    // depth: 100 levels (batch + packet + 98) is fine, 101 is not
+    // depth: 100 levels (batch, packet, 97 arrays, the leaf) is fine, 101 is not
     let ok: unknown = 1;
-    for (let i = 0; i < 98; i++) ok = [ok];
+    for (let i = 0; i < 97; i++) ok = [ok];
     assert.deepEqual(dec.decode(enc.encode([[ok]])[0]), [[ok]]);
     throwsCode(() => enc.encode([[[ok]]]), 'AEMP_ERR_ENCODE');
     assert.deepEqual(dec.decode(enc.encode([['still', 'fine']])[0]), [['still', 'fine']]);
@@ -444,4 +444,10 @@ test('codec — hex and base64 helpers agree with Buffer', () => {
   for (const bad of ['A', 'AB=C', 'AB==A===', 'A?==', 'AB=', 'AR==', 'é===']) assert.equal(fromBase64(bad), undefined, bad);
   for (const bad of ['A', 'AB==', 'A+', 'AR']) assert.equal(fromBase64Url(bad), undefined, bad);
   for (const bad of ['0', 'zz', '0g']) assert.equal(fromHex(bad), undefined, bad);
+});
+
+test('codec — lone surrogates: kept by json, U+FFFD in msgpack (UTF-8 cannot hold them)', () => {
+  const s = 'a\ud800b\udc00';
+  assert.deepEqual(roundTrip('json', [[s]]).out, [[s]]);
+  assert.deepEqual(roundTrip('msgpack', [[s, s.repeat(20)]]).out, [['a\ufffdb\ufffd', 'a\ufffdb\ufffd'.repeat(20)]]);
 });

@@ -29,15 +29,19 @@ function describe(f: Frame): string {
   return `bin:${Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('hex')}`;
 }
 
-/** Resolves with the first `n` frames `link` delivers, described as strings. */
+/**
+ * Resolves with the first `n` frames `link` delivers, described as strings.
+ * The frames are kept and described only at the end, so a transport that
+ * reused a buffer it had handed out would show here.
+ */
 function collect(link: Link, n: number): Promise<string[]> {
   return new Promise((resolve) => {
-    const got: string[] = [];
-    if (n === 0) resolve(got);
+    const got: Frame[] = [];
+    if (n === 0) resolve([]);
     link.setHandlers({
       frame: (f) => {
-        got.push(describe(f));
-        if (got.length === n) resolve(got);
+        got.push(f);
+        if (got.length === n) resolve(got.map(describe));
       },
     });
   });
@@ -124,18 +128,23 @@ export function linkCompliance(name: string, makePair: () => Promise<LinkPair>, 
     assert.deepEqual(order, ['text:one', 'text:two', carriesReason ? 'close:done early' : 'close']);
   });
 
-  it('binary bytes and text arrive exactly as sent', async ({ a, b }) => {
-    const all = new Uint8Array(256).map((_, i) => i);
-    const big = new Uint8Array(Math.min(a.maxFrameSize, 12_345)).map((_, i) => (i * 7919) & 255);
-    const backing = new Uint8Array(64).map((_, i) => i);
-    const view = backing.subarray(10, 20); // only these ten bytes go
-    const reused = bytes(9, 9, 9);
-    const frames: Frame[] = [all, big, view, 'héllo ✓ 😀 \u0000 end', '', reused];
-    const want = frames.map(describe);
-    const got = collect(b, frames.length);
-    for (const f of frames) a.send(f);
-    reused.fill(0); // the caller's later writes must not change what was sent
-    assert.deepEqual(await got, want);
+  it('binary bytes and text arrive exactly as sent, both ways', async ({ a, b }) => {
+    const run = async (from: Link, to: Link) => {
+      const all = new Uint8Array(256).map((_, i) => i);
+      const big = new Uint8Array(Math.min(from.maxFrameSize, 12_345)).map((_, i) => (i * 7919) & 255);
+      const backing = new Uint8Array(64).map((_, i) => i);
+      const view = backing.subarray(10, 20); // only these ten bytes go
+      const reused = bytes(9, 9, 9);
+      const frames: Frame[] = [all, big, view, 'héllo ✓ 😀 \u0000 end', '', reused];
+      const want = frames.map(describe);
+      const got = collect(to, frames.length);
+      for (const f of frames) from.send(f);
+      reused.fill(0); // the caller's later writes must not change what was sent
+      backing.fill(0);
+      assert.deepEqual(await got, want);
+    };
+    await run(a, b);
+    await run(b, a);
   });
 
   it('a frame of exactly maxFrameSize passes; one byte more throws AEMP_ERR_FRAME_TOO_LARGE', async ({ a, b }) => {

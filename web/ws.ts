@@ -85,7 +85,7 @@ class WebWsLink implements Link {
     if (this.closed) return;
     this.closed = true;
     this.stopPolling();
-    this.events.close(reason);
+    this.events.close(reason, true);
     try {
       this.socket.close(code, truncateUtf8(wireReason, 123));
     } catch (err) {

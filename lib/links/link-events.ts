@@ -16,6 +16,8 @@ export class LinkEvents {
   private held: Frame[] | undefined = [];
   private flushQueued = false;
   private state: 'open' | 'closing' | 'closed' = 'open';
+  // Set by a local close: held frames are not handed over after the owner said close.
+  private stopped = false;
   private reason = '';
 
   /**
@@ -51,9 +53,11 @@ export class LinkEvents {
 
   /**
    * The link is gone. Returns false if it already was. The close handler
-   * runs in a microtask, after held frames, exactly once.
+   * runs in a microtask, exactly once, after the frames that arrived before
+   * the close (unless `local`: the owner closed it and wants no more).
    */
-  close(reason: string): boolean {
+  close(reason: string, local = false): boolean {
+    if (local) this.stopped = true;
     if (this.state !== 'open') return false;
     this.state = 'closing';
     this.reason = reason;
@@ -83,10 +87,12 @@ export class LinkEvents {
     const held = this.held;
     if (held && this.h.frame) {
       // Index loop: frames that arrive during delivery are appended to `held`.
-      for (let i = 0; i < held.length && this.state === 'open'; i++) this.callFrame(held[i]!);
+      for (let i = 0; i < held.length && !this.stopped; i++) this.callFrame(held[i]!);
       this.held = undefined;
     }
-    if (this.state === 'closing' && this.h.close) {
+    // A close waits for a frame handler to take the frames held before it.
+    const framesWait = this.held !== undefined && this.held.length > 0 && !this.stopped;
+    if (this.state === 'closing' && this.h.close && !framesWait) {
       this.state = 'closed';
       this.held = undefined;
       try {

@@ -76,7 +76,7 @@ class MemoryLink implements Link {
   close(reason = 'closed'): void {
     if (this.closed) return;
     this.closed = true;
-    this.events.close(reason);
+    this.events.close(reason, true);
     // The peer sees the close after the frames sent before it.
     this.enqueue({ at: this.clock.now() + this.latencyMs, size: 0, close: reason });
   }

@@ -5,21 +5,16 @@
  * (SDP, ICE candidates) are plain objects the caller relays to the peer.
  *
  * Why it is built the way it is:
- * - Chromium closes a data channel whose send buffer passes 16 MiB, and
- *   `send` gives no back-pressure, so the link keeps the channel buffer under
- *   `highWaterMark` and holds the rest in its own queue, counted in
- *   `bufferedAmount`.
- * - `@roamhq/wrtc` has no `bufferedAmountLowThreshold`/`bufferedamountlow`
- *   (node-webrtc#305); where it is missing the queue is flushed by polling,
- *   only while there is something to wait for.
+ * - Sending goes through a ChannelQueue that keeps the channel's buffer
+ *   under a high-water mark (channel-queue.ts).
  * - simple-peer's stream turns text into Buffers unless in object mode
  *   (simple-peer#138, #240); object mode keeps strings strings.
  * - `peer.destroy()` closes the channel and the connection at once, which
  *   throws away whatever the channel still buffers (node-datachannel#188
- *   shows the same loss in Chrome); a local `close()` first flushes the
- *   link's queue, then closes only the channel, whose closing procedure
- *   sends what is buffered, and the peer sees the channel close after the
- *   last frame.
+ *   shows the same loss in Chrome). A local `close()` first empties the
+ *   queue into the channel, then closes only the channel, whose closing
+ *   procedure sends what it buffers; the peer sees the close after the
+ *   last frame. `destroy()` is the hard way.
  * - A peer that vanishes without closing may never produce a close here;
  *   heartbeats above the link catch that.
  */
@@ -29,6 +24,7 @@ import type { Frame, Link, LinkHandlers } from '../link.ts';
 import { logger } from '../log.ts';
 import { LinkEvents, errText } from './link-events.ts';
 import { approxSize, checkFrameSize, frameFits, plainBytes } from './frame-size.ts';
+import { ChannelQueue } from './channel-queue.ts';
 
 const log = logger('rtc');
 
@@ -75,6 +71,7 @@ export interface RtcLinkHandle {
 interface PeerInternals {
   _channel: RTCDataChannel | null;
   _pc: RTCPeerConnection | null;
+  _iceCompleteTimer: ReturnType<typeof setTimeout> | null;
 }
 
 let count = 0;
@@ -86,26 +83,25 @@ class RtcLink implements Link {
   readonly ready: Promise<void>;
   private state: 'connecting' | 'open' | 'closing' | 'closed' = 'connecting';
   private readonly peer: Peer.Instance;
-  private channel: RTCDataChannel | null = null;
-  private readonly queue: Frame[] = [];
-  private qHead = 0;
-  private queuedBytes = 0;
-  private overMark = false;
-  private poll: ReturnType<typeof setTimeout> | undefined;
+  private readonly queue: ChannelQueue;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private error: string | undefined;
   private resolveReady!: () => void;
   private rejectReady!: (err: AempError) => void;
-  private readonly high: number;
-  private readonly low: number;
   private readonly name: string;
 
   constructor(private readonly opts: RtcLinkOptions) {
     this.name = opts.name ?? `rtc ${++count}${opts.initiator ? ' (initiator)' : ''}`;
     this.maxFrameSize = opts.maxFrameSize ?? RTC_DEFAULT_MAX_FRAME;
-    this.high = opts.highWaterMark ?? 1024 * 1024;
-    this.low = Math.min(opts.lowWaterMark ?? 256 * 1024, this.high);
+    const high = opts.highWaterMark ?? 1024 * 1024;
     this.events = new LinkEvents(this.name, (reason) => this.destroy(reason));
+    this.queue = new ChannelQueue({
+      highWaterMark: high,
+      lowWaterMark: Math.min(opts.lowWaterMark ?? 256 * 1024, high),
+      pollMs: opts.drainPollMs ?? 2,
+      onDrain: () => this.events.drain(),
+      onError: (reason) => this.destroy(reason),
+    });
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -141,28 +137,17 @@ class RtcLink implements Link {
   }
 
   get bufferedAmount(): number {
-    return this.queuedBytes + (this.channel?.bufferedAmount ?? 0);
+    return this.queue.bufferedAmount;
   }
   get isOpen(): boolean {
     return this.state === 'open';
   }
 
+  /** Before the channel opens, frames wait in the queue. */
   send(frame: Frame): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     checkFrameSize(frame, this.maxFrameSize, 'rtc');
-    const size = approxSize(frame);
-    if (this.state === 'open' && this.qHead === this.queue.length && this.room(size)) {
-      if (!this.channelSend(frame)) return;
-    } else {
-      // The queue keeps a copy: the caller may reuse its buffer.
-      this.queue.push(typeof frame === 'string' ? frame : new Uint8Array(frame));
-      this.queuedBytes += size;
-      this.waitForRoom();
-    }
-    if (this.bufferedAmount > this.low) {
-      this.overMark = true;
-      this.waitForRoom();
-    }
+    this.queue.send(frame);
   }
 
   close(reason = 'closed'): void {
@@ -172,13 +157,13 @@ class RtcLink implements Link {
       return;
     }
     this.state = 'closing';
-    this.events.close(reason);
+    this.events.close(reason, true);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       log.info(`${this.name}: close did not finish in time, cutting`);
       this.peer.destroy();
     }, this.opts.closeTimeoutMs ?? 5000);
-    this.flush();
+    this.queue.closeWhenFlushed();
   }
 
   setHandlers(h: Partial<LinkHandlers>): void {
@@ -189,7 +174,7 @@ class RtcLink implements Link {
     if (this.state === 'closed') return;
     const wasConnecting = this.state === 'connecting';
     this.state = 'closed';
-    this.events.close(reason);
+    this.events.close(reason, true);
     this.cleanup();
     if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: ${reason}`));
     this.peer.destroy();
@@ -230,19 +215,14 @@ class RtcLink implements Link {
       this.destroy('rtc: connected without a data channel');
       return;
     }
-    this.channel = ch;
     const sctpMax = internals._pc?.sctp?.maxMessageSize;
     if (typeof sctpMax === 'number' && sctpMax > 0 && sctpMax < this.maxFrameSize) this.maxFrameSize = sctpMax;
-    if (typeof ch.bufferedAmountLowThreshold === 'number') {
-      ch.bufferedAmountLowThreshold = this.low;
-      ch.addEventListener('bufferedamountlow', () => this.flush());
-    }
     this.state = 'open';
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     log.debug(`${this.name}: open, maxFrameSize ${this.maxFrameSize}`);
     this.resolveReady();
-    this.flush();
+    this.queue.attach(ch);
   }
 
   private onData(data: Uint8Array | string): void {
@@ -266,72 +246,13 @@ class RtcLink implements Link {
   }
 
   private cleanup(): void {
+    // simple-peer never clears its 5 s ICE-gathering timer, which would keep
+    // a Node process alive that long after the last link closed.
+    const iceTimer = (this.peer as unknown as PeerInternals)._iceCompleteTimer;
+    if (iceTimer) clearTimeout(iceTimer);
     if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.poll !== undefined) clearTimeout(this.poll);
-    this.timer = this.poll = undefined;
-    this.queue.length = this.qHead = this.queuedBytes = 0;
-    this.overMark = false;
-  }
-
-  private channelSend(frame: Frame): boolean {
-    try {
-      if (typeof frame === 'string') this.channel!.send(frame);
-      else this.channel!.send(frame as Uint8Array<ArrayBuffer>);
-      return true;
-    } catch (err) {
-      this.destroy(`rtc: send failed: ${errText(err)}`);
-      return false;
-    }
-  }
-
-  /**
-   * May a frame of `size` go into the channel now? Up to the high-water
-   * mark, and always once the channel is at or under the low one, so a
-   * frame larger than (high - low) cannot wait for a bufferedamountlow
-   * that will not come again.
-   */
-  private room(size: number): boolean {
-    const b = this.channel!.bufferedAmount;
-    return b <= this.low || b + size <= this.high;
-  }
-
-  /** Move queued frames into the channel up to the high-water mark; fire drain; finish a close. */
-  private flush(): void {
-    if (this.state !== 'open' && this.state !== 'closing') return;
-    const ch = this.channel!;
-    while (this.qHead < this.queue.length) {
-      const f = this.queue[this.qHead]!;
-      const size = approxSize(f);
-      if (!this.room(size)) break;
-      this.queue[this.qHead++] = '';
-      this.queuedBytes -= size;
-      if (!this.channelSend(f)) return;
-    }
-    if (this.qHead === this.queue.length) this.queue.length = this.qHead = 0;
-    else if (this.qHead > 1024) {
-      this.queue.splice(0, this.qHead);
-      this.qHead = 0;
-    }
-    if (this.state === 'closing') {
-      if (this.qHead === this.queue.length) ch.close();
-      else this.waitForRoom();
-      return;
-    }
-    if (this.overMark && this.bufferedAmount <= this.low) {
-      this.overMark = false;
-      this.events.drain();
-    }
-    if (this.qHead < this.queue.length || this.overMark) this.waitForRoom();
-  }
-
-  private waitForRoom(): void {
-    // With bufferedamountlow the channel calls back; wrtc needs a poll.
-    if (this.poll !== undefined || this.state === 'connecting') return;
-    if (typeof this.channel?.bufferedAmountLowThreshold === 'number') return;
-    this.poll = setTimeout(() => {
-      this.poll = undefined;
-      this.flush();
-    }, this.opts.drainPollMs ?? 2);
+    this.timer = undefined;
+    this.queue.clear();
   }
 }
 

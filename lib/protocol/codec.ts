@@ -16,14 +16,13 @@
  * starts with '$' is escaped as {"$o": object}, so user data never turns
  * into bytes by accident.
  */
-import { Encoder } from '@msgpack/msgpack';
 import { BadArgumentError } from '../errors.ts';
 import type { Frame } from '../link.ts';
 import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
-import { asciiOnly, fromJsonValue, toJsonValue } from './json.ts';
+import { asciiOnly, endsEarly, fromJsonValue, toJsonValue } from './json.ts';
 import { parseRefusal } from './handshake.ts';
-import { MsgpackReader } from './msgpack.ts';
+import { MsgpackReader, MsgpackWriter } from './msgpack.ts';
 
 export type Packet = unknown[];
 export type Framing = 'msgpack' | 'json';
@@ -44,17 +43,12 @@ export const DEFAULT_MAX_DEPTH = 100;
 export const MIN_FRAME_SIZE = 64;
 export const KIND = { WHOLE: 0x01, FIRST: 0x02, MIDDLE: 0x03, LAST: 0x04 } as const;
 
-/** Past this size an encoding's buffer is dropped, so one big message does not pin memory per link. */
-const RETAIN_ENCODER_BYTES = 256 * 1024;
 /** Reassembly buffers grow as chunks arrive, so a FIRST frame's claim alone allocates at most this. */
 const INITIAL_REASSEMBLY_BYTES = 1024 * 1024;
 
 function fail(code: string, message: string, cause?: unknown): never {
   throw new ProtocolError(code, message, cause === undefined ? undefined : { cause });
 }
-
-// Extension types (Date included) are not packet values; MsgpackReader refuses them too.
-const noExtensions = { tryToEncode: () => null, decode: (): never => fail(C.ENCODE, 'msgpack extensions are not used') };
 
 interface Limits {
   framing: Framing;
@@ -80,15 +74,11 @@ function limits(o: CodecOptions): Limits {
 /** Turns batches of packets into link frames. One per link direction; not re-entrant-safe across links. */
 export class FrameEncoder {
   private readonly o: Limits;
-  private enc: Encoder | undefined;
+  private readonly enc: MsgpackWriter | undefined;
 
   constructor(o: CodecOptions) {
     this.o = limits(o);
-    if (this.o.framing === 'msgpack') this.enc = this.newEncoder();
-  }
-
-  private newEncoder(): Encoder {
-    return new Encoder({ extensionCodec: noExtensions, ignoreUndefined: true, maxDepth: this.o.maxDepth });
+    if (this.o.framing === 'msgpack') this.enc = new MsgpackWriter(this.o.maxDepth);
   }
 
   /** Frames for one batch ([] for an empty batch); throws ProtocolError AEMP_ERR_ENCODE / AEMP_ERR_FRAME_TOO_LARGE. */
@@ -100,27 +90,20 @@ export class FrameEncoder {
     return this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
   }
 
-  private encodeMsgpack(enc: Encoder, batch: Packet[]): Frame[] {
-    let bytes: Uint8Array;
-    try {
-      bytes = enc.encodeSharedRef(batch);
-    } catch (e) {
-      this.enc = this.newEncoder();
-      return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
-    }
-    const n = bytes.length;
-    // `bytes` is the encoder's own buffer: copy out before anything else encodes.
+  private encodeMsgpack(enc: MsgpackWriter, batch: Packet[]): Frame[] {
+    // Written behind one spare byte, so a whole frame is a single copy of the writer's buffer.
+    const bytes = enc.write(batch, 1);
+    const n = bytes.length - 1;
     try {
       if (n > this.o.maxMessageSize) fail(C.TOO_LARGE, `batch of ${n} bytes exceeds maxMessageSize ${this.o.maxMessageSize}`);
       if (n + 1 <= this.o.maxFrameSize) {
-        const f = new Uint8Array(n + 1);
+        const f = bytes.slice();
         f[0] = KIND.WHOLE;
-        f.set(bytes, 1);
         return [f];
       }
-      return fragmentBytes(bytes, this.o.maxFrameSize);
+      return fragmentBytes(bytes.subarray(1), this.o.maxFrameSize);
     } finally {
-      if (n > RETAIN_ENCODER_BYTES) this.enc = this.newEncoder();
+      enc.release();
     }
   }
 
@@ -300,12 +283,11 @@ export class FrameDecoder {
   }
 
   private jsonBatch(text: string): Packet[] {
-    // Every batch ends with ']'; a missing one is the engine-independent sign of a cut frame.
-    if (text[text.length - 1] !== ']') fail(C.TRUNCATED, 'batch ends early');
     let v: unknown;
     try {
       v = JSON.parse(text);
     } catch (e) {
+      if (endsEarly(text)) fail(C.TRUNCATED, 'batch ends early', e);
       return fail(C.GARBAGE, `undecodable batch: ${(e as Error).message}`, e);
     }
     const batch = this.packets(v);

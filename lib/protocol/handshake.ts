@@ -62,7 +62,11 @@ export interface HandshakeResult {
   framing: Framing;
   /** The method the peer was accepted by. */
   auth: AuthMethod;
-  /** False when we hold no secret and took the peer's word (browsers: wss vouches for the seed). */
+  /**
+   * True when the peer proved itself with the secret (mac) or a token signed
+   * with it; false for 'none' and when we hold no secret and took its word
+   * (browsers: wss vouches for the seed).
+   */
   verified: boolean;
 }
 
@@ -253,7 +257,7 @@ export class Handshake {
     if (method === 'none') {
       if (!peer.node.startsWith('anon/')) refuse(H.AUTH, `unauthenticated node id must start with "anon/", got ${peer.node}`);
       if (peer.seed) refuse(H.AUTH, 'an unauthenticated node cannot be a seed');
-      return [method, true];
+      return [method, false];
     }
     if (secret === undefined) return [method, false]; // cannot verify: trust the transport (wss)
     if (method === 'token') {

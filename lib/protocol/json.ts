@@ -110,3 +110,23 @@ function reviveKeys(o: Record<string, unknown>, depth: number, maxDepth: number)
     if (r !== c) setKey(o, k, r);
   }
 }
+
+/**
+ * After JSON.parse failed: does the text stop inside a string or an open
+ * array/object? Tells a cut frame from garbage without reading the engine's
+ * error message.
+ */
+export function endsEarly(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* backslash */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 /* [ */ || c === 123 /* { */) depth++;
+    else if (c === 93 /* ] */ || c === 125 /* } */) depth--;
+  }
+  return inString || depth > 0;
+}

@@ -1,0 +1,259 @@
+/**
+ * The `aemp` mesh commands: `run` starts a node from a profile; snd, mon,
+ * cal, trace and nodes join the mesh as an anonymous node with the
+ * profile's seeds and secret, do one thing, and leave with a goodbye.
+ *
+ * Output: results on stdout (JSON where a value is printed), progress and
+ * errors on stderr. A failure throws an AempError; cli.ts prints it as
+ * `aemp: ...` and exits 1.
+ */
+import { nodeOf, type NodeId, type PortId } from '../lib/ids.ts';
+import { joinNetwork } from '../lib/configure.ts';
+import { AempError, PortDiedError, TimeoutError } from '../lib/errors.ts';
+import { safeJson } from '../lib/kernel.ts';
+import { Mesh } from '../lib/mesh/mesh.ts';
+import { MpNode } from '../lib/node.ts';
+import { parseMeshArgs, type MeshArgs } from './cli.ts';
+import { loadConfigFor } from './config.ts';
+import { runNode, toApiUnits, useCliEnvironment, wsTransport } from './run.ts';
+
+export interface MeshCtx {
+  profile?: string;
+  rcPath?: string;
+  out: (line: string) => void;
+  /** Status lines (default: process.stderr). */
+  err?: (line: string) => void;
+  /** How long a node-port request (trace, nodes) may take to answer. Default 10 s. */
+  answerTimeoutMs?: number;
+}
+
+/** No seed could be reached (or the link to it was lost) while running a mesh command. */
+export class NoSeedError extends AempError {
+  constructor(message: string) {
+    super('AEMP_ERR_NO_SEED', message);
+  }
+}
+
+/** A mesh command could not do its job (no answer, port died, node lost). */
+export class MeshCommandError extends AempError {
+  constructor(message: string) {
+    super('AEMP_ERR_MESH_COMMAND', message);
+  }
+}
+
+const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
+
+/** Runs one mesh command (arguments as parseMeshArgs takes them); resolves to the exit code. */
+export async function runMeshCommand(cmd: string, args: string[], ctx: MeshCtx): Promise<number> {
+  const a = parseMeshArgs(cmd, args);
+  const err = ctx.err ?? ((l: string) => void process.stderr.write(l + '\n'));
+  if (a.cmd === 'grp') throw new MeshCommandError('grp: global groups are not available yet');
+  if (a.cmd === 'run') return run(a.overrides, ctx, err);
+  const node = await joinAnon(cmd, ctx);
+  try {
+    switch (a.cmd) {
+      case 'snd':
+        node.snd(a.port, ...a.msg);
+        return 0; // shutdown (finally) flushes the message before its goodbye
+      case 'mon':
+        return await mon(node, a.port, ctx, err);
+      case 'cal':
+        return await cal(node, a, ctx);
+      case 'trace':
+        return await trace(node, a.target, ctx, err);
+      case 'nodes':
+        return await nodes(node, ctx);
+    }
+  } finally {
+    await node.shutdown();
+  }
+}
+
+// ---- run ----
+
+async function run(overrides: Record<string, unknown>, ctx: MeshCtx, err: (l: string) => void): Promise<number> {
+  const { node } = await runNode({ profile: ctx.profile, overrides, rcPath: ctx.rcPath, say: err });
+  const sig = await interrupted().promise;
+  err(`aemp: node ${node.NODE}: ${sig}, leaving the mesh`);
+  await node.shutdown();
+  // Services may hold timers or sockets of their own: do not let them keep us up.
+  unref(setTimeout(() => process.exit(0), 3000));
+  return 0;
+}
+
+// ---- joining as an anonymous node ----
+
+function list(v: unknown): string[] {
+  return Array.isArray(v) ? (v as string[]) : [];
+}
+
+/** Join with the profile's seeds (else its binds, on this host) and secret; fail fast if no seed answers. */
+async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
+  const { values } = await loadConfigFor({ profile: ctx.profile, programOpts: {}, rcPath: ctx.rcPath });
+  let seeds = list(values.seeds);
+  // On a seed's own host its profile has binds, not seeds: reach it through those.
+  if (seeds.length === 0) {
+    seeds = list(values.binds)
+      .filter((b) => !/:0$/.test(b))
+      .map((b) => b.replace(/^(\*|0\.0\.0\.0):/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:'));
+  }
+  const where = ctx.profile === undefined ? 'the global settings' : `profile '${ctx.profile}'`;
+  if (seeds.length === 0) {
+    throw new NoSeedError(`${cmd}: no seeds in ${where}; set them with 'aemp ${ctx.profile === undefined ? '' : `profile ${ctx.profile} `}setseeds HOST:PORT'`);
+  }
+  const failed = new Map<string, string>();
+  let giveUp!: () => void;
+  const allFailed = new Promise<void>((r) => (giveUp = r));
+  const node = new MpNode({ nodeid: 'anon/' });
+  const meshOf = () => (node.net instanceof Mesh ? node.net : undefined);
+  useCliEnvironment(
+    wsTransport((url, why) => {
+      failed.set(url, why);
+      const m = meshOf();
+      if (m && !m.seedConn && m.seedUrls.every((u) => failed.has(u))) giveUp();
+    }),
+  );
+  const opts = toApiUnits(values);
+  const joined = joinNetwork(node, {
+    seeds,
+    secret: opts.secret as string | undefined,
+    token: opts.token as string | undefined,
+    monitor_timeout: opts.monitor_timeout as number | undefined,
+    connect_interval: opts.connect_interval as number | undefined,
+    framing_format: opts.framing_format as 'json' | 'msgpack' | undefined,
+    auth_offer: opts.auth_offer as string[] | undefined,
+    auth_accept: opts.auth_accept as string[] | undefined,
+  });
+  await Promise.race([joined, allFailed]);
+  const mesh = meshOf();
+  if (mesh?.seedConn) return node;
+  await node.shutdown();
+  // start() waits for a seed until monitor_timeout; nothing is coming now.
+  (mesh as unknown as { firstSeedDone?: () => void } | undefined)?.firstSeedDone?.();
+  const timeoutSec = (opts.monitor_timeout as number) / 1000;
+  const tried = (mesh?.seedUrls ?? seeds).map((u) => `${u} (${failed.get(u) ?? `no answer within ${timeoutSec} s`})`);
+  throw new NoSeedError(`${cmd}: cannot reach any seed of ${where}: ${tried.join(', ')}`);
+}
+
+// ---- the commands ----
+
+async function mon(node: MpNode, port: PortId, ctx: MeshCtx, err: (l: string) => void): Promise<number> {
+  const fired = new Promise<unknown[]>((r) => node.mon(port, (...reason) => r(reason)));
+  // A monitor on a port nobody has is answered at once, after every request
+  // sent before it: once it fires, the real monitor is in place over there.
+  if (!node.portIsLocal(port)) {
+    const probe = new Promise<void>((r) => node.mon(`${nodeOf(port)}#aemp-mon-probe`, () => r()));
+    if ((await Promise.race([probe.then(() => 'probe'), fired.then(() => 'fired')])) === 'probe') {
+      err(`aemp: mon: monitoring ${port}`);
+    }
+  }
+  const stop = interrupted();
+  const reason = await Promise.race([fired, stop.promise]);
+  stop.cancel();
+  if (typeof reason === 'string') return 130;
+  ctx.out(safeJson(reason));
+  return 0;
+}
+
+async function cal(node: MpNode, a: Extract<MeshArgs, { cmd: 'cal' }>, ctx: MeshCtx): Promise<number> {
+  try {
+    const reply = await node.call(a.port, a.msg, { timeoutMs: a.timeoutSec * 1000 });
+    ctx.out(safeJson(reply));
+    return 0;
+  } catch (e) {
+    if (e instanceof TimeoutError) throw new MeshCommandError(`cal: no reply from ${a.port} within ${a.timeoutSec} s`);
+    if (e instanceof PortDiedError) throw new MeshCommandError(`cal: ${a.port} died before replying: ${safeJson(e.reason)}`);
+    throw e;
+  }
+}
+
+async function trace(node: MpNode, target: string, ctx: MeshCtx, err: (l: string) => void): Promise<number> {
+  const targetNode = nodeOf(target);
+  const filter = target.includes('#') ? target : null;
+  const wait = ctx.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+  let answered!: (refusal?: string) => void;
+  const answer = new Promise<string | undefined>((r) => (answered = r));
+  const reports = node.port((ev: unknown, port: unknown, msg: unknown) => {
+    if (ev === 'SND' || ev === 'RCV') ctx.out(`${ev} ${String(port)} ${safeJson(msg)}`);
+    else if (ev === 'on') answered();
+    else if (ev === 'refused') answered(String(port));
+  });
+  let lost!: (why: string) => void;
+  const gone = new Promise<string>((r) => (lost = r));
+  const unwatch = node.monNodes((n, up, ...reason) => {
+    if (n === targetNode && !up) lost(`trace: lost node ${targetNode}: ${safeJson(reason)}`);
+  });
+  try {
+    node.snd(targetNode, 'trace', reports, filter);
+    const first = await Promise.race([answer, gone.then((w) => ({ lost: w })), sleep(wait).then(() => ({ timeout: true }))]);
+    if (typeof first === 'string') throw new MeshCommandError(`trace: ${targetNode} refused: ${first}`);
+    if (first && 'lost' in first) throw new MeshCommandError(first.lost);
+    if (first && 'timeout' in first) {
+      throw new MeshCommandError(`trace: ${targetNode} did not answer the trace request within ${wait / 1000} s (does it run aemp with tracing?)`);
+    }
+    if (filter !== null) node.mon(filter, (...reason) => lost(`trace: ${filter} died: ${safeJson(reason)}`));
+    err(`aemp: tracing ${target}; interrupt to stop`);
+    const stop = interrupted();
+    const end = await Promise.race([stop.promise, gone]);
+    stop.cancel();
+    if (end.startsWith('SIG')) return 0;
+    if (filter !== null && end.startsWith(`trace: ${filter} died`)) {
+      err(`aemp: ${end}`);
+      return 0;
+    }
+    throw new MeshCommandError(end);
+  } finally {
+    unwatch();
+    node.kil(reports);
+  }
+}
+
+async function nodes(node: MpNode, ctx: MeshCtx): Promise<number> {
+  const seed = (node.net as Mesh).seedConn!.peer;
+  const wait = ctx.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+  let got!: (v: [NodeId[], NodeId[]]) => void;
+  const answer = new Promise<[NodeId[], NodeId[]]>((r) => (got = r));
+  const reply = node.port((up: NodeId[], known: NodeId[]) => got([list(up), list(known)]));
+  try {
+    node.snd(seed, 'nodes', reply);
+    const r = await Promise.race([answer, sleep(wait)]);
+    if (!r) throw new MeshCommandError(`nodes: seed ${seed} did not answer within ${wait / 1000} s`);
+    const [up, known] = r;
+    ctx.out(`${seed} up (seed)`);
+    for (const n of [...new Set([...known, ...up])].sort()) {
+      if (n !== node.NODE) ctx.out(`${n} ${up.includes(n) ? 'up' : 'down'}`);
+    }
+    return 0;
+  } finally {
+    node.kil(reply);
+  }
+}
+
+// ---- helpers ----
+
+/** Resolves with the signal's name on SIGINT or SIGTERM; cancel() stops listening. */
+function interrupted(): { promise: Promise<string>; cancel(): void } {
+  let on!: (sig: string) => void;
+  const promise = new Promise<string>((r) => {
+    on = (sig: string) => {
+      cancel();
+      r(sig);
+    };
+  });
+  const cancel = () => {
+    process.off('SIGINT', on);
+    process.off('SIGTERM', on);
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return { promise, cancel };
+}
+
+/** Resolves with undefined after ms, without keeping the process up. */
+function sleep(ms: number): Promise<undefined> {
+  return new Promise((r) => unref(setTimeout(() => r(undefined), ms)));
+}
+
+function unref(t: ReturnType<typeof setTimeout>): void {
+  t.unref?.();
+}

@@ -1,0 +1,220 @@
+/**
+ * The Intro's deployment workflow with the real `aemp` bin: a seed from a
+ * profile (`aemp run seed`), a program that joins through its profile with
+ * configure(), and the mesh commands against its ports.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../node/bin.js', import.meta.url));
+const RECEIVER = fileURLToPath(new URL('./fixtures/cli-receiver.ts', import.meta.url));
+const SERVICE = fileURLToPath(new URL('./fixtures/cli-service.ts', import.meta.url));
+const WAIT_MS = 10_000;
+
+let dir: string;
+let rc: string;
+const procs: Proc[] = [];
+
+/** A long-running child whose output can be awaited line by line. */
+class Proc {
+  readonly child: ChildProcess;
+  out = '';
+  err = '';
+  readonly exited: Promise<number | null>;
+  private wake = new Set<() => void>();
+
+  constructor(cmd: string, args: string[]) {
+    this.child = spawn(cmd, args, { env: { ...process.env, AEMP_RC: rc }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d) => ((this.out += d), this.poke()));
+    this.child.stderr!.on('data', (d) => ((this.err += d), this.poke()));
+    this.exited = new Promise((r) => this.child.on('close', (code) => (this.poke(), r(code))));
+    procs.push(this);
+  }
+
+  private poke(): void {
+    for (const w of this.wake) w();
+  }
+
+  /** The first match of re in stdout or stderr; fails after WAIT_MS or when the process ended without it. */
+  async waitFor(stream: 'out' | 'err', re: RegExp): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const m = this[stream].match(re);
+      if (m) return m;
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        assert.fail(`no ${re} in ${stream}; exit ${this.child.exitCode}\nstdout: ${this.out}\nstderr: ${this.err}`);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(done, deadline - Date.now() + 1);
+        function done() {
+          clearTimeout(t);
+          wakeSet.delete(done);
+          r();
+        }
+        const wakeSet = this.wake;
+        wakeSet.add(done);
+      });
+    }
+  }
+}
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+  ms: number;
+}
+
+/** Runs `aemp ARGS` to the end. */
+async function aemp(...args: string[]): Promise<Run> {
+  const t0 = Date.now();
+  const p = new Proc(BIN, args);
+  const code = await p.exited;
+  return { code, out: p.out, err: p.err, ms: Date.now() - t0 };
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const r = await aemp(...args);
+  assert.equal(r.code, 0, `aemp ${args.join(' ')}: ${r.err}`);
+  assert.equal(r.err, '');
+  return r.out;
+}
+
+/** Exit 1 with exactly one stderr line matching re. */
+function assertFails(r: Run, re: RegExp): void {
+  assert.equal(r.code, 1, r.err);
+  assert.equal(r.out, '');
+  const lines = r.err.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, r.err);
+  assert.match(lines[0]!, re);
+}
+
+let seed: Proc;
+let seedUrl: string;
+let receiver: Proc;
+let main: string;
+let victim: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aemp-cli-mesh-'));
+  rc = join(dir, 'rc.json');
+  // The Intro: a seed profile; port 0, so the test learns the port from run's status line.
+  await ok('profile', 'seed', 'setnodeid', 'seed', 'setbinds', '127.0.0.1:0', 'setsecret', 'x', 'setservices', SERVICE);
+  seed = new Proc(BIN, ['run', 'seed']);
+  seedUrl = (await seed.waitFor('err', /^aemp: node seed listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/m))[1]!;
+  // Everyone else joins through it: global seeds and secret, a receiver profile with its node ID.
+  await ok('setseeds', seedUrl, 'setsecret', 'x', 'profile', 'receiver', 'setnodeid', 'receiver');
+  receiver = new Proc(process.execPath, ['--import', 'tsx', RECEIVER, 'receiver']);
+  victim = (await receiver.waitFor('out', /^port victim (\S+)$/m))[1]!;
+  main = (await receiver.waitFor('out', /^port main (\S+)$/m))[1]!;
+});
+
+after(async () => {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  await Promise.all(procs.map((p) => p.exited));
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('cli-mesh — run: a seed from its profile, its status lines at the default log level', async () => {
+  assert.equal(
+    seed.err,
+    `aemp: node seed listening on ${seedUrl}\naemp: service ${SERVICE}: spawnable as cli-service:echo, echo\n`,
+  );
+  assert.match(receiver.out, /^node receiver$/m);
+  assert.match(main, /^receiver#/);
+});
+
+test('cli-mesh — snd: JSON arguments are JSON, others strings; delivered before the goodbye', async () => {
+  assert.equal(await ok('snd', main, 'hello', '42', '{"a":[1]}', 'text', '"7"'), '');
+  await receiver.waitFor('out', /^got hello \[42,\{"a":\[1\]\},"text","7"\]$/m);
+});
+
+test('cli-mesh — cal: prints the reply as JSON; timeout and a dead port exit 1', async () => {
+  assert.equal(await ok('cal', main, 'add', '2', '3'), '[5]\n');
+  const slow = await aemp('cal', '--timeout', '0.3', main, 'silent');
+  assertFails(slow, new RegExp(`^aemp: cal: no reply from ${main} within 0\\.3 s$`));
+  const dead = await aemp('cal', 'receiver#nope', 'x');
+  assertFails(dead, /^aemp: cal: receiver#nope died before replying: \["no_such_port",/);
+});
+
+test('cli-mesh — mon: prints the kill reason as JSON when the port dies', async () => {
+  const m = new Proc(BIN, ['mon', victim]);
+  await m.waitFor('err', new RegExp(`^aemp: mon: monitoring ${victim}$`, 'm'));
+  await ok('snd', victim, 'die', 'crashed', '{"code":7}');
+  assert.equal(await m.exited, 0, m.err);
+  assert.equal(m.out, '["crashed",{"code":7}]\n');
+  // The port is gone now: a new monitor fires at once.
+  assert.match(await ok('mon', victim), /^\["no_such_port","cannot monitor nonexistent port .*"\]\n$/);
+});
+
+test('cli-mesh — trace PORT: prints what the port receives until interrupted', async () => {
+  const t = new Proc(BIN, ['trace', main]);
+  await t.waitFor('err', new RegExp(`^aemp: tracing ${main}; interrupt to stop$`, 'm'));
+  await ok('snd', main, 'hello', 'traced');
+  await t.waitFor('out', new RegExp(`^RCV ${main} \\["hello","traced"\\]$`, 'm'));
+  t.child.kill('SIGINT');
+  assert.equal(await t.exited, 0, t.err);
+  assert.equal(t.out, `RCV ${main} ["hello","traced"]\n`);
+});
+
+test('cli-mesh — trace NODE: both directions of a call, not its own reports', async () => {
+  const t = new Proc(BIN, ['trace', 'receiver']);
+  await t.waitFor('err', /^aemp: tracing receiver; interrupt to stop$/m);
+  assert.equal(await ok('cal', main, 'add', '20', '22'), '[42]\n');
+  const rcvd = await t.waitFor('out', new RegExp(`^RCV ${main} \\["add",20,22,"(anon/[^"]+)"\\]$`, 'm'));
+  await t.waitFor('out', new RegExp(`^SND ${rcvd[1]!.replace(/[.$]/g, '\\$&')} \\[42\\]$`, 'm'));
+  t.child.kill('SIGTERM');
+  assert.equal(await t.exited, 0, t.err);
+  assert.doesNotMatch(t.out, /"(on|SND|RCV)"/);
+});
+
+test('cli-mesh — nodes: the seed lists the program node as up', async () => {
+  const lines = (await ok('nodes')).split('\n').filter(Boolean);
+  assert.equal(lines[0], 'seed up (seed)');
+  assert.ok(lines.includes('receiver up'), lines.join('\n'));
+  for (const l of lines.slice(1)) assert.match(l, /^\S+ (up|down)$/);
+});
+
+test('cli-mesh — a profile whose seeds cannot be reached: exit 1 with the reason, quickly', async () => {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  await ok('profile', 'dead', 'setseeds', `127.0.0.1:${port}`, 'setsecret', 'x');
+  const r = await aemp('--profile', 'dead', 'snd', 'receiver#x', '1');
+  assertFails(r, new RegExp(`^aemp: snd: cannot reach any seed of profile 'dead': ws://127\\.0\\.0\\.1:${port}/ \\(connect .*ECONNREFUSED.*\\)$`));
+  assert.ok(r.ms < 4000, `took ${r.ms} ms`);
+  // A wrong secret is refused by the seed: same, with the refusal.
+  await ok('profile', 'wrong', 'setseeds', seedUrl, 'setsecret', 'y');
+  const w = await aemp('profile', 'wrong', 'nodes');
+  assertFails(w, new RegExp(`^aemp: nodes: cannot reach any seed of profile 'wrong': ${seedUrl} \\(.*AEMP_ERR_AUTH.*\\)$`));
+  assert.ok(w.ms < 4000, `took ${w.ms} ms`);
+});
+
+test('cli-mesh — grp: not available yet, exit 1', async () => {
+  assertFails(await aemp('grp', 'eg_receivers'), /^aemp: grp: global groups are not available yet$/);
+  assert.equal((await aemp('grp', '--watch')).code, 2);
+});
+
+test('cli-mesh — services: an exported init is spawnable on the run node; SIGTERM leaves cleanly', async () => {
+  const spawned = JSON.parse(await ok('cal', main, 'spawn', 'seed', 'cli-service:echo')) as string[];
+  assert.match(spawned[0]!, /^seed#/);
+  assert.equal(await ok('cal', spawned[0]!, 'hi', '7'), '["hi",7]\n');
+  const plain = JSON.parse(await ok('cal', main, 'spawn', 'seed', 'echo')) as string[];
+  assert.equal(await ok('cal', plain[0]!, '{"x":null}'), '[{"x":null}]\n');
+  const m = new Proc(BIN, ['mon', spawned[0]!]);
+  await m.waitFor('err', /^aemp: mon: monitoring /m);
+  seed.child.kill('SIGTERM');
+  assert.equal(await seed.exited, 0, seed.err);
+  assert.match(seed.err, /^aemp: node seed: SIGTERM, leaving the mesh$/m);
+  // Peers hear the goodbye at once (not after monitor_timeout).
+  await receiver.waitFor('out', new RegExp(`^spawned ${spawned[0]!.replace(/[.$]/g, '\\$&')} died \\["transport_error","[^"]*node seed shut down"\\]$`, 'm'));
+  assert.equal(await m.exited, 0, m.err);
+  assert.match(m.out, /^\["transport_error","[^"]*node seed shut down"\]\n$/);
+});
