@@ -6,6 +6,7 @@
 import { localThroughput } from './local.ts';
 import { measureRtt, measureThroughput } from './measure.ts';
 import { startChild } from './child.ts';
+import { type DetectKind, measureDetect } from './detect.ts';
 import { median, round } from './stats.ts';
 
 /** Messages per run of the ws throughput figures (raw and aemp must match). */
@@ -61,6 +62,28 @@ export const rawRtcThroughput = shared((c) =>
   measureThroughput({ senderScript: 'raw-rtc.ts', receiverScript: 'raw-rtc.ts', count: RTC_COUNT, ...c }),
 );
 export const rawRtcRtt = shared((c) => measureRtt({ echoScript: 'raw-rtc.ts', pingScript: 'raw-rtc.ts', count: RTT_COUNT, ...c }));
+
+/** The child script of every aemp figure across processes. */
+const AEMP_REMOTE = 'aemp-remote.ts';
+/** Runs of a detect figure at most: each run starts a process, and hang waits out monitor_timeout. */
+const DETECT_RUNS = 3;
+/** monitor_timeout (ms) for detect.hang_ms, so a run takes ~2 s rather than the default 6 s. */
+const HANG_MONITOR_TIMEOUT = 2000;
+
+/** A monitor reason, short enough for the table. */
+const shortReason = (r: unknown): string => {
+  const s = JSON.stringify(r) ?? String(r);
+  return s.length > 90 ? s.slice(0, 87) + '…' : s;
+};
+
+/** A detect figure: median of DETECT_RUNS (or fewer) runs; no baseline (Erlang's DOWN after kill -9 is ~10 ms). */
+function detectFigure(kind: DetectKind, warmupRuns: number, monitorTimeoutMs?: number): Figure['measure'] {
+  return async ({ runs, signal }) => {
+    const r = await measureDetect({ kind, runs: Math.min(runs, DETECT_RUNS), warmupRuns, monitorTimeoutMs, signal });
+    const mt = monitorTimeoutMs !== undefined ? `monitor_timeout ${monitorTimeoutMs} ms, ` : '';
+    return { value: r.values, note: `${mt}${r.values.length} runs, watcher→W path ${String(r.path)}, reason ${shortReason(r.reason)}` };
+  };
+}
 
 /** One child per run: a fresh heap each time. */
 async function portBytes({ runs, signal }: MeasureContext): Promise<Measured> {
@@ -121,5 +144,66 @@ export const figures: Figure[] = [
     better: 'lower',
     about: `raw wrtc data channel ping-pong, ${RTT_COUNT} round trips`,
     measure: async (c) => ({ value: await rawRtcRtt(c) }),
+  },
+  {
+    name: 'remote.throughput',
+    unit: 'msg/s',
+    better: 'higher',
+    about: `node → seed node over ws, 2 processes, snd(port, 'm', i, 'x'), ${WS_COUNT.toLocaleString('en-US')} msgs; baseline raw ws`,
+    measure: async (c) => ({
+      baseline: await rawWsThroughput(c),
+      value: await measureThroughput({ senderScript: AEMP_REMOTE, receiverScript: AEMP_REMOTE, count: WS_COUNT, ...c }),
+      note: 'chunks of 10,000, ≤200,000 unacked',
+    }),
+  },
+  {
+    name: 'remote.rtt_p50',
+    unit: 'ms',
+    better: 'lower',
+    about: `node ↔ seed node ping-pong over ws, ${RTT_COUNT} round trips; baseline raw ws`,
+    measure: async (c) => ({
+      baseline: await rawWsRtt(c),
+      value: await measureRtt({ echoScript: AEMP_REMOTE, pingScript: AEMP_REMOTE, count: RTT_COUNT, ...c }),
+    }),
+  },
+  {
+    name: 'relay.throughput',
+    unit: 'msg/s',
+    better: 'higher',
+    about: `node → seed → node over ws, 3 processes, ${WS_COUNT.toLocaleString('en-US')} msgs; baseline raw ws`,
+    measure: async (c) => ({
+      baseline: await rawWsThroughput(c),
+      value: await measureThroughput({
+        senderScript: AEMP_REMOTE,
+        receiverScript: AEMP_REMOTE,
+        count: WS_COUNT,
+        helpers: [{ script: AEMP_REMOTE, args: { role: 'seed' } }],
+        // The sender fails the figure unless linkInfo(receiver).path is 'relay'.
+        args: { expectPath: 'relay' },
+        ...c,
+      }),
+      note: "sender's linkInfo(receiver).path === 'relay', checked",
+    }),
+  },
+  {
+    name: 'detect.kill_ms',
+    unit: 'ms',
+    better: 'lower',
+    about: 'SIGKILL of node W → mon on its port fires on another node (seed + watcher + W); target ≤ 100 ms, Erlang ~10 ms',
+    measure: detectFigure('kill', 1),
+  },
+  {
+    name: 'detect.hang_ms',
+    unit: 'ms',
+    better: 'lower',
+    about: `SIGSTOP of node W → mon fires elsewhere; target ≤ 1.2 × monitor_timeout`,
+    measure: detectFigure('hang', 0, HANG_MONITOR_TIMEOUT),
+  },
+  {
+    name: 'detect.shutdown_ms',
+    unit: 'ms',
+    better: 'lower',
+    about: 'shutdown() of node W → mon fires on another node; target ≤ 200 ms',
+    measure: detectFigure('shutdown', 1),
   },
 ];

@@ -201,7 +201,8 @@ export class Mesh implements Network {
       } catch (e) {
         if (this.stopping.signal.aborted) return;
         failures++;
-        log.note(`cannot link to seed ${url}: ${(e as Error).message}`);
+        // (fix from test/mesh.test.ts: the refusal's stable code belongs in the log line too)
+        log.note(`cannot link to seed ${url}: ${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`);
       }
       if (this.stopping.signal.aborted) return;
       // Only wait once every listed seed failed in a row.

@@ -82,12 +82,12 @@ export class SeedRole {
         await new Promise<void>((r) => m.closeWaiters.set(c, r));
       } catch (e) {
         const code = (e as { code?: string }).code;
-        if (code === 'AEMP_ERR_SELF') {
+        if (code === 'AEMP_ERR_SELF' || code === 'AEMP_ERR_SELF_CONNECT') {
           this.dialling.delete(url);
           return;
         }
         failures++;
-        if (code !== 'AEMP_ERR_DUPLICATE_NODE') log.note(`cannot link to seed ${url}: ${(e as Error).message}`);
+        if (code !== 'AEMP_ERR_DUPLICATE_NODE') log.note(`cannot link to seed ${url}: ${code ? `${code} ` : ''}${(e as Error).message}`);
       }
       if (m.signal.aborted) return;
       await m.sleep(backoffMs(m.o.connectIntervalMs, Math.max(1, failures)));

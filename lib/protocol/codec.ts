@@ -71,7 +71,7 @@ function limits(o: CodecOptions): Limits {
   return { framing: o.framing, maxFrameSize: o.maxFrameSize, maxMessageSize, maxDepth };
 }
 
-/** Turns batches of packets into link frames. One per link direction; not re-entrant-safe across links. */
+/** Turns batches of packets into link frames. One per link direction (it reuses a buffer). */
 export class FrameEncoder {
   private readonly o: Limits;
   private readonly enc: MsgpackWriter | undefined;
@@ -95,7 +95,7 @@ export class FrameEncoder {
     const bytes = enc.write(batch, 1);
     const n = bytes.length - 1;
     try {
-      if (n > this.o.maxMessageSize) fail(C.TOO_LARGE, `batch of ${n} bytes exceeds maxMessageSize ${this.o.maxMessageSize}`);
+      if (n > this.o.maxMessageSize) this.tooLarge(n);
       if (n + 1 <= this.o.maxFrameSize) {
         const f = bytes.slice();
         f[0] = KIND.WHOLE;
@@ -116,24 +116,32 @@ export class FrameEncoder {
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
     }
     const max = this.o.maxFrameSize;
-    // Fast path: even at 3 bytes per UTF-16 unit it fits.
-    if (text.length * 3 <= max && text.length <= this.o.maxMessageSize) return [text];
-    const bytes = utf8Length(text);
-    if (bytes <= max && bytes <= this.o.maxMessageSize) return [text];
-    // Fragments must be measured in bytes and must not split a surrogate pair:
-    // escape everything non-ASCII (only string contents can be) so chars = bytes.
-    if (bytes !== text.length) text = asciiOnly(text);
-    if (text.length > this.o.maxMessageSize) {
-      fail(C.TOO_LARGE, `batch of ${text.length} bytes exceeds maxMessageSize ${this.o.maxMessageSize}`);
+    // Fast path: at most 3 UTF-8 bytes per UTF-16 unit, so short texts fit without counting.
+    if (text.length * 3 > max) {
+      const bytes = utf8Length(text);
+      // Fragments are cut by character and must be measured in bytes, so escape everything
+      // non-ASCII first (only string contents can be): then characters = bytes and no cut
+      // can fall inside a character or a surrogate pair.
+      if (bytes > max) return this.fragmentText(bytes === text.length ? text : asciiOnly(text));
     }
-    if (text.length <= max) return [text];
+    if (text.length > this.o.maxMessageSize) this.tooLarge(text.length);
+    return [text];
+  }
+
+  private fragmentText(text: string): string[] {
+    const max = this.o.maxFrameSize;
+    if (text.length > this.o.maxMessageSize) this.tooLarge(text.length);
     const head = `F${text.length}:`;
-    const frames: Frame[] = [head + text.slice(0, max - head.length)];
+    const frames = [head + text.slice(0, max - head.length)];
     for (let off = max - head.length; off < text.length; off += max - 1) {
       const end = Math.min(off + max - 1, text.length);
       frames.push((end === text.length ? 'L' : 'M') + text.slice(off, end));
     }
     return frames;
+  }
+
+  private tooLarge(n: number): never {
+    return fail(C.TOO_LARGE, `batch of ${n} bytes exceeds maxMessageSize ${this.o.maxMessageSize}`);
   }
 }
 

@@ -269,16 +269,16 @@ export class Handshake {
         throw e;
       }
     }
-    return [method, true]; // hmac_sha256: verified when the auth frame arrives
+    return [method, true]; // hmac_sha256: the mac is checked when the auth frame arrives (onAuth)
   }
 
   private async onAuth(v: Record<string, unknown>): Promise<HandshakeStep> {
     const peer = this.peer as NonNullable<typeof this.peer>;
     if (!('mac' in v)) refuse(H.HANDSHAKE, 'aemp' in v ? 'second greeting' : 'expected an auth frame');
     if (v.mac !== null && typeof v.mac !== 'string') refuse(H.HANDSHAKE, 'bad auth frame');
-    if (peer.result.auth === 'hmac_sha256' && peer.result.verified) {
+    if (peer.result.auth === 'hmac_sha256' && this.o.secret !== undefined) {
       const mac = typeof v.mac === 'string' ? fromHex(v.mac) : undefined;
-      if (!mac || mac.length !== 32) refuse(H.AUTH, 'peer sent no mac');
+      if (!mac || mac.length !== 32) refuse(H.AUTH, 'peer sent no valid mac');
       const key = await this.hmacKey();
       // subtle.verify compares in constant time.
       const ok = await this.o.subtle.verify('HMAC', key, mac, this.macInput(peer.text, this.mine));
