@@ -12,6 +12,7 @@
  */
 import { type Child, startChild } from './child.ts';
 import { wallNow } from './child-io.ts';
+import { linkedSignal } from './signals.ts';
 
 export type DetectKind = 'kill' | 'hang' | 'shutdown';
 
@@ -44,8 +45,9 @@ export async function measureDetect(o: DetectOptions): Promise<DetectResult> {
   const tmo = o.timeoutMs ?? 30_000;
   const timing = o.monitorTimeoutMs !== undefined ? { monitor_timeout: o.monitorTimeoutMs } : {};
   const children: Child[] = [];
+  const sub = linkedSignal(o.signal);
   const start = (args: Record<string, unknown>, label: string): Child => {
-    const c = startChild(SCRIPT, { args: { ...args, ...timing }, signal: o.signal, label });
+    const c = startChild(SCRIPT, { args: { ...args, ...timing }, signal: sub.signal, label });
     children.push(c);
     return c;
   };
@@ -89,5 +91,6 @@ export async function measureDetect(o: DetectOptions): Promise<DetectResult> {
     // kill() rather than stop(): a stopped W would not answer an exit command.
     for (const c of children) c.kill();
     await Promise.all(children.map((c) => c.exited));
+    sub.done();
   }
 }

@@ -191,6 +191,10 @@ describe('three processes: a seed and two nodes', () => {
     } finally {
       vStop.signal('SIGCONT');
     }
+    // Thawed, it finds its link gone, relinks, and new messages flow again.
+    await vStop.waitFor((e) => e.ev === 'node' && e.node === 'seed1' && e.up && e.t > t0, { timeoutMs: 10_000 });
+    const echo = await a.cmd<string>('spawn', { node: 'v-stop', init: 'echo' });
+    assert.deepEqual(await a.cmd('call', { port: echo, msg: ['back'], timeoutMs: 5000 }), { ok: ['echo', 'v-stop', 'back'] });
   });
 
   test('detect — shutdown() of a node fires remote monitors within 200 ms', async (t) => {
@@ -336,6 +340,50 @@ describe('the AEMP guarantee over a cut link', () => {
       await a.waitFor(nodeEv('gseed', true), { since: ma, timeoutMs: 10_000 });
       await b.waitFor(nodeEv('gseed', true), { since: mb, timeoutMs: 10_000 });
     });
+  });
+
+  test('guarantee — 100,000 numbered messages while the seed process is killed and a new one starts on the same port', async (t) => {
+    await streamAcross(t, 'restart', async () => {
+      const ma = a.mark();
+      const mb = b.mark();
+      const port = new URL(s.url!).port;
+      await s.kill();
+      await a.waitFor((e) => e.ev === 'streamFire' && e.name === 'restart', { since: ma, timeoutMs: 5000 });
+      await b.waitFor(nodeEv('gseed', false), { since: mb, timeoutMs: 5000 });
+      s = await Peer.start({ nodeid: 'gseed', binds: [`127.0.0.1:${port}`], secret: SECRET, monitor_timeout: MT, connect_interval: 200 });
+      await a.waitFor(nodeEv('gseed', true), { since: ma, timeoutMs: 10_000 });
+      await b.waitFor(nodeEv('gseed', true), { since: mb, timeoutMs: 10_000 });
+    });
+  });
+
+  test('overflow — a seed that stops reading: the send queue overflows into a transport error that fires monitors', async () => {
+    const ov = await createNode({
+      nodeid: 'ov', seeds: [s.url!], secret: SECRET, monitor_timeout: 5000, connect_interval: 200, maxBufferedBytes: 1 << 20,
+    });
+    try {
+      const target = await b.cmd<string>('port', { name: 'ovt' });
+      const fired = new Promise<unknown[]>((r) => ov.mon(target, (...reason: unknown[]) => r(reason)));
+      // A round trip to gb: the monitor request has arrived.
+      assert.deepEqual(await ov.call(ov.spawn('gb', 'echo'), ['sync'], { timeoutMs: 5000 }), ['echo', 'gb', 'sync']);
+      const t0 = s.signal('SIGSTOP');
+      try {
+        const blob = new Uint8Array(1 << 20);
+        for (let i = 0; i < 32; i++) ov.snd(target, 'blob', i, blob);
+        const reason = await Promise.race([fired, new Promise<never>((_, j) => setTimeout(() => j(new Error('no overflow')), 4000))]);
+        assert.equal(reason[0], 'transport_error');
+        assert.match(String(reason[1]), /send queue overflow/);
+        // Well before the 5 s heartbeat timeout: the overflow itself fired the monitor.
+        assert.ok(Date.now() - t0 < 3000, `fired ${Date.now() - t0} ms after the seed stopped reading`);
+        assert.equal(ov.linkInfo('gseed'), undefined);
+      } finally {
+        s.signal('SIGCONT');
+      }
+    } finally {
+      await ov.shutdown();
+    }
+    // gb never got a blob out of order: whatever arrived is a prefix (here, typically nothing).
+    const blobs = b.filter((e) => e.ev === 'msg' && e.name === 'ovt').map((e) => e.msg[1]);
+    assert.deepEqual(blobs, blobs.map((_, i) => i));
   });
 });
 

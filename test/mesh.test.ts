@@ -163,6 +163,24 @@ describe('a seed and nodes in one process', () => {
     assert.deepEqual(await got.promise, ['j', new Uint8Array([1, 2, 255]), { $b: 'not bytes' }, [[1], 'é'], -0.5]);
   });
 
+  test('mesh — monitoring, calling or spawning on a node no seed knows fires transport_error at once', async () => {
+    const t0 = Date.now();
+    const r1 = await new Promise<unknown[]>((r) => a.mon('ghost#x', (...x: unknown[]) => r(x)));
+    assert.deepEqual(r1, ['transport_error', 'node ghost is not known to seed mseed']);
+    const spawned = a.spawn('ghost2', 'echo');
+    const r2 = await new Promise<unknown[]>((r) => a.mon(spawned, (...x: unknown[]) => r(x)));
+    assert.equal(r2[0], 'transport_error');
+    await assert.rejects(a.call('ghost3#y', ['x'], { timeoutMs: 5000 }), (e: { code?: string; reason?: unknown[] }) => {
+      assert.equal(e.code, 'AEMP_ERR_PORT_DIED');
+      assert.equal(e.reason?.[0], 'transport_error');
+      return true;
+    });
+    const r4 = await new Promise<unknown[]>((r) => seed.mon('ghost4#x', (...x: unknown[]) => r(x)));
+    assert.equal(r4[0], 'transport_error');
+    assert.ok(Date.now() - t0 < 1000);
+    assert.notEqual(a.nodeIsUp('ghost'), true);
+  });
+
   test('auth — a node with the wrong secret is refused; both ends log why with a code, and the node does not come up', async () => {
     const since = lines.length;
     const bad = await mk({ nodeid: 'wrongsecret', seeds: [url], secret: 'not-the-secret', monitor_timeout: 300 });
@@ -269,6 +287,22 @@ describe('a seed and nodes in one process', () => {
     }
     assert.deepEqual(await a.call(echo(b), ['ok'], { timeoutMs: 5000 }), ['echo', 'mb', 'ok']);
   });
+});
+
+test('seeds — two seeds that know each other keep their one link and stop dialling each other', async () => {
+  const ci = 100; // connect_interval: back-off tops out at 8 x 100 ms
+  const s1 = await mk({ nodeid: 'ks1', binds: ['127.0.0.1:0'], connect_interval: ci });
+  const since = lines.length;
+  const s2 = await mk({ nodeid: 'ks2', binds: ['127.0.0.1:0'], seeds: [seedUrl(s1)], connect_interval: ci });
+  await waitLog((l) => l.msg === 'linked from seed ks2', since);
+  // ks1 learns ks2's URL from the link and dials it: the seeds are already linked,
+  // so that dial is refused as a duplicate. It must not be repeated forever.
+  // Four back-off periods is long enough to see a retry loop.
+  await new Promise((r) => setTimeout(r, 4 * 8 * ci * 1.25));
+  const refusals = lines.slice(since).filter((l) => l.msg.startsWith('refusing link') && /ks[12]/.test(l.msg));
+  assert.equal(s1.linkInfo('ks2')?.path, 'seed');
+  assert.equal(s2.linkInfo('ks1')?.path, 'seed');
+  assert.ok(refusals.length <= 2, `the seeds redialled each other ${refusals.length} times:\n${refusals.map((l) => l.msg).join('\n')}`);
 });
 
 test('guarantee checker — accepts prefixes per monitor epoch and flags holes, duplicates and reordering', () => {

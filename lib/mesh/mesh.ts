@@ -152,7 +152,7 @@ export class Mesh implements Network {
       log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
       link.send(JSON.stringify({ refused: code, reason: why }));
       link.close(`${code}: ${why}`);
-      throw Object.assign(new Error(why), { code });
+      throw Object.assign(new Error(why), { code, peer: peerNode });
     };
     if (peerNode === this.nodeId) refuse('AEMP_ERR_SELF', 'this is a link to myself');
     if (this.stopping.signal.aborted) refuse('AEMP_ERR_SHUTDOWN', 'node is shutting down');
@@ -193,11 +193,17 @@ export class Mesh implements Network {
           c.close('expected a seed at ' + url);
           throw new Error(`${url} is not a seed`);
         }
-        this.seedConn = c;
-        failures = 0;
-        this.firstSeedDone();
+        // The link counts once the seed's first packet (its seed list) came:
+        // a seed that refuses us (e.g. a duplicate node ID) closes before that.
+        this.pendingSeed = c;
         await new Promise<void>((r) => this.closeWaiters.set(c, r));
-        i--; // retry the same seed first
+        if (this.promoted.has(c)) {
+          failures = 0;
+          i--; // it worked: retry the same seed first
+        } else {
+          failures++;
+          log.warn(`seed ${url} closed the link before accepting this node`);
+        }
       } catch (e) {
         if (this.stopping.signal.aborted) return;
         failures++;
@@ -213,6 +219,10 @@ export class Mesh implements Network {
   }
 
   readonly closeWaiters = new Map<Conn, () => void>();
+  private pendingSeed: Conn | undefined;
+  /** Seed URL → the seed node that listens there (learned from 'seeds'). */
+  readonly urlOwner = new Map<string, NodeId>();
+  private promoted = new WeakSet<Conn>();
 
   sleep(ms: number): Promise<void> {
     return new Promise((r) => {
@@ -262,7 +272,15 @@ export class Mesh implements Network {
         return this.nodeDown(p[1], Array.isArray(p[2]) ? (p[2] as unknown[]) : te(`node ${p[1]} is down`));
       case 'seeds':
         if (!c.peerIsSeed || !Array.isArray(p[1])) return this.bad(c, p);
+        if (c === this.pendingSeed && c.isOpen) {
+          this.pendingSeed = undefined;
+          this.promoted.add(c);
+          this.seedConn = c;
+          this.firstSeedDone();
+        }
         for (const u of p[1]) if (typeof u === 'string' && u.length < 300) this.addSeedUrl(u);
+        // p[2]: the URLs the peer seed itself listens on (so we need not dial them while linked).
+        if (Array.isArray(p[2])) for (const u of p[2]) if (typeof u === 'string' && u.length < 300) this.urlOwner.set(normalizeSeedUrl(u), c.peer);
         return;
       case 'bye':
         c.close(`bye: ${String(p[1]).slice(0, 200)}`);

@@ -74,10 +74,24 @@ export class SeedRole {
   private async dialLoop(url: string): Promise<void> {
     let failures = 0;
     const m = this.m;
+    let peerAtUrl: string | undefined;
     while (!m.signal.aborted) {
+      // Linked to that seed already (it dialled us): wait until that link goes.
+      peerAtUrl ??= m.urlOwner.get(url);
+      const existing = peerAtUrl !== undefined ? m.conns.get(peerAtUrl) : undefined;
+      if (existing?.isOpen) {
+        await new Promise<void>((r) => {
+          const prev = m.closeWaiters.get(existing);
+          m.closeWaiters.set(existing, () => (prev?.(), r()));
+        });
+        if (m.signal.aborted) return;
+        await m.sleep(backoffMs(m.o.connectIntervalMs, 1));
+        continue;
+      }
       try {
         const link = await m.o.transport.connect(url, { signal: m.signal, timeoutMs: m.o.monitorTimeoutMs });
         const c = await m.establish(link, true);
+        peerAtUrl = c.peer;
         failures = 0;
         await new Promise<void>((r) => m.closeWaiters.set(c, r));
       } catch (e) {
@@ -98,7 +112,7 @@ export class SeedRole {
   onConnUp(c: Conn): void {
     const m = this.m;
     const seedUrls = [...new Set([...this.urls, ...m.seedUrls])];
-    c.send(['seeds', seedUrls]);
+    c.send(['seeds', seedUrls, this.urls]);
     if (c.peerIsSeed) {
       c.send(['dir', this.localNodes()]);
     } else {
