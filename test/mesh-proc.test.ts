@@ -51,6 +51,8 @@ describe('three processes: a seed and two nodes', () => {
       node('v-bye', [s.url!]),
     ]);
   });
+  // Free the machine for the next group; the file's after hook catches the rest.
+  after(() => killAll());
 
   test('remote — snd from one node process reaches a port in another, every plain type and bytes intact', async () => {
     const inbox = await b.cmd('port', { name: 'inbox' });
@@ -78,7 +80,8 @@ describe('three processes: a seed and two nodes', () => {
     // The init runs (and fails) as the spawn request arrives, before the
     // monitor request, so the monitor finds the port gone.
     assert.equal(fired.reason[0], 'no_such_port');
-    assert.ok(b.logs().some((l) => l.includes('no init function registered as "no-such-init"')), 'b logs why');
+    // b logs why (its stdout is read independently of a's: wait for the line).
+    await b.waitFor((e) => e.ev === 'log' && String(e.msg).includes('no init function registered as "no-such-init"'));
   });
 
   test('remote — cal and call round-trip; to a dead port cal gets no reply and call rejects with the reason', async () => {
@@ -280,6 +283,7 @@ describe('the AEMP guarantee over a cut link', () => {
     s = await seedProc('gseed');
     [a, b] = await Promise.all([node('ga', [s.url!]), node('gb', [s.url!])]);
   });
+  after(() => killAll());
 
   /**
    * a streams ['s', 0..N-1] to a port on b (re-monitoring after each fire);

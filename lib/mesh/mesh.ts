@@ -96,7 +96,7 @@ export class Mesh implements Network {
     return this.node.NODE;
   }
 
-  /** Listen (seeds), start dialling seeds; resolves once linked to a seed or after monitor_timeout. */
+  /** Listen (seeds), start dialling seeds; resolves once linked to a seed or after max(monitor_timeout, 5 s). */
   async start(): Promise<void> {
     if (this.seed) await this.seed.listen();
     if (this.seed) {
@@ -105,7 +105,8 @@ export class Mesh implements Network {
     }
     if (this.seedUrls.length === 0) return;
     void this.keepSeedLink();
-    const t = this.clock.setTimeout(() => this.firstSeedDone(), this.o.monitorTimeoutMs);
+    // Wait for the first seed link, but not forever: a node works locally without one.
+    const t = this.clock.setTimeout(() => this.firstSeedDone(), Math.max(this.o.monitorTimeoutMs, 5000));
     await this.firstSeed;
     this.clock.clearTimeout(t);
   }
