@@ -53,8 +53,7 @@ export async function runMeshCommand(cmd: string, args: string[], ctx: MeshCtx):
   try {
     switch (a.cmd) {
       case 'snd':
-        node.snd(a.port, ...a.msg);
-        return 0; // shutdown (finally) flushes the message before its goodbye
+        return await snd(node, a.port, a.msg, ctx);
       case 'mon':
         return await mon(node, a.port, ctx, err);
       case 'cal':
@@ -130,12 +129,40 @@ async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
   await node.shutdown();
   // start() waits for a seed until monitor_timeout; nothing is coming now.
   (mesh as unknown as { firstSeedDone?: () => void } | undefined)?.firstSeedDone?.();
-  const timeoutSec = (opts.monitor_timeout as number) / 1000;
-  const tried = (mesh?.seedUrls ?? seeds).map((u) => `${u} (${failed.get(u) ?? `no answer within ${timeoutSec} s`})`);
+  const tried = (mesh?.seedUrls ?? seeds).map((u) => `${u} (${failed.get(u) ?? 'no answer'})`);
   throw new NoSeedError(`${cmd}: cannot reach any seed of ${where}: ${tried.join(', ')}`);
 }
 
 // ---- the commands ----
+
+/**
+ * Send, then wait for one round trip to the seed before the goodbye: the
+ * seed has relayed the message by then, and refused it if it does not know
+ * the target node (AEMP's snd cannot tell; the operator wants to know).
+ */
+async function snd(node: MpNode, port: PortId, msg: unknown[], ctx: MeshCtx): Promise<number> {
+  const target = nodeOf(port);
+  let refused: string | undefined;
+  const unwatch = node.monNodes((n, up, ...reason) => {
+    if (n === target && !up) refused ??= safeJson(reason);
+  });
+  try {
+    node.snd(port, ...msg);
+    await seedRoundTrip(node, ctx.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS);
+  } finally {
+    unwatch();
+  }
+  if (refused !== undefined) throw new MeshCommandError(`snd: the message to ${port} was dropped: ${refused}`);
+  return 0;
+}
+
+/** Resolves once the seed answered a request sent now (so it handled everything sent before), or after ms. */
+function seedRoundTrip(node: MpNode, ms: number): Promise<unknown> {
+  const seed = node.net instanceof Mesh ? node.net.seedConn?.peer : undefined;
+  if (seed === undefined) return Promise.resolve();
+  // A monitor on a port nobody has is answered at once by the node that would hold it.
+  return Promise.race([new Promise<void>((r) => node.mon(`${seed}#aemp-sync`, () => r())), sleep(ms)]);
+}
 
 async function mon(node: MpNode, port: PortId, ctx: MeshCtx, err: (l: string) => void): Promise<number> {
   const fired = new Promise<unknown[]>((r) => node.mon(port, (...reason) => r(reason)));

@@ -11,6 +11,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createNode } from '../lib/configure.ts';
+import type { MpNode } from '../lib/node.ts';
+import { installTrace } from '../lib/trace.ts';
 
 const BIN = fileURLToPath(new URL('../node/bin.js', import.meta.url));
 const RECEIVER = fileURLToPath(new URL('./fixtures/cli-receiver.ts', import.meta.url));
@@ -29,12 +32,22 @@ class Proc {
   readonly exited: Promise<number | null>;
   private wake = new Set<() => void>();
 
-  constructor(cmd: string, args: string[]) {
-    this.child = spawn(cmd, args, { env: { ...process.env, AEMP_RC: rc }, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(cmd: string, args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(cmd, args, { env: { ...process.env, AEMP_RC: rc, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => ((this.out += d), this.poke()));
     this.child.stderr!.on('data', (d) => ((this.err += d), this.poke()));
     this.exited = new Promise((r) => this.child.on('close', (code) => (this.poke(), r(code))));
     procs.push(this);
+  }
+
+  /** The exit code; fails (showing the output) if the process runs on after WAIT_MS. */
+  async exit(): Promise<number | null> {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((r) => (t = setTimeout(() => r('late'), WAIT_MS)));
+    const code = await Promise.race([this.exited, late]);
+    clearTimeout(t);
+    if (code === 'late') assert.fail(`still running after ${WAIT_MS} ms\nstdout: ${this.out}\nstderr: ${this.err}`);
+    return code;
   }
 
   private poke(): void {
@@ -75,7 +88,7 @@ interface Run {
 async function aemp(...args: string[]): Promise<Run> {
   const t0 = Date.now();
   const p = new Proc(BIN, args);
-  const code = await p.exited;
+  const code = await p.exit();
   return { code, out: p.out, err: p.err, ms: Date.now() - t0 };
 }
 
@@ -122,9 +135,10 @@ after(async () => {
 });
 
 test('cli-mesh — run: a seed from its profile, its status lines at the default log level', async () => {
-  assert.equal(
-    seed.err,
-    `aemp: node seed listening on ${seedUrl}\naemp: service ${SERVICE}: spawnable as cli-service:echo, echo\n`,
+  // The CLI's own lines ("aemp: ..."), not the library's log lines ("aemp warn [ns] ...").
+  assert.deepEqual(
+    seed.err.split('\n').filter((l) => l.startsWith('aemp: ')),
+    [`aemp: node seed listening on ${seedUrl}`, `aemp: service ${SERVICE}: spawnable as cli-service:echo, echo`],
   );
   assert.match(receiver.out, /^node receiver$/m);
   assert.match(main, /^receiver#/);
@@ -133,6 +147,9 @@ test('cli-mesh — run: a seed from its profile, its status lines at the default
 test('cli-mesh — snd: JSON arguments are JSON, others strings; delivered before the goodbye', async () => {
   assert.equal(await ok('snd', main, 'hello', '42', '{"a":[1]}', 'text', '"7"'), '');
   await receiver.waitFor('out', /^got hello \[42,\{"a":\[1\]\},"text","7"\]$/m);
+  // The seed refuses a message to a node it does not know: snd says so.
+  const r = await aemp('snd', 'nosuch#p', 'hi');
+  assertFails(r, /^aemp: snd: the message to nosuch#p was dropped: \["transport_error","node nosuch is not known to seed seed"\]$/);
 });
 
 test('cli-mesh — cal: prints the reply as JSON; timeout and a dead port exit 1', async () => {
@@ -147,7 +164,7 @@ test('cli-mesh — mon: prints the kill reason as JSON when the port dies', asyn
   const m = new Proc(BIN, ['mon', victim]);
   await m.waitFor('err', new RegExp(`^aemp: mon: monitoring ${victim}$`, 'm'));
   await ok('snd', victim, 'die', 'crashed', '{"code":7}');
-  assert.equal(await m.exited, 0, m.err);
+  assert.equal(await m.exit(), 0, m.err);
   assert.equal(m.out, '["crashed",{"code":7}]\n');
   // The port is gone now: a new monitor fires at once.
   assert.match(await ok('mon', victim), /^\["no_such_port","cannot monitor nonexistent port .*"\]\n$/);
@@ -159,7 +176,7 @@ test('cli-mesh — trace PORT: prints what the port receives until interrupted',
   await ok('snd', main, 'hello', 'traced');
   await t.waitFor('out', new RegExp(`^RCV ${main} \\["hello","traced"\\]$`, 'm'));
   t.child.kill('SIGINT');
-  assert.equal(await t.exited, 0, t.err);
+  assert.equal(await t.exit(), 0, t.err);
   assert.equal(t.out, `RCV ${main} ["hello","traced"]\n`);
 });
 
@@ -170,7 +187,7 @@ test('cli-mesh — trace NODE: both directions of a call, not its own reports', 
   const rcvd = await t.waitFor('out', new RegExp(`^RCV ${main} \\["add",20,22,"(anon/[^"]+)"\\]$`, 'm'));
   await t.waitFor('out', new RegExp(`^SND ${rcvd[1]!.replace(/[.$]/g, '\\$&')} \\[42\\]$`, 'm'));
   t.child.kill('SIGTERM');
-  assert.equal(await t.exited, 0, t.err);
+  assert.equal(await t.exit(), 0, t.err);
   assert.doesNotMatch(t.out, /"(on|SND|RCV)"/);
 });
 
@@ -211,10 +228,88 @@ test('cli-mesh — services: an exported init is spawnable on the run node; SIGT
   const m = new Proc(BIN, ['mon', spawned[0]!]);
   await m.waitFor('err', /^aemp: mon: monitoring /m);
   seed.child.kill('SIGTERM');
-  assert.equal(await seed.exited, 0, seed.err);
+  assert.equal(await seed.exit(), 0, seed.err);
   assert.match(seed.err, /^aemp: node seed: SIGTERM, leaving the mesh$/m);
   // Peers hear the goodbye at once (not after monitor_timeout).
   await receiver.waitFor('out', new RegExp(`^spawned ${spawned[0]!.replace(/[.$]/g, '\\$&')} died \\["transport_error","[^"]*node seed shut down"\\]$`, 'm'));
-  assert.equal(await m.exited, 0, m.err);
+  assert.equal(await m.exit(), 0, m.err);
   assert.match(m.out, /^\["transport_error","[^"]*node seed shut down"\]\n$/);
+});
+
+// ---- the node-port requests behind trace and nodes, in one process (in-process hub) ----
+
+/** Collects [msg] on a port of `n`; next() resolves with the next message. */
+function collector(n: MpNode): { port: string; msgs: unknown[][]; next(): Promise<unknown[]> } {
+  const msgs: unknown[][] = [];
+  let seen = 0;
+  let wake: (() => void) | undefined;
+  const port = n.port((...m: unknown[]) => (msgs.push(m), wake?.()));
+  return {
+    port,
+    msgs,
+    async next() {
+      while (msgs.length <= seen) await new Promise<void>((r) => (wake = r));
+      return msgs[seen++]!;
+    },
+  };
+}
+
+test('trace — reports plain copies of SND/RCV, never its own reports, and stops when the reply port dies', async () => {
+  const a = await createNode({ nodeid: 'trace-a' });
+  const b = await createNode({ nodeid: 'trace-b' });
+  installTrace(b);
+  installTrace(b); // idempotent
+  const r = collector(a);
+  a.snd('trace-b', 'trace', r.port, null);
+  assert.deepEqual(await r.next(), ['on', 'trace-b', null]);
+  const p = b.port(() => {});
+  b.snd(p, 'local', () => 1, new Map(), { u: undefined, n: [1n] });
+  assert.deepEqual(await r.next(), ['SND', p, ['local', '<function>', '<Map>', { u: null, n: ['1n'] }]]);
+  a.snd(p, 'remote', new Uint8Array([1, 2]));
+  assert.deepEqual(await r.next(), ['RCV', p, ['remote', new Uint8Array([1, 2])], 'trace-a']);
+  // The answer to a call shows both ways; the reports to r.port never show.
+  const echo = b.port((x: unknown, reply: string) => b.snd(reply, x));
+  assert.deepEqual(await a.call(echo, ['q']), ['q']);
+  // Around it: the call's monitor request to b's node port, and b's answer.
+  const seen = [await r.next(), await r.next(), await r.next()];
+  assert.deepEqual(seen[0]!.slice(0, 3), ['RCV', 'trace-b', ['mon', echo, (seen[0]![2] as unknown[])[2]]]);
+  const reply = (seen[1]![2] as unknown[])[1] as string;
+  assert.deepEqual(seen.slice(1), [
+    ['RCV', echo, ['q', reply], 'trace-a'],
+    ['SND', reply, ['q']],
+  ]);
+  assert.ok(r.msgs.every((m) => m[1] !== r.port), JSON.stringify(r.msgs));
+  a.kil(r.port);
+  // Monitor messages from a reach b before the answer to this call does.
+  assert.deepEqual(await a.call(echo, ['done']), ['done']);
+  assert.equal(b.kernel.tracer, undefined);
+  await a.shutdown();
+  await b.shutdown();
+});
+
+test('trace — limits tracers, filters by port, refuses reply ports of other nodes; nodes answers', async () => {
+  const a = await createNode({ nodeid: 'trace-c' });
+  const b = await createNode({ nodeid: 'trace-d' });
+  installTrace(b, { maxTracers: 1 });
+  const p = b.port(() => {});
+  const q = b.port(() => {});
+  const r1 = collector(a);
+  const r2 = collector(a);
+  const other = collector(b);
+  a.snd('trace-d', 'trace', other.port, null); // reply port not on the asking node: ignored
+  a.snd('trace-d', 'trace', r1.port, p);
+  a.snd('trace-d', 'trace', r2.port, null);
+  assert.deepEqual(await r1.next(), ['on', 'trace-d', p]);
+  assert.deepEqual(await r2.next(), ['refused', 'node trace-d is already traced by 1 ports (limit 1)']);
+  a.snd(q, 'not traced');
+  a.snd(p, 'traced');
+  assert.deepEqual(await r1.next(), ['RCV', p, ['traced'], 'trace-c']);
+  const n = collector(a);
+  a.snd('trace-d', 'nodes', n.port);
+  const [up, known] = (await n.next()) as [string[], string[]];
+  assert.ok(up.includes('trace-c') && known.includes('trace-c'), JSON.stringify([up, known]));
+  assert.deepEqual(other.msgs, []);
+  assert.equal(r1.msgs.length, 2);
+  await a.shutdown();
+  await b.shutdown();
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNode, setLogLevel, setLogSink, type MpNode } from '../node/index.ts';
+import { createNode, setLogLevel, setLogSink, ManualClock, type MpNode } from '../node/index.ts';
 import { getLogLevel } from '../lib/log.ts';
 import type { Packet } from '../lib/protocol/codec.ts';
 import { rawConnect, rawNode } from './fixtures/raw-client.ts';
@@ -70,6 +70,19 @@ function echo(n: MpNode): string {
     const reply = m.pop() as string;
     n.snd(reply, 'echo', n.NODE, ...m);
   });
+}
+
+/**
+ * Start a node the seed is going to refuse. Its clock is manual, so it
+ * neither redials nor gives up waiting for its first seed link until the
+ * test advances it: `resolved()` tells whether createNode returned by itself
+ * (it must not: the node never linked).
+ */
+function startRefused(o: Record<string, unknown>): { clock: ManualClock; ready: Promise<MpNode>; resolved: () => boolean } {
+  const clock = new ManualClock(Date.now());
+  let resolved = false;
+  const ready = mk({ ...o, clock }).then((n) => ((resolved = true), n));
+  return { clock, ready, resolved: () => resolved };
 }
 
 const nodes: MpNode[] = [];
@@ -183,11 +196,14 @@ describe('a seed and nodes in one process', () => {
 
   test('auth — a node with the wrong secret is refused; both ends log why with a code, and the node does not come up', async () => {
     const since = lines.length;
-    const bad = await mk({ nodeid: 'wrongsecret', seeds: [url], secret: 'not-the-secret', monitor_timeout: 300 });
+    const start = startRefused({ nodeid: 'wrongsecret', seeds: [url], secret: 'not-the-secret' });
     const seedSide = await waitLog((l) => l.ns === 'seed' && l.msg.includes('AEMP_ERR_AUTH'), since);
     assert.match(seedSide, /refused an incoming link: AEMP_ERR_AUTH/);
     const nodeSide = await waitLog((l) => l.ns === 'mesh' && l.msg.startsWith('cannot link to seed'), since);
     assert.match(nodeSide, /AEMP_ERR_AUTH/, `the refused node's log line carries the code: ${nodeSide}`);
+    assert.equal(start.resolved(), false, 'createNode returned as if linked');
+    start.clock.advance(10_000); // createNode stops waiting for a seed
+    const bad = await start.ready;
     assert.equal(bad.linkInfo('mseed'), undefined);
     assert.notEqual(bad.nodeIsUp('mseed'), true);
     assert.deepEqual(bad.upNodes(), []);
@@ -244,11 +260,12 @@ describe('a seed and nodes in one process', () => {
     const since = lines.length;
     const got: unknown[][] = [];
     const p = a.port((...m: unknown[]) => got.push(m));
-    const dup = await mk({ nodeid: 'ma', seeds: [url] });
+    const start = startRefused({ nodeid: 'ma', seeds: [url] });
     await waitLog((l) => l.ns === 'seed' && l.msg.includes('AEMP_ERR_DUPLICATE_NODE'), since);
     // The newer connection is told why.
     await waitLog((l) => l.ns !== 'seed' && l.msg.includes('refused by peer: AEMP_ERR_DUPLICATE_NODE'), since);
-    await dup.shutdown();
+    start.clock.advance(10_000);
+    await (await start.ready).shutdown();
     // The first ma is still linked and reachable under its ID.
     assert.equal(a.linkInfo('mseed')?.path, 'seed');
     assert.deepEqual(await b.call(echo(a), ['first'], { timeoutMs: 5000 }), ['echo', 'ma', 'first']);
@@ -257,19 +274,20 @@ describe('a seed and nodes in one process', () => {
     assert.deepEqual(got, [['to the first']]);
   });
 
-  test('auth — a node refused as a duplicate never reports the seed as up', async () => {
-    // The seed refuses the duplicate only after the handshake completed, so
-    // the duplicate counts the seed as up for a moment, resolves createNode
-    // as if linked, and redials every 250 ms without back-off.
-    const ups: string[] = [];
+  test('auth — a node refused as a duplicate does not come up: createNode does not return as if linked', async () => {
+    // The seed refuses the duplicate only after the handshake completed; the
+    // duplicate must not take that short-lived link for a seed link.
     const since = lines.length;
-    const dup = await mk({ nodeid: 'mb', seeds: [url] });
-    dup.monNodes((node, up) => ups.push(`${node} ${up}`));
+    const start = startRefused({ nodeid: 'mb', seeds: [url] });
     await waitLog((l) => l.ns === 'seed' && l.msg.includes('AEMP_ERR_DUPLICATE_NODE'), since);
-    const linkedAtStart = dup.nodeIsUp('mseed');
+    await waitLog((l) => l.ns === 'conn' && l.msg.includes('refused by peer: AEMP_ERR_DUPLICATE_NODE'), since);
+    assert.equal(start.resolved(), false, 'the duplicate believed it was linked to the seed');
+    start.clock.advance(10_000);
+    const dup = await start.ready;
+    assert.notEqual(dup.nodeIsUp('mseed'), true);
+    assert.equal(dup.linkInfo('mseed'), undefined);
     await dup.shutdown();
-    assert.notEqual(linkedAtStart, true, 'the duplicate believed it was linked to the seed');
-    assert.deepEqual(ups.filter((u) => u.endsWith('true')), []);
+    assert.deepEqual(await a.call(echo(b), ['b still here'], { timeoutMs: 5000 }), ['echo', 'mb', 'b still here']);
   });
 
   test('auth — a greeting that repeats the seed\'s nonce is refused as a replay before any mac is sent', async () => {
@@ -290,7 +308,7 @@ describe('a seed and nodes in one process', () => {
 });
 
 test('seeds — two seeds that know each other keep their one link and stop dialling each other', async () => {
-  const ci = 100; // connect_interval: back-off tops out at 8 x 100 ms
+  const ci = 50; // connect_interval: back-off tops out at 8 x 50 ms
   const s1 = await mk({ nodeid: 'ks1', binds: ['127.0.0.1:0'], connect_interval: ci });
   const since = lines.length;
   const s2 = await mk({ nodeid: 'ks2', binds: ['127.0.0.1:0'], seeds: [seedUrl(s1)], connect_interval: ci });
