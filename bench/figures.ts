@@ -9,6 +9,9 @@ import { startChild } from './child.ts';
 import { type DetectKind, measureDetect } from './detect.ts';
 import { linkedSignal } from './signals.ts';
 import { median, round } from './stats.ts';
+import { groupsFigures } from './figures-groups.ts';
+import { rtcFigures } from './figures-rtc.ts';
+import { browserFigures } from './figures-browser.ts';
 
 /** Messages per run of the ws throughput figures (raw and aemp must match). */
 export const WS_COUNT = 2_000_000;
@@ -226,4 +229,7 @@ export const figures: Figure[] = [
     about: 'shutdown() of node W → mon fires on another node; target ≤ 200 ms',
     measure: detectFigure('shutdown', 1),
   },
+  ...groupsFigures,
+  ...rtcFigures,
+  ...browserFigures,
 ];

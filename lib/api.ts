@@ -71,3 +71,7 @@ export const knownNodes = (): NodeId[] => defaultNode().knownNodes();
 export const monNodes = (cb: (node: NodeId, isUp: boolean, ...reason: unknown[]) => void): Guard => defaultNode().monNodes(cb);
 export const sndOn = (node: NodeId, ...msg: Message): void => defaultNode().sndOn(node, ...msg);
 export const linkInfo = (node: NodeId): LinkInfo | undefined => defaultNode().linkInfo(node);
+export const grpReg = (group: string, port: PortId): Guard => defaultNode().grpReg(group, port);
+export const grpGet = (group: string): PortId[] | undefined => defaultNode().grpGet(group);
+export const grpMon = (group: string, cb: (ports: PortId[], added: PortId[], removed: PortId[]) => void): Guard =>
+  defaultNode().grpMon(group, cb);

@@ -13,6 +13,7 @@ import { Remote, type InitFn } from './remote.ts';
 import { cal, call, type CallOptions } from './rpc.ts';
 import type { Network, LinkInfo } from './network.ts';
 import { logger } from './log.ts';
+import { NodeGroups, type GroupMonitor } from './groups/node-groups.ts';
 
 const log = logger('node');
 
@@ -246,6 +247,26 @@ export class MpNode {
     return this.net?.monNodes(cb) ?? (() => {});
   }
   /** Have `node` send msg (msg[0] is the port). */
+  // --- global groups (lib/groups) ------------------------------------------
+
+  private _groups: NodeGroups | undefined;
+  /** This node's view of the global groups (created on first use). */
+  get groups(): NodeGroups {
+    return (this._groups ??= new NodeGroups(this));
+  }
+  /** Register local port `port` in `group`; the guard unregisters it (so does the port's death). */
+  grpReg(group: string, port: PortId): Guard {
+    return this.groups.reg(group, port);
+  }
+  /** The group's member ports, or undefined when empty or not yet known. */
+  grpGet(group: string): PortId[] | undefined {
+    return this.groups.get(group);
+  }
+  /** cb(ports, added, removed): once with the current members, then on every change. */
+  grpMon(group: string, cb: GroupMonitor): Guard {
+    return this.groups.mon(group, cb);
+  }
+
   sndOn(node: NodeId, ...msg: Message): void {
     this.kernel.snd(nodeOf(node), ['snd', ...msg]);
   }

@@ -64,6 +64,21 @@ export const MESH_DEFAULTS = {
 
 const te = (text: string): unknown[] => ['transport_error', text];
 
+/**
+ * Observers of the mesh (global groups, direct links): each method is
+ * optional and called synchronously where the mesh's state changes.
+ */
+export interface MeshHooks {
+  /** Non-seed node: the seed link changed (undefined: no seed link now). */
+  seedLink?(seed: NodeId | undefined): void;
+  /** A link (to a seed, from a node, direct) is up, after its handshake. */
+  connUp?(c: Conn): void;
+  /** A link closed; runs before the node-down it may cause. */
+  connDown?(c: Conn, reason: string): void;
+  /** `node` is unreachable now (called for every node-down, known or not). */
+  nodeDown?(node: NodeId, reason: unknown[]): void;
+}
+
 export class Mesh implements Network {
   readonly conns = new Map<NodeId, Conn>();
   readonly sessions = new Sessions(Math.random);
@@ -72,6 +87,8 @@ export class Mesh implements Network {
   seedConn: Conn | undefined;
   readonly seedUrls: string[] = [];
   private watchers = new Set<NodeMonitor>();
+  /** Observers (groups, direct links); see MeshHooks. */
+  readonly hooks = new Set<MeshHooks>();
   private up = new Set<NodeId>();
   private known = new Set<NodeId>();
   private stopping = new AbortController();
@@ -178,6 +195,7 @@ export class Mesh implements Network {
     log.info(`linked ${outbound ? 'to' : 'from'} ${peerIsSeed ? 'seed ' : ''}${peerNode}`);
     this.markUp(peerNode);
     this.seed?.onConnUp(c);
+    for (const h of this.hooks) h.connUp?.(c);
     return c;
   }
 
@@ -237,8 +255,10 @@ export class Mesh implements Network {
     this.closeWaiters.get(c)?.();
     this.closeWaiters.delete(c);
     const why = `link to ${c.peer} lost: ${reason}`;
+    for (const h of this.hooks) h.connDown?.(c, reason);
     if (c === this.seedConn) {
       this.seedConn = undefined;
+      for (const h of this.hooks) h.seedLink?.(undefined);
       // Whatever went through this seed may be lost: every relayed peer is down.
       for (const n of this.relayedPeers()) this.nodeDown(n, te(`link to seed ${c.peer} lost: ${reason}`));
     }
@@ -277,6 +297,7 @@ export class Mesh implements Network {
           this.pendingSeed = undefined;
           this.promoted.add(c);
           this.seedConn = c;
+          for (const h of this.hooks) h.seedLink?.(c.peer);
           this.firstSeedDone();
         }
         for (const u of p[1]) if (typeof u === 'string' && u.length < 300) this.addSeedUrl(u);
@@ -353,6 +374,7 @@ export class Mesh implements Network {
   /** `node` is unreachable: its monitors fire, sessions restart; it may come back. */
   nodeDown(node: NodeId, reason: unknown[]): void {
     if (node === this.nodeId) return;
+    for (const h of this.hooks) h.nodeDown?.(node, reason);
     const hadState = this.sessions.has(node) || this.up.has(node) || this.node.remote.watchCount(node) > 0;
     this.sessions.drop(node);
     this.node.remote.nodeDown(node, reason);

@@ -1,0 +1,4 @@
+/** The rtc figures (filled in by the rtc work). */
+import type { Figure } from './figures.ts';
+
+export const rtcFigures: Figure[] = [];
