@@ -6,6 +6,7 @@
 import type { NodeId, PortId } from './ids.ts';
 import type { Guard, Handler, Message } from './kernel.ts';
 import { MpNode, type PortContext, type Disposable } from './node.ts';
+import { processHub } from './hub.ts';
 import { joinNetwork, type ConfigureOptions } from './configure.ts';
 import type { CallOptions } from './rpc.ts';
 import type { LinkInfo } from './network.ts';
@@ -20,7 +21,10 @@ export function defaultNode(): MpNode {
   if (!dflt) {
     dflt = new MpNode();
     NODE = dflt.NODE;
-    joinNetwork(dflt, {});
+    // Only the in-process hub here: the network (and any profile) is configure()'s job,
+    // and a second, concurrent join would race it.
+    dflt.net = processHub.join(dflt);
+    dflt.kernel.transport = dflt.net;
   }
   return dflt;
 }

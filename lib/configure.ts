@@ -9,6 +9,7 @@ import { resolveNodeId } from './ids.ts';
 import { MpNode } from './node.ts';
 import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
+import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
 import type { Framing } from './protocol/codec.ts';
 
@@ -83,6 +84,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   }
   if (!env) throw new NotConfiguredError('configure: no network environment; import aemp/node or aemp/web');
   if (n.net) await n.shutdown();
+  // Every networked node answers `aemp trace` / `aemp nodes` (node-port requests, no code evaluated).
+  installTrace(n);
   const secret = opts.secret as string | undefined;
   const token = opts.token as string | undefined;
   const mesh = new Mesh(n, {
