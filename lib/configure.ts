@@ -37,6 +37,12 @@ export interface ConfigureOptions {
 export interface Environment {
   transport: MeshTransport;
   subtle: SubtleCrypto;
+  /**
+   * RTCPeerConnection & co. for direct links ({ RTCPeerConnection, RTCSessionDescription,
+   * RTCIceCandidate }, simple-peer's `wrtc` option): `@roamhq/wrtc` in Node, the
+   * browser's own in web/. Without it, nodes talk through seeds only.
+   */
+  wrtc?: object;
   /** Resolve a profile from the config database (Node); values it returns beat opts. */
   resolve?(opts: ConfigureOptions): Promise<ConfigureOptions>;
 }

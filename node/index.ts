@@ -6,13 +6,14 @@ import './env.ts';
 import { setEnvironment, type ConfigureOptions } from '../lib/configure.ts';
 import { connectWs, listenWs } from './ws.ts';
 import { loadConfigFor } from './config.ts';
+import { serveHttp } from './http.ts';
 
 setEnvironment({
   subtle: globalThis.crypto.subtle,
   transport: {
     connect: (url, o) => connectWs(url, o),
     listen: async (bind, onLink) => {
-      const l = await listenWs({ host: bind.host, port: bind.port, onLink: (link) => onLink(link) });
+      const l = await listenWs({ host: bind.host, port: bind.port, onLink: (link) => onLink(link), onHttp: serveHttp });
       return { url: l.url, close: () => l.close() };
     },
   },
@@ -26,3 +27,4 @@ setEnvironment({
 
 export * from '../lib/index.ts';
 export { setEnvironment } from '../lib/configure.ts';
+export { setHttpHandler, type HttpHandler } from './http.ts';
