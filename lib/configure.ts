@@ -11,7 +11,9 @@ import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
+import { directOptions } from './mesh/direct-options.ts';
 import type { Framing } from './protocol/codec.ts';
+import type { GroupLimits } from './groups/options.ts';
 
 export interface ConfigureOptions {
   profile?: string;
@@ -31,6 +33,8 @@ export interface ConfigureOptions {
   auth_accept?: string[];
   /** Injected clock (tests). */
   clock?: Clock;
+  /** Limits of the global groups (lib/groups/options.ts, docs/groups.md). */
+  groups?: Partial<GroupLimits>;
   [key: string]: unknown;
 }
 
@@ -86,6 +90,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
       n.net = processHub.join(n);
       n.kernel.transport = n.net;
     }
+    n.groups.useNetwork(opts.groups); // global groups: limits (opts.groups), and register on this network
     return;
   }
   if (!env) throw new NotConfiguredError('configure: no network environment; import aemp/node or aemp/web');
@@ -120,9 +125,12 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(typeof opts.maxBufferedBytes === 'number' ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
     ...(typeof opts.maxQueuedPackets === 'number' ? { maxQueuedPackets: opts.maxQueuedPackets } : {}),
     ...(typeof opts.handshakeTimeoutMs === 'number' ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+    // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
+    ...directOptions(opts, env.wrtc),
   });
   n.net = mesh;
   n.kernel.transport = mesh;
+  n.groups.useNetwork(opts.groups); // global groups: limits (opts.groups), and register through this mesh
   await mesh.start();
 }
 

@@ -2,16 +2,21 @@
  * The in-process hub: nodes made with createNode() and no network
  * configuration reach each other through it, as if linked in memory.
  * Delivery stays asynchronous because the receiving kernel queues it.
+ * Global groups work among the hub's nodes through one registry replica
+ * (groups/hub-groups.ts), as if the hub were their seed.
  */
 import { BadArgumentError } from './errors.ts';
 import type { NodeId, PortId } from './ids.ts';
 import type { Guard, Message } from './kernel.ts';
 import type { LinkInfo, Network, NodeMonitor } from './network.ts';
 import type { MpNode } from './node.ts';
+import { HubGroups } from './groups/hub-groups.ts';
 
 export class LocalHub {
   private nodes = new Map<NodeId, MpNode>();
   private watchers = new Set<NodeMonitor>();
+  /** The groups of the hub's nodes. */
+  readonly groups = new HubGroups(this.nodes);
 
   join(n: MpNode): Network {
     const id = n.NODE;
@@ -19,7 +24,9 @@ export class LocalHub {
     this.nodes.set(id, n);
     for (const w of this.watchers) w(id, true);
     const hub = this;
-    const net: Network = {
+    // `groupHub` tells the node's groups (groups/node-groups.ts) to register here.
+    const net: Network & { groupHub: HubGroups } = {
+      groupHub: this.groups,
       send(from: NodeId, node: NodeId, port: PortId, msg: Message) {
         const t = hub.nodes.get(node);
         if (t) t.kernel.receive(from, port, msg);
@@ -43,6 +50,7 @@ export class LocalHub {
 
   leave(id: NodeId): void {
     if (!this.nodes.delete(id)) return;
+    this.groups.leave(id);
     for (const other of this.nodes.values())
       other.remote.nodeDown(id, ['transport_error', `node ${id} shut down`]);
     for (const w of this.watchers) w(id, false, 'transport_error', `node ${id} shut down`);

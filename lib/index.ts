@@ -12,3 +12,4 @@ export type { CallOptions } from './rpc.ts';
 export { AempError, PortDiedError, TimeoutError, AbortedError, BadArgumentError } from './errors.ts';
 export { setLogLevel, setLogSink, setTrace, logger } from './log.ts';
 export { ManualClock, systemClock, type Clock } from './clock.ts';
+export { GroupError } from './groups/errors.ts';

@@ -1,6 +1,6 @@
 /**
  * The `aemp` mesh commands: `run` starts a node from a profile; snd, mon,
- * cal, trace and nodes join the mesh as an anonymous node with the
+ * cal, trace, nodes and grp join the mesh as an anonymous node with the
  * profile's seeds and secret, do one thing, and leave with a goodbye.
  *
  * Output: results on stdout (JSON where a value is printed), progress and
@@ -15,7 +15,8 @@ import { Mesh } from '../lib/mesh/mesh.ts';
 import { MpNode } from '../lib/node.ts';
 import { parseMeshArgs, type MeshArgs } from './cli.ts';
 import { loadConfigFor } from './config.ts';
-import { runNode, toApiUnits, useCliEnvironment, wsTransport } from './run.ts';
+import { runNode, useCliEnvironment } from './run.ts';
+import { nodeTransport, trustedCerts } from './transport.ts';
 
 export interface MeshCtx {
   profile?: string;
@@ -47,7 +48,6 @@ const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
 export async function runMeshCommand(cmd: string, args: string[], ctx: MeshCtx): Promise<number> {
   const a = parseMeshArgs(cmd, args);
   const err = ctx.err ?? ((l: string) => void process.stderr.write(l + '\n'));
-  if (a.cmd === 'grp') throw new MeshCommandError('grp: global groups are not available yet');
   if (a.cmd === 'run') return run(a.overrides, ctx, err);
   const node = await joinAnon(cmd, ctx);
   try {
@@ -62,6 +62,8 @@ export async function runMeshCommand(cmd: string, args: string[], ctx: MeshCtx):
         return await trace(node, a.target, ctx, err);
       case 'nodes':
         return await nodes(node, ctx);
+      case 'grp':
+        return await grp(node, a.group, a.watch, ctx, err);
     }
   } finally {
     await node.shutdown();
@@ -92,9 +94,10 @@ async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
   let seeds = list(values.seeds);
   // On a seed's own host its profile has binds, not seeds: reach it through those.
   if (seeds.length === 0) {
+    const scheme = values.cert ? 'wss' : 'ws';
     seeds = list(values.binds)
       .filter((b) => !/:0$/.test(b))
-      .map((b) => b.replace(/^(\*|0\.0\.0\.0):/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:'));
+      .map((b) => `${scheme}://${b.replace(/^(\*|0\.0\.0\.0):/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}/`);
   }
   const where = ctx.profile === undefined ? 'the global settings' : `profile '${ctx.profile}'`;
   if (seeds.length === 0) {
@@ -106,13 +109,16 @@ async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
   const node = new MpNode({ nodeid: 'anon/' });
   const meshOf = () => (node.net instanceof Mesh ? node.net : undefined);
   useCliEnvironment(
-    wsTransport((url, why) => {
-      failed.set(url, why);
-      const m = meshOf();
-      if (m && !m.seedConn && m.seedUrls.every((u) => failed.has(u))) giveUp();
+    nodeTransport({
+      ca: trustedCerts(values),
+      onLinkFailed: (url, why) => {
+        failed.set(url, why);
+        const m = meshOf();
+        if (m && !m.seedConn && m.seedUrls.every((u) => failed.has(u))) giveUp();
+      },
     }),
   );
-  const opts = toApiUnits(values);
+  const opts = values; // loadConfigFor gives durations in milliseconds already
   const joined = joinNetwork(node, {
     seeds,
     secret: opts.secret as string | undefined,
@@ -122,6 +128,9 @@ async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
     framing_format: opts.framing_format as 'json' | 'msgpack' | undefined,
     auth_offer: opts.auth_offer as string[] | undefined,
     auth_accept: opts.auth_accept as string[] | undefined,
+    // A command that lives for a moment talks through the seed: a WebRTC link set up
+    // (and switched to) in the middle of a one-shot snd or a trace only adds churn.
+    direct: false,
   });
   await Promise.race([joined, allFailed]);
   const mesh = meshOf();
@@ -253,6 +262,37 @@ async function nodes(node: MpNode, ctx: MeshCtx): Promise<number> {
     return 0;
   } finally {
     node.kil(reply);
+  }
+}
+
+/**
+ * The members of a group, as the seed knows them (grpMon's first call comes
+ * with the seed's answer); with watch, every change until interrupted.
+ */
+async function grp(node: MpNode, group: string, watch: boolean, ctx: MeshCtx, err: (l: string) => void): Promise<number> {
+  const wait = ctx.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+  let first!: (ports: PortId[]) => void;
+  const answer = new Promise<PortId[]>((r) => (first = r));
+  let answered = false;
+  const stopMon = node.grpMon(group, (ports, added, removed) => {
+    if (watch) ctx.out(JSON.stringify({ members: ports, added, removed }));
+    if (!answered) {
+      answered = true;
+      first(ports);
+    }
+  });
+  try {
+    const ports = await Promise.race([answer, sleep(wait)]);
+    if (ports === undefined) throw new MeshCommandError(`grp: the seed did not answer within ${wait / 1000} s`);
+    if (!watch) {
+      ctx.out(JSON.stringify(ports));
+      return 0;
+    }
+    err(`aemp: grp: watching ${group}; interrupt to stop`);
+    await interrupted().promise;
+    return 0;
+  } finally {
+    stopMon();
   }
 }
 

@@ -16,8 +16,9 @@ import {
   resolveProfile, setValue, target, updateConfig,
 } from './config.ts';
 import type { ConfigDb } from './config.ts';
-import { KEYS, KEY_NAMES, DEFAULTS, assertKey, checkNodeId, checkProfileName, parseCliValue, validateValue } from './config-keys.ts';
+import { KEYS, KEY_NAMES, DEFAULTS, assertKey, checkNodeId, checkProfileName, parseCliValue, pemCertificates, validateValue } from './config-keys.ts';
 import { generateSelfSignedCert } from './selfsigned.ts';
+import { badGroupName, GROUP_DEFAULTS } from '../lib/groups/options.ts';
 
 /** A bad command line: exit 2, one line, with a hint. */
 export class UsageError extends AempError {
@@ -147,23 +148,29 @@ function listCmds(key: 'seeds' | 'binds' | 'services', one: string, what: string
 }
 
 function readCertFile(cmd: string, file: string): { cert: string; key: string } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`${cmd}: cannot read ${file}: ${(e as Error).message}`, cmd);
-  }
-  const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  const text = readFileArg(cmd, file);
+  const certs = pemCertificates(text);
   const key = text.match(/-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/);
-  if (!certs || !key) throw new UsageError(`${cmd}: ${file} must hold a PEM certificate and its private key`, cmd);
+  if (!certs.length || !key) throw new UsageError(`${cmd}: ${file} must hold a PEM certificate and its private key`, cmd);
   return wrap(cmd, () => validateValue('cert', { cert: certs.join('\n') + '\n', key: key[0] + '\n' })) as { cert: string; key: string };
 }
 
-function describeValue(key: string, v: unknown): string {
-  if (key === 'cert' && typeof v === 'object' && v) {
-    const x = new X509Certificate((v as { cert: string }).cert);
-    return `certificate ${x.subject.replace(/\n/g, ', ')}, valid until ${new Date(x.validTo).toISOString().slice(0, 10)}`;
+function readFileArg(cmd: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${cmd}: cannot read ${file}: ${(e as Error).message}`, cmd);
   }
+}
+
+function describeCert(pem: string): string {
+  const x = new X509Certificate(pem);
+  return `${x.subject.replace(/\n/g, ', ')}, valid until ${new Date(x.validTo).toISOString().slice(0, 10)}`;
+}
+
+function describeValue(key: string, v: unknown): string {
+  if (key === 'cert' && typeof v === 'object' && v) return `certificate ${describeCert((v as { cert: string }).cert)}`;
+  if (key === 'tls_ca' && typeof v === 'string') return `trusts ${pemCertificates(v).map(describeCert).join('; ')}`;
   return JSON.stringify(v);
 }
 
@@ -199,7 +206,9 @@ const COMMANDS: Record<string, Cmd> = {
     usage: 'gencert',
     summary: 'generate a self-signed certificate and key for wss:// binds',
     more: 'The certificate (ECDSA P-256, 10 years) names localhost, 127.0.0.1, ::1, this\n'
-      + 'host name and the hosts of the binds set so far. Clients trust it by pinning it.',
+      + 'host name and the hosts of the binds set so far (set binds first). A node whose\n'
+      + 'profile has (or inherits) this cert trusts it; elsewhere, trust it with\n'
+      + "'aemp profile P settlsca FILE', FILE made by 'aemp profile SEED showcert > FILE'.",
     parse: (a) =>
       edit(a.cmd, (c) => {
         const binds = (target(c.db, c.profile).binds as string[] | undefined) ?? [];
@@ -217,6 +226,31 @@ const COMMANDS: Record<string, Cmd> = {
     },
   },
   delcert: delCmd('cert', 'remove the certificate'),
+  showcert: {
+    usage: 'showcert',
+    summary: 'print the certificate (not its key) for nodes that must trust it',
+    parse: (a) =>
+      show(a.cmd, (c) => {
+        const v = resolveProfile(c.db, c.profile).values.cert as { cert: string } | undefined;
+        if (!v) throw new ConfigError(`no cert in ${c.profile === undefined ? 'the global settings' : `profile '${c.profile}'`}`);
+        c.out(v.cert.trimEnd());
+      }),
+  },
+  settlsca: {
+    usage: 'settlsca FILE',
+    summary: 'trust the PEM certificates in FILE for wss:// seeds (besides the system CAs)',
+    more: 'For a seed with a self-signed certificate: FILE is its certificate, from\n'
+      + "'aemp profile SEED showcert'. A private key in FILE is ignored, never stored.\n"
+      + 'The server certificate is always verified, host name included.',
+    parse: (a) => {
+      const text = readFileArg(a.cmd, a.next('FILE'));
+      const certs = pemCertificates(text);
+      if (!certs.length) throw new UsageError(`${a.cmd}: no PEM certificate in the file`, a.cmd);
+      const v = wrap(a.cmd, () => validateValue('tls_ca', certs.join('\n') + '\n'));
+      return edit(a.cmd, (c) => setValue(c.db, c.profile, 'tls_ca', v));
+    },
+  },
+  deltlsca: { ...delCmd('tls_ca', 'stop trusting the certificates of settlsca'), usage: 'deltlsca' },
   setnodeid: setCmd('nodeid', 'ID', 'set the node ID'),
   delnodeid: delCmd('nodeid', 'remove the node ID'),
   ...listCmds('seeds', 'seed', 'HOST:PORT|URL', 'seed addresses', ' (ws:// and wss:// URLs too)'),
@@ -308,8 +342,9 @@ const MESH: Record<string, { usage: string; summary: string; more?: string }> = 
   run: {
     usage: 'run [PROFILE] [KEY=VALUE ...]',
     summary: 'run a node from PROFILE (a seed when it has binds) and start its services',
-    more: 'KEY=VALUE pairs override the profile (database units: seconds). Logs go to\n'
-      + 'stderr; SIGINT/SIGTERM leave the mesh cleanly.',
+    more: 'KEY=VALUE pairs override the profile (database units: seconds). With a cert\n'
+      + '(gencert, setcert) the binds listen with wss://. Logs go to stderr;\n'
+      + 'SIGINT/SIGTERM leave the mesh cleanly.',
   },
   snd: { usage: 'snd PORT [ARG ...]', summary: 'send the message [ARG, ...] to PORT' },
   mon: { usage: 'mon PORT', summary: 'wait until PORT dies, print the reason, exit' },
@@ -320,7 +355,13 @@ const MESH: Record<string, { usage: string; summary: string; more?: string }> = 
   },
   trace: { usage: 'trace NODE|PORT', summary: 'print messages sent to and received from NODE or PORT as they happen' },
   nodes: { usage: 'nodes', summary: 'list known nodes and whether they are up' },
-  grp: { usage: 'grp [--watch] GROUP', summary: 'print the members of GROUP (--watch: follow changes)' },
+  grp: {
+    usage: 'grp [--watch] GROUP',
+    summary: 'print the members of GROUP (--watch: follow changes)',
+    more: 'Prints the member ports as a JSON array ([] when none). With --watch, one JSON\n'
+      + 'line per change, {"members":[...],"added":[...],"removed":[...]}, the first with\n'
+      + 'the current members, until SIGINT/SIGTERM.',
+  },
 };
 export const MESH_COMMANDS = Object.keys(MESH);
 
@@ -389,6 +430,8 @@ export function parseMeshArgs(cmd: string, args: string[]): MeshArgs {
       const rest = args.filter((x) => x !== '--watch');
       if (rest.length !== 1) throw new UsageError(rest.length ? `grp: unexpected argument '${rest[1]}'` : 'grp: missing GROUP', cmd);
       if (rest[0]!.startsWith('-')) throw new UsageError(`grp: unknown flag '${rest[0]}'`, cmd);
+      const bad = badGroupName(rest[0], GROUP_DEFAULTS);
+      if (bad !== undefined) throw new UsageError(`grp: ${bad}`, cmd);
       return { cmd, group: rest[0]!, watch: rest.length !== args.length };
     }
   }

@@ -44,7 +44,8 @@ export const KEYS = {
   seeds: { kind: 'list', check: checkSeed, doc: 'seed addresses: host:port or ws://, wss:// URLs' },
   secret: { kind: 'string', check: (s) => { if (!s) throw 'must not be empty'; }, doc: 'shared secret of the mesh (HMAC-SHA256 handshake)' },
   token: { kind: 'string', check: (s) => { if (!/^\S+$/.test(s)) throw 'must be a non-empty word'; }, doc: "token presented instead of the secret (from 'aemp token')" },
-  cert: { kind: 'cert', doc: 'TLS certificate and key for wss:// binds: {"cert": PEM, "key": PEM}' },
+  cert: { kind: 'cert', doc: 'TLS certificate and key for wss:// binds: {"cert": PEM, "key": PEM}; also trusted for wss:// seeds' },
+  tls_ca: { kind: 'string', check: checkPemCerts, doc: 'PEM certificates trusted for wss:// seeds besides the system CAs (e.g. a self-signed seed\'s)' },
   services: { kind: 'list', dupes: true, check: (s) => { if (!s) throw 'must not be empty'; }, doc: 'modules whose exported init functions become spawnable (specifiers or paths)' },
   parent: { kind: 'string', check: checkProfileName, doc: 'profile whose values this profile inherits' },
   monitor_timeout: { kind: 'seconds', doc: 'seconds without traffic before a link counts as lost' },
@@ -111,7 +112,8 @@ export function validateValue(key: string, value: unknown): unknown {
       def.check?.(s);
     } catch (why) {
       if (typeof why !== 'string') throw why;
-      fail(`bad value '${s}': ${why}`);
+      // A PEM text or a long value would flood the one-line error: show its start.
+      fail(`bad value '${s.length > 60 || s.includes('\n') ? `${s.split('\n')[0]!.slice(0, 40)}...` : s}': ${why}`);
     }
     return s;
   };
@@ -209,6 +211,25 @@ function checkCert(v: unknown, fail: (why: string) => never): { cert: string; ke
   }
   if (!x.checkPrivateKey(k)) fail('the private key does not belong to the certificate');
   return { cert, key };
+}
+
+/** One or more PEM certificates, each one parseable, nothing else. */
+export function checkPemCerts(s: string): void {
+  const certs = pemCertificates(s);
+  if (certs.length === 0) throw 'expected one or more PEM certificates (-----BEGIN CERTIFICATE-----)';
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s)) throw 'holds a private key; only certificates belong here';
+  for (const c of certs) {
+    try {
+      new X509Certificate(c);
+    } catch (e) {
+      throw `bad certificate: ${(e as Error).message}`;
+    }
+  }
+}
+
+/** The PEM certificate blocks in a text. */
+export function pemCertificates(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
 }
 
 export function checkNodeId(s: string): void {

@@ -1,45 +1,106 @@
 /**
- * `npm start`: a local tour of ports and monitors on one node (the seed and
- * chat demo replace it once the browser issue lands).
+ * `npm start`: the chat demo in one command. A seed from the profile
+ * `aemp-demo` (created on first run: node ID demo_seed, 127.0.0.1:4080, a
+ * generated secret), the built demo page served over HTTP on the seed's
+ * port, GET /token handing pages a short-lived token, and the chat server
+ * as a child process, restarted a second after it dies.
+ *
+ *   tsx node/demo.ts [--port N] [--host H] [--profile P] [--token-ttl SECONDS] [--no-chat-server] [--no-build] [--dist DIR]
+ *
+ * The page is built (vite) when dist/demo is missing or older than the
+ * sources. --dist serves another copy of dist/ (tests use a private one).
  */
-import { port, rcv, snd, kil, mon, spawn, registerInit, call, self, after, NODE } from './index.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { configure, defaultNode, shutdown, NODE } from './index.ts';
+import { setHttpHandler } from './http.ts';
+import { Mesh } from '../lib/mesh/mesh.ts';
+import { DEMO_PROFILE, demoProfile, parseArgs, useDemoEnvironment } from './chat/env.ts';
+import { demoHttpHandler } from './chat/http.ts';
+import { ensureDemoBuilt } from './chat/build.ts';
 
-const out = (s: string) => process.stdout.write(`${s}\n`);
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const root = fileURLToPath(new URL('..', import.meta.url));
 
-// A worker that doubles numbers and crashes on negative ones.
-registerInit('doubler', () => {
-  rcv(self()!, 'double', (x: number, reply: string) => {
-    if (x < 0) throw new Error(`cannot double ${x}`);
-    snd(reply, x * 2);
+let parsed: ReturnType<typeof parseArgs>;
+try {
+  parsed = parseArgs(process.argv.slice(2), ['port', 'host', 'profile', 'token-ttl', 'no-chat-server', 'no-build', 'dist']);
+} catch (e) {
+  process.stderr.write(`demo: ${(e as Error).message}\n`);
+  process.exit(2);
+}
+const { flags } = parsed;
+
+if (!flags['no-build'] && !flags.dist) await ensureDemoBuilt(root, say);
+const dist = flags.dist ?? `${root}dist`;
+
+const profileName = flags.profile ?? DEMO_PROFILE;
+const profile = await demoProfile(profileName);
+if (profile.created.length) say(`demo: wrote ${profile.created.join(' and ')} of profile ${profileName} to ${profile.rcPath}`);
+const values = { ...profile.values };
+if (flags.port !== undefined || flags.host !== undefined) {
+  const [host, port] = splitBind(((values.binds as string[] | undefined) ?? [])[0] ?? '127.0.0.1:4080');
+  values.binds = [`${flags.host ?? host}:${flags.port ?? port}`];
+}
+const secret = values.secret as string;
+const tokenTtlSec = Number(flags['token-ttl'] ?? 24 * 3600);
+if (!(tokenTtlSec > 0)) throw new Error(`--token-ttl must be a positive number of seconds`);
+
+useDemoEnvironment(values);
+setHttpHandler(
+  demoHttpHandler({
+    dir: `${dist}/demo`,
+    libDir: dist,
+    embedPage: `${root}web/demo/embed.example.html`,
+    secret,
+    tokenTtlSec,
+    anonymous: values.anonymous === true,
+  }),
+);
+await configure(values);
+const mesh = defaultNode().net as Mesh;
+const wsUrl = mesh.seed?.urls[0];
+if (!wsUrl) throw new Error(`profile ${profileName} has no binds: the demo needs a seed`);
+const httpUrl = wsUrl.replace(/^ws/, 'http');
+say(`demo: seed ${NODE} listening on ${wsUrl}`);
+
+// The chat server: its own node, in a child process, restarted when it dies
+// (the clients notice, look for it again and carry on).
+let child: ChildProcess | undefined;
+let stopping = false;
+function startChatServer(): void {
+  const c = spawn(process.execPath, ['--import', 'tsx', `${root}node/chat/server.ts`, '--seed', wsUrl!, '--profile', profileName], {
+    cwd: root,
+    env: { ...process.env, AEMP_SECRET: secret },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-});
-
-// A supervisor: restart the worker whenever it dies.
-let worker = '';
-let restarts = 0;
-function startWorker(): void {
-  worker = spawn(NODE, 'doubler');
-  mon(worker, (...reason: unknown[]) => {
-    out(`supervisor: worker died (${JSON.stringify(reason)}), restarting`);
-    restarts++;
-    startWorker();
+  child = c;
+  say(`demo: chat server pid ${c.pid} (kill it to watch the clients recover; it restarts after a second)`);
+  c.on('exit', (code, signal) => {
+    if (child === c) child = undefined;
+    if (stopping) return;
+    say(`demo: chat server exited (${signal ?? `code ${code}`}); restarting it in 1 s`);
+    setTimeout(() => {
+      if (!stopping) startChatServer();
+    }, 1000);
   });
 }
-startWorker();
+if (!flags['no-chat-server']) startChatServer();
 
-out(`node ${NODE}`);
-out(`call double 21 -> ${JSON.stringify(await call(worker, ['double', 21]))}`);
-snd(worker, 'double', -1, port());
-await new Promise<void>((r) => after(50, r));
-out(`after the crash (${restarts} restart): double 4 -> ${JSON.stringify(await call(worker, ['double', 4]))}`);
+say(`demo: open ${httpUrl} in two browser tabs; terminal client: npm run chat -- NICK`);
 
-// A reply address travelling in a message.
-const greeter = port();
-rcv(greeter, 'hello', (name: string, reply: string) => snd(reply, 'greeting', `hello, ${name}`));
-const me = port();
-const done = new Promise<void>((resolve) => rcv(me, 'greeting', (text: string) => (out(text), resolve())));
-snd(greeter, 'hello', 'world', me);
-await done;
-kil(me);
-kil(greeter);
-out('done');
+const stop = async (why: string) => {
+  if (stopping) return;
+  stopping = true;
+  say(`demo: stopping (${why})`);
+  child?.kill('SIGTERM');
+  await shutdown();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+
+function splitBind(b: string): [string, string] {
+  const i = b.lastIndexOf(':');
+  return [b.slice(0, i), b.slice(i + 1)];
+}

@@ -4,23 +4,23 @@
  */
 import './env.ts';
 import { setEnvironment, type ConfigureOptions } from '../lib/configure.ts';
-import { connectWs, listenWs } from './ws.ts';
 import { loadConfigFor } from './config.ts';
 import { serveHttp } from './http.ts';
+import { nodeWrtc } from './rtc-env.ts';
+import { ProfileTls } from './transport.ts';
+
+// Each configure()'s profile decides its binds' certificate and adds to the wss:// trust (node/transport.ts).
+const tls = new ProfileTls();
 
 setEnvironment({
   subtle: globalThis.crypto.subtle,
-  transport: {
-    connect: (url, o) => connectWs(url, o),
-    listen: async (bind, onLink) => {
-      const l = await listenWs({ host: bind.host, port: bind.port, onLink: (link) => onLink(link), onHttp: serveHttp });
-      return { url: l.url, close: () => l.close() };
-    },
-  },
+  transport: tls.transport({ onHttp: serveHttp }),
+  wrtc: nodeWrtc,
   // configure() reads the profile database (AEMP_RC): profile chain beats global defaults beats the program's values.
   resolve: async (opts: ConfigureOptions) => {
     const { clock, ...programOpts } = opts;
     const { values } = await loadConfigFor({ profile: opts.profile, programOpts });
+    tls.note(values);
     return clock ? { ...values, clock } : values;
   },
 });

@@ -1,7 +1,7 @@
 /**
  * `aemp run`: the process's default node, configured from a profile (a seed
- * when it has binds), with its services loaded; and the WebSocket
- * environment the CLI's nodes use.
+ * when it has binds, listening with wss:// when it has a cert), with its
+ * services loaded; and the environment the CLI's nodes use (node/transport.ts).
  *
  * The CLI resolves profiles itself (its KEY=VALUE overrides beat the
  * profile, and mesh commands take only seeds and secret from it), so its
@@ -15,13 +15,14 @@ import { pathToFileURL } from 'node:url';
 import { configure, defaultNode } from '../lib/api.ts';
 import { setEnvironment } from '../lib/configure.ts';
 import { AempError } from '../lib/errors.ts';
-import type { Link } from '../lib/link.ts';
 import { Mesh, type MeshTransport } from '../lib/mesh/mesh.ts';
 import type { MpNode } from '../lib/node.ts';
 import { installTrace } from '../lib/trace.ts';
 import { DURATION_KEYS } from './config-keys.ts';
 import { loadConfigFor } from './config.ts';
-import { connectWs, listenWs } from './ws.ts';
+import { serveHttp } from './http.ts';
+import { nodeWrtc } from './rtc-env.ts';
+import { listenCert, nodeTransport, trustedCerts } from './transport.ts';
 
 /** A service module failed to load. */
 export class ServiceError extends AempError {
@@ -30,38 +31,9 @@ export class ServiceError extends AempError {
   }
 }
 
-/**
- * Node's WebSocket transport. `onLinkFailed(url, why)` hears every failed
- * connect and every close of a link that connect returned (handshake
- * refusals included), so a caller can say why no seed could be reached.
- */
-export function wsTransport(onLinkFailed?: (url: string, why: string) => void): MeshTransport {
-  return {
-    connect: async (url, o) => {
-      let link: Link;
-      try {
-        link = await connectWs(url, o);
-      } catch (e) {
-        onLinkFailed?.(url, (e as Error).message);
-        throw e;
-      }
-      if (onLinkFailed) {
-        const set = link.setHandlers.bind(link);
-        link.setHandlers = (h) =>
-          set(h.close ? { ...h, close: (why: string) => (onLinkFailed(url, why), h.close!(why)) } : h);
-      }
-      return link;
-    },
-    listen: async (bind, onLink) => {
-      const l = await listenWs({ host: bind.host, port: bind.port, onLink: (link) => onLink(link) });
-      return { url: l.url, close: () => l.close() };
-    },
-  };
-}
-
 /** Use `transport` for every node of this process, with no profile lookup in configure(). */
-export function useCliEnvironment(transport: MeshTransport = wsTransport()): void {
-  setEnvironment({ subtle: globalThis.crypto.subtle, transport });
+export function useCliEnvironment(transport: MeshTransport = nodeTransport({ onHttp: serveHttp })): void {
+  setEnvironment({ subtle: globalThis.crypto.subtle, transport, wrtc: nodeWrtc });
 }
 
 /** Database values (seconds) as configure() takes them (milliseconds). */
@@ -105,7 +77,8 @@ export async function runNode(o: RunOptions = {}): Promise<RunningNode> {
   const say = o.say ?? (() => {});
   const { values } = await loadConfigFor({ profile: o.profile, programOpts: {}, rcPath: o.rcPath });
   const opts = { ...values, ...toApiUnits(o.overrides ?? {}) };
-  useCliEnvironment();
+  // A cert makes the binds wss://; seeds over wss:// are checked against tls_ca and the cert.
+  useCliEnvironment(nodeTransport({ onHttp: serveHttp, tls: listenCert(opts), ca: trustedCerts(opts) }));
   await configure(opts);
   const node = defaultNode();
   installTrace(node);

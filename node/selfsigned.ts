@@ -4,7 +4,7 @@
  * writes the few DER structures of RFC 5280 by hand (ECDSA P-256, SHA-256)
  * instead of pulling in node-forge or selfsigned.
  */
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
 
 export interface SelfSignedOptions {
@@ -25,6 +25,11 @@ export function generateSelfSignedCert(opts: SelfSignedOptions = {}): { cert: st
   const days = opts.days ?? 3650;
   const now = opts.nowMs ?? Date.now();
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  // Key identifiers: OpenSSL finds a trust anchor by subject name, and two
+  // self-signed certs may share one (CN=seed in two meshes); the key ID
+  // tells them apart. SHA-1 of the SPKI (RFC 5280 allows any unique method).
+  const keyId = createHash('sha1').update(spki).digest();
 
   const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'));
   const name = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(cn, 'utf8')))));
@@ -42,6 +47,8 @@ export function generateSelfSignedCert(opts: SelfSignedOptions = {}): { cert: st
       // CA:TRUE so the cert can be its own trust anchor (clients pass it as `ca`).
       seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), octets(seq(tlv(0x01, Buffer.from([0xff]))))),
       seq(oid('2.5.29.17'), octets(seq(...sanItems))),
+      seq(oid('2.5.29.14'), octets(octets(keyId))), // subjectKeyIdentifier
+      seq(oid('2.5.29.35'), octets(seq(tlv(0x80, keyId)))), // authorityKeyIdentifier [0] keyIdentifier
     ),
   );
   const tbs = seq(
@@ -51,7 +58,7 @@ export function generateSelfSignedCert(opts: SelfSignedOptions = {}): { cert: st
     name,
     seq(time(new Date(now - 60_000)), time(new Date(now + days * 86_400_000))),
     name,
-    publicKey.export({ type: 'spki', format: 'der' }),
+    spki,
     extensions,
   );
   const signature = sign('sha256', tbs, privateKey); // DER ECDSA-Sig-Value, as X.509 wants

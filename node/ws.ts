@@ -1,13 +1,17 @@
 /**
  * WebSocket links for Node (the `ws` package): wrap an open socket, listen
- * for incoming links next to an HTTP handler, connect out.
+ * for incoming links next to an HTTP handler (wss:// with a certificate),
+ * connect out (trusting extra CAs for wss://, e.g. a self-signed seed).
  *
  * Frames are WebSocket messages: binary → Uint8Array, text → string. The
  * close reason travels in the close frame, so the peer's close handler sees
  * the same text (cut to the 123 bytes a close frame holds).
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { AbortedError, AempError } from '../lib/errors.ts';
@@ -171,6 +175,8 @@ export interface ListenWsOptions {
   onLink: (link: Link, info: { remoteAddress: string; url: string }) => void;
   /** Plain HTTP requests; without it they get 404. */
   onHttp?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Certificate and private key (PEM): listen for wss:// (HTTPS) instead of ws://. */
+  tls?: { cert: string; key: string };
   maxFrameSize?: number;
   lowWaterMark?: number;
   /** Aborting closes the listener. */
@@ -181,7 +187,7 @@ export interface WsListener {
   /** The bound address ('127.0.0.1', '::1', '::', ...). */
   host: string;
   port: number;
-  /** A ws:// URL that reaches the listener from this host. */
+  /** A ws:// (wss:// with tls) URL that reaches the listener from this host. */
   url: string;
   /** Stop listening and drop every connection. */
   close(): Promise<void>;
@@ -192,7 +198,7 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
   const max = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
   if (opts.signal?.aborted) throw new AbortedError('listenWs aborted', opts.signal.reason);
   const links = new Set<WsLink>();
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!opts.onHttp) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
@@ -204,7 +210,10 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end();
     }
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
+  // A client that fails the TLS handshake (e.g. does not trust our cert) is its problem, not a server error.
+  server.on('tlsClientError', (err) => log.info(`tls handshake with a client failed: ${err.message}`));
   const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -252,7 +261,8 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) await close();
 
-  return { host: addr.address, port: addr.port, url: `ws://${urlHost(addr.address)}:${addr.port}/`, close };
+  const scheme = opts.tls ? 'wss' : 'ws';
+  return { host: addr.address, port: addr.port, url: `${scheme}://${urlHost(addr.address)}:${addr.port}/`, close };
 }
 
 function urlHost(address: string): string {
@@ -267,13 +277,19 @@ export interface ConnectWsOptions {
   timeoutMs?: number;
   maxFrameSize?: number;
   lowWaterMark?: number;
+  /**
+   * wss:// only: PEM certificates trusted besides Node's default CAs (a
+   * self-signed seed's own certificate pins it). The server's certificate is
+   * always verified, host name included.
+   */
+  ca?: string | readonly string[];
 }
 
-/** Open a WebSocket link to `url`; rejects with AEMP_ERR_CONNECT on failure, timeout or abort. */
 const zeroMask = (mask: Uint8Array): void => {
   mask.fill(0);
 };
 
+/** Open a WebSocket link to `url`; rejects with AEMP_ERR_CONNECT on failure, timeout or abort (TLS failures included). */
 export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Link> {
   const max = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
   const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -287,7 +303,9 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
       // Node-to-node links skip client masking (an all-zero mask): masking guards
       // browsers against poisoning HTTP proxies, which a Node client does not
       // need, and it costs a full pass over every frame on both ends.
-      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask });
+      const extra = typeof opts.ca === 'string' ? [opts.ca] : (opts.ca ?? []);
+      const secure = extra.length > 0 && /^wss:/i.test(url) ? { secureContext: trustContext(extra) } : {};
+      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask, ...secure });
     } catch (err) {
       return reject(fail(errText(err), err));
     }
@@ -317,4 +335,41 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
     const onClose = (code: number) => finish(fail(`closed during handshake (${code})`));
     ws.on('open', onOpen).on('error', onError).on('unexpected-response', onResponse).on('close', onClose);
   });
+}
+
+// ---- trust for wss:// ----
+
+const trustCache = new Map<string, tls.SecureContext>();
+
+/**
+ * A TLS context trusting Node's default CAs plus `extra`. Passing `ca` to
+ * tls.connect would replace the defaults, so they are listed again:
+ * tls.getCACertificates('default') where Node has it (22.15+), else the
+ * bundled roots and NODE_EXTRA_CA_CERTS. Cached: building one parses ~150
+ * certificates.
+ */
+function trustContext(extra: readonly string[]): tls.SecureContext {
+  const key = extra.join('\n');
+  let sc = trustCache.get(key);
+  if (!sc) {
+    sc = tls.createSecureContext({ ca: [...defaultCas(), ...extra] });
+    if (trustCache.size >= 16) trustCache.delete(trustCache.keys().next().value!);
+    trustCache.set(key, sc);
+  }
+  return sc;
+}
+
+function defaultCas(): string[] {
+  const get = (tls as { getCACertificates?: (which: string) => string[] }).getCACertificates;
+  if (get) return get('default');
+  const out = [...tls.rootCertificates];
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (file) {
+    try {
+      out.push(readFileSync(file, 'utf8'));
+    } catch {
+      // Node itself warns about an unreadable NODE_EXTRA_CA_CERTS at startup.
+    }
+  }
+  return out;
 }

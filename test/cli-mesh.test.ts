@@ -5,108 +5,32 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNode } from '../lib/configure.ts';
 import type { MpNode } from '../lib/node.ts';
 import { installTrace } from '../lib/trace.ts';
+import { BIN, Proc as AnyProc, aemp as aempWith, assertFails, ok as okWith, reapAll, type Run } from './fixtures/cli-proc.ts';
 
-const BIN = fileURLToPath(new URL('../node/bin.js', import.meta.url));
 const RECEIVER = fileURLToPath(new URL('./fixtures/cli-receiver.ts', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/cli-service.ts', import.meta.url));
-const WAIT_MS = 10_000;
 
 let dir: string;
 let rc: string;
-const procs: Proc[] = [];
 
-/** A long-running child whose output can be awaited line by line. */
-class Proc {
-  readonly child: ChildProcess;
-  out = '';
-  err = '';
-  readonly exited: Promise<number | null>;
-  private wake = new Set<() => void>();
-
+/** A child with this file's AEMP_RC. */
+class Proc extends AnyProc {
   constructor(cmd: string, args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(cmd, args, { env: { ...process.env, AEMP_RC: rc, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (d) => ((this.out += d), this.poke()));
-    this.child.stderr!.on('data', (d) => ((this.err += d), this.poke()));
-    this.exited = new Promise((r) => this.child.on('close', (code) => (this.poke(), r(code))));
-    procs.push(this);
+    super(cmd, args, { AEMP_RC: rc, ...env });
   }
-
-  /** The exit code; fails (showing the output) if the process runs on after WAIT_MS. */
-  async exit(): Promise<number | null> {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<'late'>((r) => (t = setTimeout(() => r('late'), WAIT_MS)));
-    const code = await Promise.race([this.exited, late]);
-    clearTimeout(t);
-    if (code === 'late') assert.fail(`still running after ${WAIT_MS} ms\nstdout: ${this.out}\nstderr: ${this.err}`);
-    return code;
-  }
-
-  private poke(): void {
-    for (const w of this.wake) w();
-  }
-
-  /** The first match of re in stdout or stderr; fails after WAIT_MS or when the process ended without it. */
-  async waitFor(stream: 'out' | 'err', re: RegExp): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const m = this[stream].match(re);
-      if (m) return m;
-      if (this.child.exitCode !== null || Date.now() > deadline) {
-        assert.fail(`no ${re} in ${stream}; exit ${this.child.exitCode}\nstdout: ${this.out}\nstderr: ${this.err}`);
-      }
-      await new Promise<void>((r) => {
-        const t = setTimeout(done, deadline - Date.now() + 1);
-        function done() {
-          clearTimeout(t);
-          wakeSet.delete(done);
-          r();
-        }
-        const wakeSet = this.wake;
-        wakeSet.add(done);
-      });
-    }
-  }
-}
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-  ms: number;
 }
 
 /** Runs `aemp ARGS` to the end. */
-async function aemp(...args: string[]): Promise<Run> {
-  const t0 = Date.now();
-  const p = new Proc(BIN, args);
-  const code = await p.exit();
-  return { code, out: p.out, err: p.err, ms: Date.now() - t0 };
-}
-
-async function ok(...args: string[]): Promise<string> {
-  const r = await aemp(...args);
-  assert.equal(r.code, 0, `aemp ${args.join(' ')}: ${r.err}`);
-  assert.equal(r.err, '');
-  return r.out;
-}
-
-/** Exit 1 with exactly one stderr line matching re. */
-function assertFails(r: Run, re: RegExp): void {
-  assert.equal(r.code, 1, r.err);
-  assert.equal(r.out, '');
-  const lines = r.err.split('\n').filter(Boolean);
-  assert.equal(lines.length, 1, r.err);
-  assert.match(lines[0]!, re);
-}
+const aemp = (...args: string[]): Promise<Run> => aempWith(rc, ...args);
+const ok = (...args: string[]): Promise<string> => okWith(rc, ...args);
 
 let seed: Proc;
 let seedUrl: string;
@@ -129,8 +53,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
+  await reapAll();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -214,9 +137,40 @@ test('cli-mesh — a profile whose seeds cannot be reached: exit 1 with the reas
   assert.ok(w.ms < 4000, `took ${w.ms} ms`);
 });
 
-test('cli-mesh — grp: not available yet, exit 1', async () => {
-  assertFails(await aemp('grp', 'eg_receivers'), /^aemp: grp: global groups are not available yet$/);
-  assert.equal((await aemp('grp', '--watch')).code, 2);
+test('cli-mesh — no seeds anywhere: exit 1 with a hint how to set them', async () => {
+  const r = await aempWith(join(dir, 'empty.json'), 'nodes');
+  assertFails(r, /^aemp: nodes: no seeds in the global settings; set them with 'aemp setseeds HOST:PORT'$/);
+});
+
+test('cli-mesh — a seed that takes the connection but never answers: exit 1 once the connect timeout (monitor_timeout) passed', async () => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => (sockets.add(s), s.on('error', () => {})));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as { port: number }).port;
+  try {
+    await ok('profile', 'silent', 'setseeds', `127.0.0.1:${port}`, 'set', 'monitor_timeout', '1');
+    // The flag after the command works too.
+    const r = await aemp('snd', '--profile', 'silent', 'receiver#x', '1');
+    assertFails(r, new RegExp(`^aemp: snd: cannot reach any seed of profile 'silent': ws://127\\.0\\.0\\.1:${port}/ \\(connect .*: timed out after 1000 ms\\)$`));
+    assert.ok(r.ms >= 1000 && r.ms < 5000, `took ${r.ms} ms`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  }
+});
+
+test('cli-mesh — run without a profile, KEY=VALUE overrides only; SIGINT leaves the mesh', async () => {
+  const p = new Proc(BIN, ['run', 'nodeid=runner', 'binds=127.0.0.1:0', 'monitor_timeout=3']);
+  const url = (await p.waitFor('err', /^aemp: node runner listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/m))[1]!;
+  assert.notEqual(url, seedUrl);
+  // It uses the global seeds and secret: the seed knows it.
+  const deadline = Date.now() + 5000;
+  let lines: string[] = [];
+  while (Date.now() < deadline && !lines.includes('runner up')) lines = (await ok('nodes')).split('\n');
+  assert.ok(lines.includes('runner up'), lines.join('\n'));
+  p.child.kill('SIGINT');
+  assert.equal(await p.exit(), 0, p.err);
+  assert.match(p.err, /^aemp: node runner: SIGINT, leaving the mesh$/m);
 });
 
 test('cli-mesh — services: an exported init is spawnable on the run node; SIGTERM leaves cleanly', async () => {

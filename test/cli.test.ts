@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { jsonOrString, parseMeshArgs } from '../node/cli.ts';
+import { jsonOrString, main, parseMeshArgs } from '../node/cli.ts';
 import { generateSelfSignedCert } from '../node/selfsigned.ts';
 import { verifyToken } from '../lib/protocol/token.ts';
 
@@ -164,7 +164,12 @@ test('cli — bad arguments exit 2 with one line naming the key or command, and 
     [['run', 'seed', 'monitor_timeout=0'], /^aemp: monitor_timeout: must be a number/],
     [['setsecret', 'x', 'snd', 'n#p'], /^aemp: snd: mesh commands cannot be chained/],
   ];
-  for (const [args, re] of cases) assertUsage(await aemp(rc, ...args), re);
+  // Three at a time: each writes nothing, so they cannot disturb each other.
+  for (let i = 0; i < cases.length; i += 3) {
+    const batch = cases.slice(i, i + 3);
+    const runs = await Promise.all(batch.map(([args]) => aemp(rc, ...args)));
+    runs.forEach((r, j) => assertUsage(r, batch[j]![1]));
+  }
   assert.deepEqual(await readdir(dir), []);
 });
 
@@ -262,4 +267,69 @@ test('cli — mesh arguments: JSON-or-string rule and checks', () => {
   assert.deepEqual(parseMeshArgs('run', ['monitor_timeout=5', 'binds=127.0.0.1:0']), { cmd: 'run', overrides: { monitor_timeout: 5, binds: ['127.0.0.1:0'] } });
   assert.throws(() => parseMeshArgs('snd', ['bad port']), { code: 'AEMP_ERR_BAD_ARGUMENT', message: "snd: bad PORT 'bad port': node IDs use only A-Z a-z 0-9 _ - . : /" });
   assert.throws(() => parseMeshArgs('run', ['nokey']), { code: 'AEMP_ERR_BAD_ARGUMENT', message: "run: expected KEY=VALUE, got 'nokey'" });
+});
+
+// ---- gaps of issue 6's command list ----
+
+test('cli — help CMD works for every command the help lists, and for the aliases', async () => {
+  const out: string[] = [];
+  const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(`ERR ${l}`), env: {} };
+  assert.equal(await main(['--help'], io), 0);
+  const names = [...new Set(out.join('\n').split('\n').map((l) => /^ {2}([a-z]+)\b/.exec(l)?.[1]).filter((n): n is string => !!n && n !== 'aemp'))];
+  assert.ok(names.length >= 35, names.join(' '));
+  for (const name of [...names, 'clrsecret', 'clrcert', 'clrnodeid', 'clrparent', 'help']) {
+    out.length = 0;
+    assert.equal(await main(['help', name], io), 0, name);
+    assert.match(out[0]!, new RegExp(`^usage: aemp (${name}|${name.replace(/^clr/, 'del')})\\b`), name);
+  }
+  // And through the real bin.
+  const { rc } = await fresh();
+  const r = await aemp(rc, 'help', 'addseed');
+  assert.deepEqual(r, { code: 0, out: 'usage: aemp addseed HOST:PORT|URL\n\nadd one to the seed addresses.\n', err: '' });
+});
+
+test('cli — delprofile: refused while another profile inherits from it, or when it does not exist; nothing written', async () => {
+  const { rc, db } = await fresh();
+  await aemp(rc, 'profile', 'base', 'setsecret', 's', 'profile', 'child', 'setparent', 'base');
+  const before = await readFile(rc);
+  assertUsage(await aemp(rc, 'delprofile', 'base'), /^aemp: delprofile: profile 'base' is the parent of 'child'; try 'aemp help delprofile'$/);
+  assertUsage(await aemp(rc, 'delprofile', 'nope'), /^aemp: delprofile: no profile 'nope'; try 'aemp help delprofile'$/);
+  assert.deepEqual(await readFile(rc), before);
+  // In one chain: the child lets go first, then the parent can go.
+  const r = await aemp(rc, 'profile', 'child', 'delparent', 'delprofile', 'base');
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual((await db()).profiles, { child: {} });
+});
+
+test('cli — a three-level parent chain: child beats parent beats grandparent beats global beats default', async () => {
+  const { rc } = await fresh();
+  const r = await aemp(rc,
+    'set', 'monitor_timeout', '30', 'setsecret', 'g', 'setseeds', 'g.example:1', 'set', 'framing_format', 'json',
+    'profile', 'grand', 'setsecret', 'gp', 'setseeds', 'gp.example:1', 'set', 'connect_interval', '9',
+    'profile', 'mid', 'setparent', 'grand', 'setseeds', 'mid.example:1', 'set', 'direct', 'no',
+    'profile', 'leaf', 'setparent', 'mid', 'setnodeid', 'leaf1', 'set', 'direct', 'yes',
+    'showprofile', 'leaf',
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.split('\n')[0], '# profile leaf <- mid <- grand <- global <- default');
+  assert.deepEqual(parseShow(r.out), {
+    anonymous: [false, 'default'], connect_interval: [9, 'grand'], direct: [true, 'leaf'], framing_format: ['json', 'global'],
+    monitor_timeout: [30, 'global'], nodeid: ['leaf1', 'leaf'], secret: ['gp', 'grand'], seeds: [['mid.example:1'], 'mid'],
+  });
+});
+
+test('cli — two aemp processes adding seeds at the same time lose none', async () => {
+  const { dir, rc } = await fresh();
+  const N = 6;
+  const writer = async (tag: string) => {
+    for (let i = 0; i < N; i++) {
+      const r = await aemp(rc, 'addseed', `${tag}${i}.example:1`);
+      assert.deepEqual(r, { code: 0, out: '', err: '' });
+    }
+  };
+  await Promise.all([writer('a'), writer('b')]);
+  const seeds = JSON.parse(await readFile(rc, 'utf8')).global.seeds as string[];
+  assert.equal(seeds.length, 2 * N);
+  for (const tag of ['a', 'b']) for (let i = 0; i < N; i++) assert.ok(seeds.includes(`${tag}${i}.example:1`), `${tag}${i}`);
+  assert.deepEqual(await readdir(dir), ['rc.json']);
 });

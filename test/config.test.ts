@@ -224,18 +224,21 @@ test('config lock — a lock of a dead process or an old lock is taken over; a l
   assert.equal(await readFile(lockPath, 'utf8'), fresh);
 });
 
-test('config — two processes doing 100 read-modify-writes each lose no update', async () => {
+test('config — two processes doing 100 `aemp addseed` each (the CLI entry point, in process) lose no update', async () => {
   const dir = await tmp();
   const rcPath = join(dir, 'rc.json');
-  const configUrl = new URL('../node/config.ts', import.meta.url).href;
-  // Each writer says "ready", waits for "go" so both loops really overlap.
+  const cliUrl = new URL('../node/cli.ts', import.meta.url).href;
+  // Each writer says "ready", waits for "go" so both loops really overlap. main() is
+  // what the bin runs per invocation (200 bin processes would take too long here;
+  // test/cli.test.ts runs the bin itself concurrently).
   const script = `
-    const { updateConfig, addToList } = await import(${JSON.stringify(configUrl)});
+    const { main } = await import(${JSON.stringify(cliUrl)});
     const [tag, rc] = process.argv.slice(-2);
+    const io = { env: { AEMP_RC: rc }, out: () => {}, err: (l) => process.stderr.write(l + '\\n') };
     process.stdout.write('ready\\n');
     await new Promise((r) => process.stdin.once('data', r));
     for (let i = 0; i < 100; i++) {
-      await updateConfig(rc, (db) => addToList(db, undefined, 'seeds', tag + '-' + i + '.example:1'));
+      if ((await main(['addseed', tag + '-' + i + '.example:1'], io)) !== 0) process.exit(3);
       // A pause like that between two aemp invocations, so the writers take turns.
       await new Promise((r) => setTimeout(r, Math.random() * 3));
     }

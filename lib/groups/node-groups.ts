@@ -1,19 +1,310 @@
-/** Placeholder: the global-groups helper replaces this file. */
-import type { Guard } from '../kernel.ts';
-import type { PortId } from '../ids.ts';
+/**
+ * A node's side of the global groups: its own registrations, its cached
+ * view of the groups it watches (kept current by its seed), and the grpMon
+ * callbacks. The seed side is replica.ts.
+ *
+ * A group's view is the seed's members on other nodes plus this node's own
+ * registrations, which the node always knows first-hand: so grpGet right
+ * after grpReg includes the port, and a seed's reply that crossed a local
+ * change never makes an own port flap. The view survives a change of seed;
+ * the new seed's state replaces it, and only real differences are reported.
+ */
+import { BadArgumentError } from '../errors.ts';
+import { nodeOf, type NodeId, type PortId } from '../ids.ts';
+import type { Guard, Port } from '../kernel.ts';
+import { logger } from '../log.ts';
+import type { Network } from '../network.ts';
 import type { MpNode } from '../node.ts';
+import { GroupError } from './errors.ts';
+import { checkGroupName, GROUP_DEFAULTS, groupLimits, memberList, type GroupLimits } from './options.ts';
+import { NO_UPSTREAM, upstreamFor, type Upstream } from './upstream.ts';
+
+const log = logger('groups');
 
 export type GroupMonitor = (ports: PortId[], added: PortId[], removed: PortId[]) => void;
 
+interface Mon {
+  cb: GroupMonitor;
+  /** The port whose callback set the monitor: cb runs in its context. */
+  ctx: Port | undefined;
+  /** The first call (the current state) is queued: changes follow it. */
+  started: boolean;
+  live: boolean;
+}
+
+interface Watch {
+  mons: Set<Mon>;
+  /** The seed's state of the group arrived since the last link change. */
+  synced: boolean;
+}
+
 export class NodeGroups {
-  constructor(readonly node: MpNode) {}
-  reg(_group: string, _port: PortId): Guard {
-    throw new Error('not implemented');
+  /** Limits this node holds itself to (and, on a seed, its nodes): createNode({ groups }). */
+  limits: GroupLimits = { ...GROUP_DEFAULTS };
+  /** group → own port → how many registrations (guards) hold it. */
+  private regs = new Map<string, Map<PortId, number>>();
+  private regCount = 0;
+  /** group → members on other nodes, as the seed reported them (watched groups only). */
+  private remote = new Map<string, Set<PortId>>();
+  /** Watched groups, least recently used first. */
+  private watches = new Map<string, Watch>();
+  private net: Network | undefined | null = null;
+  private up: Upstream = NO_UPSTREAM;
+  /** Something to tell a seed (a registration or a watch, now or before). */
+  private used = false;
+
+  constructor(readonly node: MpNode) {
+    const np = node.kernel.nodePort;
+    np.set('grp_state', (from, a) => this.onState(from, a[0], a[1]));
+    np.set('grp_chg', (from, a) => this.onChange(from, a[0], a[1], a[2]));
+    np.set('grp_refused', (from, a) => this.onRefused(from, a));
+    this.useNetwork();
   }
-  get(_group: string): PortId[] | undefined {
-    return undefined;
+
+  /** Follow the node's current network (configure calls this); `opts` are createNode's `groups` limits. */
+  useNetwork(opts?: unknown): void {
+    if (opts !== undefined) this.limits = groupLimits(opts);
+    const net = this.node.net;
+    if (net === this.net) return;
+    this.up.detach();
+    this.up = NO_UPSTREAM;
+    this.net = net;
+    // Another network: what the old one told us is void.
+    for (const [g, old] of [...this.remote]) {
+      this.remote.delete(g);
+      if (old.size) this.changed(g, [], [...old]);
+    }
+    for (const w of this.watches.values()) w.synced = false;
+    this.up = upstreamFor(this.node, net, (seed) => (seed === undefined ? this.unlinked() : this.linked()));
+    if (this.up.server() !== undefined) this.linked();
   }
-  mon(_group: string, _cb: GroupMonitor): Guard {
-    throw new Error('not implemented');
+
+  // --- the API ---------------------------------------------------------------------
+
+  /** grpReg: register local `port` in `group` until the guard is called or the port dies. */
+  reg(group: string, port: PortId): Guard {
+    checkGroupName('grpReg', group, this.limits);
+    const k = this.node.kernel;
+    if (typeof port !== 'string' || !k.ports.has(port))
+      throw new GroupError('AEMP_ERR_GROUP_PORT', `grpReg: ${String(port)} is not a live port of this node (a node registers only its own ports)`);
+    this.follow();
+    let ports = this.regs.get(group);
+    const n = ports?.get(port);
+    if (n !== undefined) ports!.set(port, n + 1);
+    else {
+      if (this.regCount >= this.limits.maxMembers)
+        throw new GroupError('AEMP_ERR_GROUP_LIMIT', `grpReg: this node has ${this.regCount} registrations already (limit maxMembers ${this.limits.maxMembers})`);
+      if (!ports && this.regs.size >= this.limits.maxGroups)
+        throw new GroupError('AEMP_ERR_GROUP_LIMIT', `grpReg: this node has ports in ${this.regs.size} groups already (limit maxGroups ${this.limits.maxGroups})`);
+      if (!ports) this.regs.set(group, (ports = new Map()));
+      ports.set(port, 1);
+      this.regCount++;
+      this.used = true;
+      this.changed(group, [port], []);
+      if (nodeOf(port) === this.node.NODE) this.up.send(['grp_reg', group, port]);
+    }
+    let done = false;
+    const guard: Guard = () => {
+      if (done) return;
+      done = true;
+      untie();
+      this.unregOne(group, port);
+    };
+    const untie = k.addGuard(port, guard);
+    return guard;
+  }
+
+  /** grpGet: the members as this node knows them; starts watching the group so later calls are current. */
+  get(group: string): PortId[] | undefined {
+    checkGroupName('grpGet', group, this.limits);
+    this.follow();
+    this.watch(group, false);
+    return memberList(this.members(group));
+  }
+
+  /** grpMon: cb(ports, added, removed) once with the current members, then on every change. */
+  mon(group: string, cb: GroupMonitor): Guard {
+    checkGroupName('grpMon', group, this.limits);
+    if (typeof cb !== 'function') throw new BadArgumentError('grpMon: callback must be a function');
+    this.follow();
+    const w = this.watch(group, true)!;
+    const k = this.node.kernel;
+    const m: Mon = { cb, ctx: k.current, started: false, live: true };
+    w.mons.add(m);
+    // Without a seed to ask, what we know is all there is; else wait for the seed's answer.
+    if (w.synced || this.up.server() === undefined) this.start(group, m);
+    let untie: Guard | undefined;
+    const guard: Guard = () => {
+      if (!m.live) return;
+      m.live = false;
+      w.mons.delete(m);
+      untie?.();
+    };
+    // A monitor set in a port's callback ends with that port.
+    if (m.ctx) untie = k.addGuard(m.ctx.id, guard);
+    return guard;
+  }
+
+  /** Groups watched now (grpMon and the grpGet cache). */
+  get watching(): number {
+    return this.watches.size;
+  }
+
+  // --- watches -------------------------------------------------------------------
+
+  private watch(group: string, forMon: boolean): Watch | undefined {
+    const w = this.watches.get(group);
+    if (w) {
+      // Least recently used first: move to the end.
+      this.watches.delete(group);
+      this.watches.set(group, w);
+      return w;
+    }
+    if (this.watches.size >= this.limits.maxSubscriptions && !this.evict()) {
+      if (forMon)
+        throw new GroupError('AEMP_ERR_GROUP_LIMIT', `grpMon: this node watches ${this.watches.size} groups with monitors already (limit maxSubscriptions ${this.limits.maxSubscriptions})`);
+      return undefined;
+    }
+    const nw: Watch = { mons: new Set(), synced: false };
+    this.watches.set(group, nw);
+    this.used = true;
+    this.up.send(['grp_sub', group]);
+    return nw;
+  }
+
+  /** Forget the least recently used watch without monitors (a grpGet cache entry). */
+  private evict(): boolean {
+    for (const [g, w] of this.watches) {
+      if (w.mons.size > 0) continue;
+      this.watches.delete(g);
+      this.remote.delete(g);
+      this.up.send(['grp_unsub', g]);
+      return true;
+    }
+    return false;
+  }
+
+  // --- own registrations -------------------------------------------------------------
+
+  private unregOne(group: string, port: PortId, tell = true): void {
+    const ports = this.regs.get(group);
+    const n = ports?.get(port);
+    if (n === undefined) return;
+    if (n > 1) return void ports!.set(port, n - 1);
+    ports!.delete(port);
+    this.regCount--;
+    if (ports!.size === 0) this.regs.delete(group);
+    this.changed(group, [], [port]);
+    if (tell && nodeOf(port) === this.node.NODE) this.up.send(['grp_unreg', group, port]);
+  }
+
+  private members(group: string): PortId[] {
+    const r = this.remote.get(group);
+    const own = this.regs.get(group);
+    return [...(r ?? []), ...(own?.keys() ?? [])];
+  }
+
+  // --- from the seed -------------------------------------------------------------------
+
+  private onState(from: NodeId, group: unknown, ports: unknown): void {
+    if (from !== this.up.server() || typeof group !== 'string' || !Array.isArray(ports)) return;
+    const w = this.watches.get(group);
+    if (!w) return;
+    const next = new Set<PortId>();
+    for (const p of ports) if (this.foreign(p)) next.add(p);
+    const old = this.remote.get(group) ?? new Set<PortId>();
+    this.remote.set(group, next);
+    const added = [...next].filter((p) => !old.has(p));
+    const removed = [...old].filter((p) => !next.has(p));
+    if (added.length || removed.length) this.changed(group, added, removed);
+    w.synced = true;
+    for (const m of w.mons) if (!m.started) this.start(group, m);
+  }
+
+  private onChange(from: NodeId, group: unknown, added: unknown, removed: unknown): void {
+    if (from !== this.up.server() || typeof group !== 'string' || !Array.isArray(added) || !Array.isArray(removed)) return;
+    if (!this.watches.has(group)) return;
+    let r = this.remote.get(group);
+    if (!r) this.remote.set(group, (r = new Set()));
+    const add: PortId[] = [];
+    const del: PortId[] = [];
+    for (const p of removed) if (this.foreign(p) && r.delete(p)) del.push(p);
+    for (const p of added) if (this.foreign(p) && !r.has(p)) r.add(p), add.push(p);
+    if (add.length || del.length) this.changed(group, add, del);
+  }
+
+  /** The seed refused a registration (it is taken back: the mesh does not have it) or a watch. */
+  private onRefused(from: NodeId, [group, port, code, text]: unknown[]): void {
+    if (from !== this.up.server()) return;
+    log.error(`seed ${from} refused ${port ? `registering ${String(port)} in` : 'watching'} group ${String(group)}: ${String(code)}: ${String(text)}`);
+    if (typeof group !== 'string') return;
+    if (typeof port === 'string') {
+      const ports = this.regs.get(group);
+      if (ports?.has(port)) {
+        ports.set(port, 1);
+        this.unregOne(group, port, false);
+      }
+      return;
+    }
+    // A refused watch never gets the seed's state: monitors waiting for it get what we know.
+    const w = this.watches.get(group);
+    if (w) for (const m of w.mons) if (!m.started) this.start(group, m);
+  }
+
+  /** A port of another node (own ports are known first-hand). */
+  private foreign(p: unknown): p is PortId {
+    return typeof p === 'string' && p.includes('#') && !this.node.kernel.isLocalNode(nodeOf(p));
+  }
+
+  // --- telling monitors ------------------------------------------------------------------
+
+  private start(group: string, m: Mon): void {
+    m.started = true;
+    const ports = this.members(group).sort();
+    this.call(m, ports, ports, []);
+  }
+
+  private changed(group: string, added: PortId[], removed: PortId[]): void {
+    const w = this.watches.get(group);
+    if (!w || w.mons.size === 0) return;
+    const ports = this.members(group).sort();
+    added.sort();
+    removed.sort();
+    for (const m of w.mons) if (m.started) this.call(m, ports, added, removed);
+  }
+
+  /** Run the callback from the run queue (never inside the caller), in its port's context. */
+  private call(m: Mon, ports: PortId[], added: PortId[], removed: PortId[]): void {
+    const k = this.node.kernel;
+    k.enqueueTask(() => {
+      if (m.live) k.inContext(m.ctx, () => m.cb([...ports], [...added], [...removed]));
+    });
+  }
+
+  // --- the link to the group server ------------------------------------------------------
+
+  /** Catch up with a network change made behind our back (shutdown, a hub join). */
+  private follow(): void {
+    if (this.node.net !== this.net) this.useNetwork();
+  }
+
+  /** Linked to a (new) seed: tell it everything; it answers with the state of every watched group. */
+  private linked(): void {
+    if (!this.used) return;
+    const me = this.node.NODE;
+    const entries: Array<[string, PortId[]]> = [];
+    for (const [g, ports] of this.regs) {
+      const mine = [...ports.keys()].filter((p) => nodeOf(p) === me);
+      if (mine.length) entries.push([g, mine]);
+    }
+    this.up.send(['grp_hello', entries, [...this.watches.keys()]]);
+  }
+
+  /** The seed link is gone: monitors still waiting for a first state get what we know. */
+  private unlinked(): void {
+    for (const [g, w] of this.watches) {
+      w.synced = false;
+      for (const m of w.mons) if (!m.started) this.start(g, m);
+    }
   }
 }

@@ -29,16 +29,26 @@ export class ChannelQueue {
   private readonly queue: Frame[] = [];
   private head = 0;
   private queuedBytes = 0;
+  /**
+   * An upper bound of the channel's bufferedAmount: what it held when last
+   * asked plus what went in since. Reading bufferedAmount is a synchronous
+   * call into WebRTC's thread (~5 µs in wrtc), so it is asked only when
+   * this bound is past the low-water mark.
+   */
+  private est = 0;
   private overMark = false;
   private closing = false;
   private dead = false;
+  private peerClosing = false;
   private poll: ReturnType<typeof setTimeout> | undefined;
+  /** At least the most the channel held right after a send (tests check the high-water mark holds). */
+  peakChannelBuffered = 0;
 
   constructor(private readonly o: ChannelQueueOptions) {}
 
-  /** Bytes waiting here plus what the channel holds. */
+  /** Bytes waiting here plus what the channel holds (at most; exact once past the low-water mark). */
   get bufferedAmount(): number {
-    return this.queuedBytes + (this.channel?.bufferedAmount ?? 0);
+    return this.queuedBytes + (this.est > this.o.lowWaterMark ? this.ask() : this.est);
   }
 
   /** The channel is open: start moving frames into it. */
@@ -55,13 +65,13 @@ export class ChannelQueue {
     if (this.dead || this.closing) return;
     const size = approxSize(frame);
     if (this.channel && this.head === this.queue.length && this.room(size)) {
-      this.channelSend(frame);
+      this.channelSend(frame, size);
     } else {
       // A copy: the caller may reuse its buffer before the frame leaves.
       this.queue.push(typeof frame === 'string' ? frame : new Uint8Array(frame));
       this.queuedBytes += size;
     }
-    if (this.bufferedAmount > this.o.lowWaterMark) this.overMark = true;
+    if (this.queuedBytes + this.est > this.o.lowWaterMark) this.overMark = true;
     this.waitIfNeeded();
   }
 
@@ -79,6 +89,10 @@ export class ChannelQueue {
     this.queue.length = this.head = this.queuedBytes = 0;
   }
 
+  private ask(): number {
+    return (this.est = this.channel?.bufferedAmount ?? 0);
+  }
+
   /**
    * May a frame of `size` go into the channel now? Up to the high-water
    * mark, and always once the channel is at or under the low one, so a
@@ -86,30 +100,46 @@ export class ChannelQueue {
    * will not come again.
    */
   private room(size: number): boolean {
-    const b = this.channel!.bufferedAmount;
-    return b <= this.o.lowWaterMark || b + size <= this.o.highWaterMark;
+    const { lowWaterMark: low, highWaterMark: high } = this.o;
+    if (this.est <= low || this.est + size <= high) return true;
+    const b = this.ask();
+    return b <= low || b + size <= high;
   }
 
-  private channelSend(frame: Frame): void {
+  private channelSend(frame: Frame, size: number): void {
+    // The peer started closing the channel; its last frames (a goodbye) may still be on their
+    // way to us, so the link must not fail here: the close event follows. (Frames sent now
+    // are lost, as on any link going down.)
+    if (this.peerClosing) return;
+    const ch = this.channel!;
     try {
-      if (typeof frame === 'string') this.channel!.send(frame);
-      else this.channel!.send(frame as Uint8Array<ArrayBuffer>);
+      if (typeof frame === 'string') ch.send(frame);
+      else ch.send(frame as Uint8Array<ArrayBuffer>);
     } catch (err) {
+      // A closing channel throws (wrtc updates readyState late, so it cannot be asked first).
+      if ((err as Error)?.name === 'InvalidStateError' || /readyState/.test(errText(err))) {
+        this.peerClosing = true;
+        return;
+      }
       this.clear();
       this.o.onError(`rtc: send failed: ${errText(err)}`);
+      return;
     }
+    this.est += size;
+    if (this.est > this.peakChannelBuffered) this.peakChannelBuffered = this.est;
   }
 
   private flush(): void {
     const ch = this.channel;
     if (this.dead || !ch) return;
+    this.ask();
     while (this.head < this.queue.length) {
       const f = this.queue[this.head]!;
       const size = approxSize(f);
       if (!this.room(size)) break;
       this.queue[this.head++] = '';
       this.queuedBytes -= size;
-      this.channelSend(f);
+      this.channelSend(f, size);
       if (this.dead) return;
     }
     if (this.head === this.queue.length) this.queue.length = this.head = 0;
@@ -122,7 +152,7 @@ export class ChannelQueue {
       else this.waitIfNeeded();
       return;
     }
-    if (this.overMark && this.bufferedAmount <= this.o.lowWaterMark) {
+    if (this.overMark && this.queuedBytes + this.ask() <= this.o.lowWaterMark) {
       this.overMark = false;
       this.o.onDrain();
     }

@@ -17,6 +17,12 @@
  *   last frame. `destroy()` is the hard way.
  * - A peer that vanishes without closing may never produce a close here;
  *   heartbeats above the link catch that.
+ * - Browsers hide host addresses behind mDNS names (`<uuid>.local`).
+ *   `@roamhq/wrtc` cannot resolve them, so an implementation other than
+ *   the environment's own `RTCPeerConnection` drops such remote candidates
+ *   (option `mdns`); the connection still forms, because the Node side
+ *   learns the browser's address from the browser's connectivity checks
+ *   (a peer-reflexive candidate). A browser keeps them: it resolves them.
  */
 import Peer from 'simple-peer';
 import { AempError } from '../errors.ts';
@@ -29,6 +35,8 @@ import { ChannelQueue } from './channel-queue.ts';
 const log = logger('rtc');
 
 export const RTC_DEFAULT_MAX_FRAME = 16 * 1024;
+/** How long a connection closed during its DTLS/SCTP set-up may take to settle before it is cut anyway. */
+const SETTLE_MS = 3000;
 
 export interface RtcLinkOptions {
   /** The side that creates the offer and the channel. */
@@ -39,7 +47,7 @@ export interface RtcLinkOptions {
   config?: RTCConfiguration;
   /** Called with each outgoing signal object, to be relayed to the peer. */
   signal(data: object): void;
-  /** Largest frame, bytes. Default 16 KiB (what every implementation takes); lowered to the connection's SCTP maxMessageSize if that is smaller. */
+  /** Largest frame, bytes (sent and taken). Default 16 KiB (what every implementation takes); what is sent is lowered to the connection's SCTP maxMessageSize if that is smaller. */
   maxFrameSize?: number;
   /** The most the channel itself may buffer; beyond it frames wait in the link. Default 1 MiB. */
   highWaterMark?: number;
@@ -53,6 +61,13 @@ export interface RtcLinkOptions {
   drainPollMs?: number;
   /** Test option: never emit or accept ICE candidates, so ICE cannot succeed. */
   dropCandidates?: boolean;
+  /**
+   * Remote mDNS host candidates (`<uuid>.local`, as browsers send): 'keep'
+   * them or 'drop' them before they reach the implementation. Default:
+   * 'keep' with the environment's own RTCPeerConnection (browsers resolve
+   * them), 'drop' with an injected one (`@roamhq/wrtc` cannot).
+   */
+  mdns?: 'keep' | 'drop';
   /** For log lines. */
   name?: string;
 }
@@ -89,10 +104,13 @@ class RtcLink implements Link {
   private resolveReady!: () => void;
   private rejectReady!: (err: AempError) => void;
   private readonly name: string;
+  private readonly dropMdns: boolean;
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: RtcLinkOptions) {
     this.name = opts.name ?? `rtc ${++count}${opts.initiator ? ' (initiator)' : ''}`;
     this.maxFrameSize = opts.maxFrameSize ?? RTC_DEFAULT_MAX_FRAME;
+    this.dropMdns = (opts.mdns ?? (isNativeRtc(opts.wrtc) ? 'keep' : 'drop')) === 'drop';
     const high = opts.highWaterMark ?? 1024 * 1024;
     this.events = new LinkEvents(this.name, (reason) => this.destroy(reason));
     this.queue = new ChannelQueue({
@@ -142,6 +160,10 @@ class RtcLink implements Link {
   get isOpen(): boolean {
     return this.state === 'open';
   }
+  /** The most the channel itself held at once (the queue keeps it near the high-water mark). */
+  get peakChannelBuffered(): number {
+    return this.queue.peakChannelBuffered;
+  }
 
   /** Before the channel opens, frames wait in the queue. */
   send(frame: Frame): void {
@@ -170,6 +192,11 @@ class RtcLink implements Link {
     this.events.set(h);
   }
 
+  /** Cut at once, dropping what is queued (the mesh's hard close on overflow). */
+  terminate(reason: string): void {
+    this.destroy(reason);
+  }
+
   destroy(reason: string): void {
     if (this.state === 'closed') return;
     const wasConnecting = this.state === 'connecting';
@@ -177,7 +204,31 @@ class RtcLink implements Link {
     this.events.close(reason, true);
     this.cleanup();
     if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: ${reason}`));
-    this.peer.destroy();
+    if (wasConnecting && this.midHandshake()) this.destroyWhenSettled();
+    else this.peer.destroy();
+  }
+
+  /**
+   * ICE is through but the channel is not open yet (DTLS/SCTP set-up).
+   * `@roamhq/wrtc` 0.10 closed in this window crashes the process when it
+   * exits (SIGSEGV in its teardown), so such a connection is closed only
+   * once the set-up settled: opened, failed, or after SETTLE_MS.
+   */
+  private midHandshake(): boolean {
+    const s = (this.peer as unknown as PeerInternals)._pc?.iceConnectionState;
+    return s === 'checking' || s === 'connected' || s === 'completed';
+  }
+
+  private destroyWhenSettled(): void {
+    if (this.settleTimer !== undefined) return;
+    const peer = this.peer;
+    const done = (): void => {
+      clearTimeout(this.settleTimer);
+      peer.destroy();
+    };
+    peer.once('connect', done);
+    peer.once('close', () => clearTimeout(this.settleTimer));
+    this.settleTimer = setTimeout(done, SETTLE_MS);
   }
 
   receiveSignal(data: object): void {
@@ -186,6 +237,14 @@ class RtcLink implements Link {
     if (this.opts.dropCandidates) {
       if (d.candidate) return;
       if (typeof d.sdp === 'string') data = { ...d, sdp: stripCandidates(d.sdp) };
+    } else if (this.dropMdns) {
+      const c = d.candidate as { candidate?: unknown } | string | undefined;
+      const line = typeof c === 'string' ? c : c?.candidate;
+      if (typeof line === 'string' && isMdnsCandidate(line)) {
+        log.debug(`${this.name}: dropping mDNS candidate ${line}`);
+        return;
+      }
+      if (typeof d.sdp === 'string' && d.sdp.includes('.local')) data = { ...d, sdp: stripMdnsCandidates(d.sdp) };
     }
     try {
       this.peer.signal(data as Peer.SignalData);
@@ -195,6 +254,7 @@ class RtcLink implements Link {
   }
 
   private onLocalSignal(data: object): void {
+    if (this.state === 'closed') return;
     const d = data as { candidate?: unknown; sdp?: unknown };
     if (this.opts.dropCandidates) {
       if (d.candidate) return;
@@ -226,8 +286,11 @@ class RtcLink implements Link {
   }
 
   private onData(data: Uint8Array | string): void {
-    if (!frameFits(data, this.maxFrameSize)) {
-      const reason = `rtc: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`;
+    // Against what we were configured to take, not what we send: the peer's view of the
+    // connection's maxMessageSize (the lowering in onConnect) may differ from ours.
+    const max = this.opts.maxFrameSize ?? RTC_DEFAULT_MAX_FRAME;
+    if (!frameFits(data, max)) {
+      const reason = `rtc: frame from peer exceeds maxFrameSize ${max}`;
       log.warn(`${this.name}: ${reason} (${approxSize(data)})`);
       this.destroy(reason);
       return;
@@ -254,6 +317,26 @@ class RtcLink implements Link {
     this.timer = undefined;
     this.queue.clear();
   }
+}
+
+/** Is `wrtc` the environment's own WebRTC (a browser's), or nothing (the globals are used)? */
+function isNativeRtc(wrtc: object | undefined): boolean {
+  if (wrtc === undefined) return true;
+  const g = (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection;
+  return g !== undefined && (wrtc as { RTCPeerConnection?: unknown }).RTCPeerConnection === g;
+}
+
+/** "candidate:… 1 udp 2122260223 0f1c…-….local 54321 typ host …": the address (5th field) is an mDNS name. */
+export function isMdnsCandidate(line: string): boolean {
+  const f = line.replace(/^a=/, '').split(' ');
+  return f.length > 5 && /\.local\.?$/i.test(f[4]!);
+}
+
+function stripMdnsCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !(l.startsWith('a=candidate:') && isMdnsCandidate(l)))
+    .join('\r\n');
 }
 
 function stripCandidates(sdp: string): string {

@@ -3,6 +3,12 @@
  * queued in one tick into one frame ("autocork"), bounds what it buffers,
  * sends heartbeats and measures RTT, and turns bad input into a logged
  * close of this link only.
+ *
+ * Overflow (too many packets or bytes queued) is a transport error: the
+ * link is cut hard, dropping what it buffers, so messages declared lost
+ * (monitors fired) are really never delivered, and the peer sees the link
+ * go at once instead of after a drain (when a reconnect would still be
+ * refused as a duplicate).
  */
 import type { Clock, TimerId } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
@@ -37,6 +43,11 @@ export interface ConnOptions {
 /** Packets per batch before a new frame starts (the codec fragments big ones anyway). */
 const BATCH = 4096;
 
+/** Links that can be cut without flushing (ws: terminate, rtc: destroy). */
+interface HardLink extends Link {
+  terminate?(reason: string): void;
+}
+
 export class Conn {
   readonly peer: NodeId;
   readonly peerIsSeed: boolean;
@@ -44,6 +55,8 @@ export class Conn {
   rttMs: number | undefined;
   /** Packets this conn carried to the peer (tests and benchmarks count relay traffic with it). */
   sentPackets = 0;
+  /** Direct links send messages through this (compact, kept until confirmed: direct-resend.ts); it hears of every frame encoded. */
+  messages: { send(sid: number, seq: number, port: string, msg: unknown[]): void; encoded(frames: Frame[]): void } | undefined;
   private enc: FrameEncoder;
   private dec: FrameDecoder;
   private q: Packet[] = [];
@@ -52,6 +65,7 @@ export class Conn {
   private lastRx: number;
   private lastPing = 0;
   private hb: TimerId | undefined;
+  private hbDue = 0;
 
   constructor(private readonly o: ConnOptions) {
     this.peer = o.peer;
@@ -81,7 +95,7 @@ export class Conn {
       this.corked = true;
       queueMicrotask(this.flush);
     } else if (this.q.length > this.o.maxQueuedPackets) {
-      this.close(`send queue overflow: more than ${this.o.maxQueuedPackets} packets queued`);
+      this.close(`send queue overflow: more than ${this.o.maxQueuedPackets} packets queued`, true);
     }
   }
 
@@ -90,18 +104,21 @@ export class Conn {
     if (this.closed) return;
     const q = this.q;
     this.q = [];
+    const kept: Frame[] | undefined = this.messages !== undefined ? [] : undefined;
     try {
       for (let i = 0; i < q.length; i += BATCH) {
         const frames = this.enc.encode(i === 0 && q.length <= BATCH ? q : q.slice(i, i + BATCH));
         for (const f of frames) this.o.link.send(f);
+        if (kept !== undefined) for (const f of frames) kept.push(f);
       }
+      if (kept !== undefined) this.messages!.encoded(kept);
     } catch (e) {
       this.close(`cannot encode a packet: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
     this.sentPackets += q.length;
     if (this.o.link.bufferedAmount > this.o.maxBufferedBytes)
-      this.close(`send queue overflow: ${this.o.link.bufferedAmount} bytes buffered (limit ${this.o.maxBufferedBytes})`);
+      this.close(`send queue overflow: ${this.o.link.bufferedAmount} bytes buffered (limit ${this.o.maxBufferedBytes})`, true);
   };
 
   private onFrame(f: Frame): void {
@@ -125,9 +142,16 @@ export class Conn {
     }
   }
 
-  private scheduleHeartbeat(): void {
-    const mt = this.o.monitorTimeoutMs;
-    this.hb = unrefTimer(this.o.clock.setTimeout(() => this.beat(), Math.max(10, mt / 10)));
+  /** Measure the RTT now instead of at the next heartbeat. */
+  ping(): void {
+    const now = this.o.clock.now();
+    this.lastPing = now;
+    this.send(['p', now]);
+  }
+
+  private scheduleHeartbeat(ms = Math.max(10, this.o.monitorTimeoutMs / 10)): void {
+    this.hbDue = this.o.clock.now() + ms;
+    this.hb = unrefTimer(this.o.clock.setTimeout(() => this.beat(), ms));
   }
 
   private beat(): void {
@@ -135,6 +159,13 @@ export class Conn {
     const now = this.o.clock.now();
     const mt = this.o.monitorTimeoutMs;
     if (now - this.lastRx > mt) {
+      // A timer this late means this process was busy (a long synchronous burst), not
+      // that the peer went quiet: what it sent meanwhile is still unread, so look again
+      // once pending input had its turn.
+      if (now - this.hbDue > mt / 4) {
+        this.scheduleHeartbeat(1);
+        return;
+      }
       this.close(`heartbeat timeout: nothing from ${this.peer} for ${now - this.lastRx} ms`);
       return;
     }
@@ -147,16 +178,24 @@ export class Conn {
 
   /** Say goodbye (peers' monitors fire at once) and close. */
   goodbye(reason: string): void {
-    if (this.closed) return;
-    this.send(['bye', reason]);
-    this.flush();
-    this.close(`goodbye: ${reason}`);
+    this.lastWord(['bye', reason], `goodbye: ${reason}`);
   }
 
-  close(reason: string): void {
+  /** Send `p` behind everything queued, then close gracefully. */
+  lastWord(p: Packet, reason: string): void {
+    if (this.closed) return;
+    this.send(p);
+    this.flush();
+    this.close(reason);
+  }
+
+  /** Close the link; `hard` drops whatever it still buffers instead of flushing it first. */
+  close(reason: string, hard = false): void {
     if (this.closed) return;
     this.finish(reason);
-    this.o.link.close(reason);
+    const l = this.o.link as HardLink;
+    if (hard && typeof l.terminate === 'function') l.terminate(reason);
+    else l.close(reason);
   }
 
   private finish(reason: string): void {

@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
 import { AempError } from '../errors.ts';
-import type { Frame, Link } from '../link.ts';
+import type { Frame, Link, LinkHandlers } from '../link.ts';
 import { Handshake, parseRefusal, refusalFrame, type HandshakeOptions, type HandshakeResult } from '../protocol/handshake.ts';
 
 export interface Handshaken {
@@ -72,12 +72,62 @@ export function runHandshake(link: Link, opts: HandshakeOptions, timeoutMs: numb
           }
         });
       },
+      // In order behind the steps already queued: the frames before the close may
+      // hold the peer's refusal (its code is the better error) or its last auth
+      // frame (then the handshake succeeded and the close is the new owner's).
       close: (reason) => {
-        if (!done) fail(new AempError('AEMP_ERR_LINK_CLOSED', `link closed during handshake: ${reason}`), false);
+        const handOver = closeHandOver(link);
+        chain = chain.then(() => {
+          if (failed) return handOver.cancel();
+          if (!done) {
+            handOver.cancel();
+            return fail(new AempError('AEMP_ERR_LINK_CLOSED', `link closed during handshake: ${reason}`), false);
+          }
+          handOver.deliver(reason);
+        });
       },
     });
     link.send(hs.greeting());
   });
+}
+
+/**
+ * A link reports its close once, and this one went to the handshake. If it
+ * turns out to belong to the link's next owner (the Conn: a step queued
+ * before the close finished the handshake), deliver() passes it to the next
+ * close handler set on the link, in a microtask, so after that owner took
+ * the frames held for it (attach).
+ */
+function closeHandOver(link: Link): { deliver(reason: string): void; cancel(): void } {
+  const set = link.setHandlers;
+  const own = Object.hasOwn(link, 'setHandlers'); // a wrapper of the transport's (node/transport.ts)
+  let ownerClose: ((reason: string) => void) | undefined;
+  let reason: string | undefined;
+  const restore = () => {
+    if (link.setHandlers !== wrapped) return;
+    if (own) link.setHandlers = set;
+    else Reflect.deleteProperty(link, 'setHandlers');
+  };
+  const fire = () => {
+    restore();
+    const fn = ownerClose!;
+    const why = reason!;
+    queueMicrotask(() => fn(why));
+  };
+  const wrapped = (h: Partial<LinkHandlers>) => {
+    set.call(link, h);
+    if (!h.close) return;
+    ownerClose = h.close;
+    if (reason !== undefined) fire();
+  };
+  link.setHandlers = wrapped;
+  return {
+    deliver(why) {
+      reason = why;
+      if (ownerClose) fire();
+    },
+    cancel: restore,
+  };
 }
 
 /** Connect-interval back-off: doubles per failure up to 8x, ±25% jitter so seeds don't dial in lockstep. */

@@ -18,6 +18,8 @@ import type { Framing, Packet } from '../protocol/codec.ts';
 import type { HandshakeOptions } from '../protocol/handshake.ts';
 import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
+import { DirectLinks } from './direct.ts';
+import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
 
@@ -30,7 +32,7 @@ export interface MeshTransport {
   listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions {
+export interface MeshOptions extends DirectOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
@@ -60,6 +62,7 @@ export const MESH_DEFAULTS = {
   maxQueuedPackets: 4_000_000,
   maxMessageSize: 128 * 1024 * 1024,
   maxPendingHandshakes: 256,
+  ...DIRECT_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
@@ -83,6 +86,8 @@ export class Mesh implements Network {
   readonly conns = new Map<NodeId, Conn>();
   readonly sessions = new Sessions(Math.random);
   readonly seed: SeedRole | undefined;
+  /** The relay → WebRTC upgrade (direct.ts); answers peers' offers with 'no' where it is off. */
+  readonly direct: DirectLinks;
   /** Non-seed nodes: the current seed link. */
   seedConn: Conn | undefined;
   readonly seedUrls: string[] = [];
@@ -104,6 +109,7 @@ export class Mesh implements Network {
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
     if (o.binds.length > 0) this.seed = new SeedRole(this);
+    this.direct = new DirectLinks(this);
     node.kernel.nodePort.set('gap', (from, [sid]) => {
       if (this.sessions.txSid(from) === sid) this.nodeDown(from, te(`messages to ${from} were lost on the way`));
     });
@@ -187,7 +193,7 @@ export class Mesh implements Network {
       maxBufferedBytes: this.o.maxBufferedBytes,
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
-      onPacket: (p, conn) => this.onPacket(p, conn),
+      onPacket: (p, conn) => this.handlePacket(p, conn),
       onClose: (reason, conn) => this.onConnClose(reason, conn),
       attach: hs.attach,
     });
@@ -267,6 +273,20 @@ export class Mesh implements Network {
     this.nodeDown(c.peer, te(reason.startsWith('goodbye') || reason.includes('bye:') ? `node ${c.peer} shut down` : why));
   }
 
+  /** A direct link's Conn is up (direct.ts): the peer is up, observers hear of it. */
+  connOpened(c: Conn): void {
+    this.markUp(c.peer);
+    for (const h of this.hooks) h.connUp?.(c);
+  }
+
+  /** A direct link's Conn closed (direct.ts decides what that means for the peer). */
+  connClosed(c: Conn, reason: string): void {
+    if (this.conns.get(c.peer) === c) this.conns.delete(c.peer);
+    this.closeWaiters.get(c)?.();
+    this.closeWaiters.delete(c);
+    for (const h of this.hooks) h.connDown?.(c, reason);
+  }
+
   /** Peers we talk to without a link of their own. */
   private relayedPeers(): NodeId[] {
     const out = new Set<NodeId>();
@@ -277,13 +297,15 @@ export class Mesh implements Network {
 
   // --- packets ---------------------------------------------------------------
 
-  private onPacket(p: Packet, c: Conn): void {
+  /** A packet from the peer of `c` (direct.ts hands over what it does not handle itself). */
+  handlePacket(p: Packet, c: Conn): void {
     switch (p[0]) {
       case 'm':
         return this.deliver(c.peer, p[1], p[2], p[3], p[4]);
       case 'f':
         // A message relayed by our seed; the seed vouches for the sender.
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
+        this.direct.traffic(p[1]);
         return this.deliver(p[1], p[2], p[3], p[4], p[5]);
       case 'nack':
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
@@ -341,10 +363,13 @@ export class Mesh implements Network {
     const direct = this.conns.get(node);
     if (direct !== undefined) {
       s.via = direct;
-      direct.send(['m', s.sid, s.seq++, port, msg]);
+      if (direct.messages !== undefined) direct.messages.send(s.sid, s.seq++, port, msg);
+      else direct.send(['m', s.sid, s.seq++, port, msg]);
       return;
     }
     if (this.seed) return this.seed.relayOwn(node, s, port, msg);
+    // Held while our direction switches to a direct link (or a reason to offer one).
+    if (this.direct.relaying(node, port, msg)) return;
     const sc = this.seedConn;
     if (sc === undefined) {
       // No path at all: the message is lost, so monitors must fire.
@@ -375,6 +400,7 @@ export class Mesh implements Network {
   nodeDown(node: NodeId, reason: unknown[]): void {
     if (node === this.nodeId) return;
     for (const h of this.hooks) h.nodeDown?.(node, reason);
+    this.direct.nodeDown(node);
     const hadState = this.sessions.has(node) || this.up.has(node) || this.node.remote.watchCount(node) > 0;
     this.sessions.drop(node);
     this.node.remote.nodeDown(node, reason);
@@ -406,6 +432,7 @@ export class Mesh implements Network {
   async shutdown(): Promise<void> {
     this.stopping.abort();
     for (const c of [...this.conns.values()]) c.goodbye(`node ${this.nodeId} shut down`);
+    this.direct.shutdown(`node ${this.nodeId} shut down`);
     await this.seed?.close();
     for (const n of [...this.up, ...this.sessions.peers()]) this.nodeDown(n, te(`this node (${this.nodeId}) shut down`));
   }

@@ -7,7 +7,8 @@
  * ['f', src, ...] seed → node; ['F', src, dst, ...] seed → seed;
  * ['fnack', src, dst, text]; ['att', node] / ['det', node, reason] /
  * ['dir', nodes] directory gossip among seeds; ['seeds', urls];
- * ['down', node, reason] and ['nack', dst, text] to nodes.
+ * ['down', node, reason] and ['nack', dst, text] to nodes. The group
+ * registry rides on node-port requests (groups/seed-groups.ts).
  */
 import { isNodeId, type NodeId, type PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
@@ -17,6 +18,7 @@ import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import type { Mesh } from './mesh.ts';
 import type { TxSession } from './sessions.ts';
+import { SeedGroups } from '../groups/seed-groups.ts';
 
 const log = logger('seed');
 
@@ -29,8 +31,12 @@ export class SeedRole {
   private pendingHandshakes = 0;
   /** Relayed packets (tests and benchmarks count relay traffic with it). */
   relayed = 0;
+  /** The global group registry this seed holds (a replica; see groups/). */
+  readonly groups: SeedGroups;
 
-  constructor(private readonly m: Mesh) {}
+  constructor(private readonly m: Mesh) {
+    this.groups = new SeedGroups(m);
+  }
 
   /** Our own URLs, as told to others. */
   get urls(): string[] {

@@ -21,7 +21,8 @@ interface RxSession {
   broken: boolean;
 }
 
-export type RxVerdict = 'ok' | 'gap' | 'drop';
+/** 'dup': an earlier number again (a direct link's unacknowledged messages resent over the relay); dropped quietly. */
+export type RxVerdict = 'ok' | 'gap' | 'drop' | 'dup';
 
 export class Sessions {
   private tx = new Map<NodeId, TxSession>();
@@ -43,7 +44,17 @@ export class Sessions {
     return this.tx.get(node)?.sid;
   }
 
-  /** Check an incoming message; 'gap' once when a loss is first seen, then 'drop'. */
+  /** The session for messages to `node`, if one is running (never starts one). */
+  txIf(node: NodeId): TxSession | undefined {
+    return this.tx.get(node);
+  }
+
+  /**
+   * Check an incoming message; 'gap' once when a loss is first seen, then
+   * 'drop'. A number already accepted is a resent copy ('dup'): a sender
+   * falling back from a direct link resends what the link did not confirm,
+   * so either copy may arrive first; both paths are in order, so no hole.
+   */
   accept(from: NodeId, sid: number, seq: number): RxVerdict {
     let r = this.rx.get(from);
     if (r === undefined || r.sid !== sid) {
@@ -53,6 +64,7 @@ export class Sessions {
       if (r.broken) return 'gap';
     }
     if (r.broken) return 'drop';
+    if (seq < r.next && seq >= 0) return 'dup';
     if (seq !== r.next) {
       r.broken = true;
       return 'gap';

@@ -1,0 +1,189 @@
+/**
+ * Child script: the aemp side of the rtc.* figures (see measure.ts and
+ * child-io.ts for the protocol). Three processes on 127.0.0.1: a seed
+ * (role 'seed', a helper) and two nodes joined to it, which reach each
+ * other over a direct WebRTC data channel (real @roamhq/wrtc) once their
+ * first relayed messages made them upgrade.
+ *
+ * Roles:
+ *   'seed'            ready {url}.
+ *   'recv' / 'echo'   joins the helper seed, sends its port as a `peer`
+ *                     event, answers 'hello' with 'hi' and 'path?' with
+ *                     its linkInfo path; then counts (acks every ackEvery)
+ *                     or echoes.
+ *   'send' / 'ping'   joins the seed, says 'hello', then asks 'path?'
+ *                     until both sides say 'direct' (fails after 20 s);
+ *                     ready {path}. Then the same loops as aemp-remote.ts:
+ *                     snd(port, 'm', i, 'x') in chunks of args.chunk
+ *                     (10,000) with a macrotask between, at most
+ *                     args.window (200,000) ahead of the receiver's acks;
+ *                     ping-pong one message at a time.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode, nodeOf, type MpNode, type PortId } from '../node/index.ts';
+import { childIo, wallNow } from './child-io.ts';
+
+process.env.AEMP_RC = join(tmpdir(), `aemp-bench-no-rc-${process.pid}`, 'rc.json');
+
+const io = childIo();
+const args = io.args as {
+  role: string;
+  count?: number;
+  helpers?: Array<{ url?: string }>;
+  chunk?: number;
+  window?: number;
+  ackEvery?: number;
+  warmup?: number;
+  /** Extra createNode options for both nodes (experiments: directMaxFrame, …). */
+  nodeOpts?: Record<string, unknown>;
+};
+const SECRET = 'bench';
+const chunk = args.chunk ?? 10_000;
+const windowSize = args.window ?? 200_000;
+const ackEvery = args.ackEvery ?? 100_000;
+/** How long the two nodes may take to switch to their direct link. */
+const SWITCH_TIMEOUT_MS = 20_000;
+
+const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function fail(e: unknown): void {
+  io.emit({ ev: 'error', error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  process.exit(1);
+}
+
+async function join_(nodeid: string): Promise<MpNode> {
+  const url = args.helpers?.[0]?.url;
+  if (url === undefined) throw new Error('rtc-node: no seed helper');
+  const node = await createNode({ nodeid, seeds: [url], secret: SECRET, ...args.nodeOpts });
+  if (node.upNodes().length === 0) throw new Error(`${nodeid}: could not link to seed ${url}`);
+  return node;
+}
+
+switch (args.role) {
+  case 'seed': {
+    const node = await createNode({ nodeid: 'seed', binds: ['127.0.0.1:0'], secret: SECRET });
+    io.emit({ ev: 'ready', url: (node.net as unknown as { seed: { urls: string[] } }).seed.urls[0] });
+    break;
+  }
+  case 'recv':
+  case 'echo':
+    await passive(args.role).catch(fail);
+    break;
+  case 'send':
+  case 'ping':
+    io.on('peer', (c) => void active(args.role, (c.data as { port: PortId }).port).catch(fail));
+    break;
+  default:
+    throw new Error(`rtc-node: unknown role ${args.role}`);
+}
+
+async function passive(role: string): Promise<void> {
+  const node = await join_('b');
+  const count = args.count!;
+  const port = node.port();
+  let peerPort: PortId | undefined;
+  node.rcv(port, 'hello', (from: PortId) => {
+    peerPort = from;
+    node.snd(from, 'hi');
+  });
+  node.rcv(port, 'path?', (from: PortId) => node.snd(from, 'path', node.linkInfo(nodeOf(from))?.path ?? null));
+  node.rcv(port, 'go', () => io.emit({ ev: 'ready' }));
+  if (role === 'recv') {
+    let run = 0;
+    let next = 0;
+    let total = 0;
+    node.rcv(port, 'm', (i: number) => {
+      if (i !== next) throw new Error(`run ${run}: message ${i} arrived, expected ${next}`);
+      next++;
+      if (++total % ackEvery === 0) node.snd(peerPort!, 'ack', total);
+      if (next === count) {
+        io.emit({ ev: 'done', run, t: wallNow() });
+        run++;
+        next = 0;
+      }
+    });
+  } else {
+    node.rcv(port, 'm', (i: number, x: string) => node.snd(peerPort!, 'm', i, x));
+  }
+  node.mon(port, (...reason: unknown[]) => fail(new Error(`receiving port died: ${JSON.stringify(reason)}`)));
+  io.emit({ ev: 'peer', data: { port } });
+}
+
+async function active(role: string, dst: PortId): Promise<void> {
+  const node = await join_(role === 'send' ? 'a-sender' : 'a-pinger');
+  const peer = nodeOf(dst);
+  const me = node.port();
+  let answer: ((m: unknown[]) => void) | undefined;
+  const ask = (msg: unknown[]): Promise<unknown[]> => {
+    const p = new Promise<unknown[]>((r) => (answer = r));
+    node.snd(dst, ...msg);
+    return p;
+  };
+  node.rcv(me, 'hi', () => answer?.([]));
+  node.rcv(me, 'path', (p: unknown) => answer?.([p]));
+  await ask(['hello', me]);
+  // Both directions must have switched before anything is timed.
+  const deadline = Date.now() + SWITCH_TIMEOUT_MS;
+  for (;;) {
+    const theirs = (await ask(['path?', me]))[0];
+    if (node.linkInfo(peer)?.path === 'direct' && theirs === 'direct') break;
+    if (Date.now() > deadline) throw new Error(`no direct link after ${SWITCH_TIMEOUT_MS} ms (ours ${node.linkInfo(peer)?.path}, theirs ${String(theirs)})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  node.mon(dst, (...reason: unknown[]) => fail(new Error(`peer port died: ${JSON.stringify(reason)}`)));
+  const check = (): void => {
+    if (node.linkInfo(peer)?.path !== 'direct') fail(new Error(`linkInfo(${peer}).path is ${node.linkInfo(peer)?.path}, not direct`));
+  };
+
+  if (role === 'send') {
+    const count = args.count!;
+    let sent = 0;
+    let acked = 0;
+    let wake: (() => void) | undefined;
+    node.rcv(me, 'ack', (n: number) => {
+      acked = n;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    });
+    io.on('go', (g) => {
+      void (async () => {
+        io.emit({ ev: 'started', run: g.run, t: wallNow() });
+        for (let i = 0; i < count; ) {
+          const n = Math.min(chunk, count - i);
+          while (sent + n - acked > windowSize) await new Promise<void>((r) => (wake = r));
+          for (const end = i + n; i < end; i++) node.snd(dst, 'm', i, 'x');
+          sent += n;
+          await macrotask();
+        }
+        check();
+      })().catch(fail);
+    });
+  } else {
+    const count = args.count!;
+    const warmup = args.warmup ?? 200;
+    let reply: (() => void) | undefined;
+    node.rcv(me, 'm', () => {
+      const r = reply;
+      reply = undefined;
+      r?.();
+    });
+    io.on('go', (g) => {
+      void (async () => {
+        const samples: number[] = [];
+        for (let i = 0; i < warmup + count; i++) {
+          const t0 = performance.now();
+          const got = new Promise<void>((r) => (reply = r));
+          node.snd(dst, 'm', i, 'x');
+          await got;
+          if (i >= warmup) samples.push(performance.now() - t0);
+        }
+        check();
+        io.emit({ ev: 'rtts', run: g.run, samples });
+      })().catch(fail);
+    });
+  }
+  node.snd(dst, 'go');
+  io.emit({ ev: 'ready', path: node.linkInfo(peer)?.path });
+}

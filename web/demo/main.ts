@@ -1,0 +1,268 @@
+/**
+ * The chat page: joins the mesh through the seed that served it (with a
+ * token from GET /token, or ?token=…&nodeid=…, or ?anon where the seed
+ * allows it), runs the chat client and shows the room, the members with
+ * their link path and RTT, and the connection state.
+ *
+ * URL parameters: nick, token + nodeid, anon, seed (a ws:// URL).
+ * `window.aempDemo` exposes the node's state to tests (linkInfo, members, …).
+ */
+import { configure, linkInfo, monLinkFailures, monSeed, nodeOf, shutdown, upNodes, NODE } from '../index.ts';
+import { ChatClient, type ChatLine, type ChatState, type Member } from './chat.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const params = new URLSearchParams(location.search);
+const NICK_KEY = 'aemp-chat-nick';
+
+const ui = {
+  conn: $('conn'),
+  whoami: $('whoami'),
+  error: $('error'),
+  notice: $('notice'),
+  log: $('log'),
+  form: $<HTMLFormElement>('say'),
+  nick: $<HTMLInputElement>('nick'),
+  text: $<HTMLInputElement>('text'),
+  send: $<HTMLButtonElement>('send'),
+  members: $('members'),
+  count: $('count'),
+  server: $('server'),
+};
+
+// ---- the nickname: from ?nick=, else remembered, else made up ----------------
+
+let storedNick: string | null = null;
+try {
+  storedNick = localStorage.getItem(NICK_KEY);
+} catch {
+  // storage may be disabled; the nick is then not remembered
+}
+const nick = params.get('nick') || storedNick || `guest-${Math.random().toString(36).slice(2, 6)}`;
+const rememberNick = (n: string) => {
+  try {
+    localStorage.setItem(NICK_KEY, n);
+  } catch {
+    // as above
+  }
+};
+rememberNick(nick);
+ui.nick.value = nick;
+
+// ---- the log ------------------------------------------------------------------
+
+function addLine(l: ChatLine): void {
+  const li = document.createElement('li');
+  li.className = l.kind;
+  const time = document.createElement('time');
+  time.textContent = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  li.append(time);
+  if (l.kind === 'msg') {
+    const who = document.createElement('span');
+    who.className = 'nick';
+    who.textContent = l.nick;
+    li.dataset.nick = l.nick;
+    li.append(who, document.createTextNode(l.text));
+  } else {
+    li.append(document.createTextNode(l.kind === 'notice' ? `* ${l.text}` : l.text));
+  }
+  const atBottom = ui.log.scrollTop + ui.log.clientHeight >= ui.log.scrollHeight - 4;
+  ui.log.append(li);
+  if (atBottom) ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function showBanner(el: HTMLElement, text: string | undefined): void {
+  el.hidden = !text;
+  el.textContent = text ?? '';
+}
+
+// ---- connection state -----------------------------------------------------------
+
+let seedNode: string | undefined;
+let everLinked = false;
+let refused: string | undefined;
+let chatState: ChatState = 'looking';
+
+/** Nodes of the room (members, the chat server) this page reaches over a direct data channel. */
+function directPeers(): string[] {
+  const nodes = new Set((client?.memberList() ?? []).filter((m) => !m.self).map((m) => m.node));
+  const s = client?.serverLink();
+  if (s) nodes.add(s.node);
+  return [...nodes].filter((n) => linkInfo(n)?.path === 'direct');
+}
+
+function renderConn(): void {
+  let state: string;
+  let text: string;
+  if (refused) [state, text] = ['refused', 'refused by the seed'];
+  else if (!seedNode) [state, text] = ['connecting', everLinked ? 'reconnecting…' : 'connecting…'];
+  else {
+    const direct = directPeers().length;
+    const rtt = linkInfo(seedNode)?.rttMs;
+    [state, text] = direct
+      ? ['direct', `connected · direct to ${direct} peer${direct === 1 ? '' : 's'}`]
+      : ['seed', `connected via seed ${seedNode}${rtt !== undefined ? ` · ${rtt} ms` : ''}`];
+  }
+  ui.conn.dataset.state = state;
+  ui.conn.textContent = text;
+  let notice: string | undefined;
+  if (!refused && everLinked && !seedNode) notice = 'Lost the link to the seed — reconnecting…';
+  else if (!refused && chatState === 'lost') notice = 'The chat server went away — looking for it again…';
+  showBanner(ui.notice, notice);
+  const joined = chatState === 'joined' && !refused;
+  ui.text.disabled = !joined;
+  ui.send.disabled = !joined;
+}
+
+function pathBadge(path: string | undefined, rttMs: number | undefined): HTMLElement {
+  const span = document.createElement('span');
+  const b = document.createElement('span');
+  b.className = `path path-${path ?? 'unknown'}`;
+  b.textContent = path ?? '…';
+  span.append(b);
+  if (rttMs !== undefined && path !== 'self') {
+    const r = document.createElement('span');
+    r.className = 'rtt';
+    r.textContent = `${rttMs < 1 ? '<1' : Math.round(rttMs)} ms`;
+    span.append(r);
+  }
+  return span;
+}
+
+function renderMembers(list: Member[]): void {
+  const items = list
+    .slice()
+    .sort((a, b) => Number(b.self) - Number(a.self) || (a.nick ?? '').localeCompare(b.nick ?? ''))
+    .map((m) => {
+      const li = document.createElement('li');
+      li.dataset.port = m.port;
+      li.dataset.node = m.node;
+      li.dataset.nick = m.nick ?? '';
+      const who = document.createElement('span');
+      who.className = 'who';
+      who.textContent = `${m.nick ?? '…'}${m.self ? ' (you)' : ''}`;
+      const node = document.createElement('span');
+      node.className = 'node';
+      node.textContent = m.node;
+      const link = pathBadge(m.self ? 'self' : m.path, m.rttMs);
+      link.className = 'link';
+      li.append(who, link, node);
+      return li;
+    });
+  ui.members.replaceChildren(...items);
+  ui.count.textContent = `(${list.length})`;
+}
+
+function renderServer(): void {
+  const s = client?.serverLink();
+  if (!s || chatState !== 'joined') {
+    ui.server.textContent = chatState === 'lost' ? 'lost; looking for it again…' : 'looking for it…';
+    return;
+  }
+  ui.server.replaceChildren(document.createTextNode(`${s.node} `), pathBadge(s.path, s.rttMs));
+}
+
+// ---- joining ----------------------------------------------------------------------
+
+interface Credentials {
+  nodeid: string;
+  token?: string;
+}
+
+async function credentials(): Promise<Credentials> {
+  if (params.has('anon')) return { nodeid: 'anon/' };
+  const token = params.get('token');
+  if (token) return { nodeid: params.get('nodeid') || 'web/' + Math.random().toString(36).slice(2, 12), token };
+  const res = await fetch('token', { cache: 'no-store' });
+  if (!res.ok) throw new Error(`GET /token: HTTP ${res.status}`);
+  const j = (await res.json()) as { nodeid: string; token: string };
+  return { nodeid: j.nodeid, token: j.token };
+}
+
+/** "AEMP_ERR_REFUSED_BY_PEER: refused by peer: AEMP_ERR_TOKEN token expired: …" → the seed's words. */
+function refusalText(why: string): string {
+  const m = /(AEMP_ERR_(?:TOKEN|AUTH))\s+(.*)$/.exec(why);
+  return m ? `${m[2]} (${m[1]})` : why;
+}
+
+let client: ChatClient | undefined;
+
+async function start(): Promise<void> {
+  // Tests may hold the start (e2e: getUserMedia, so Chromium offers host candidates on loopback-only machines).
+  await (window as { aempBeforeJoin?: Promise<unknown> }).aempBeforeJoin;
+  const seed = params.get('seed') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
+  // A wrong or expired token will not get better by retrying: say so and stop.
+  monLinkFailures((_url, why) => {
+    if (refused || !/AEMP_ERR_(TOKEN|AUTH)\b/.test(why)) return;
+    refused = refusalText(why);
+    showBanner(ui.error, `The seed refused this page: ${refused}. Reload the page to try again.`);
+    renderConn();
+    void shutdown();
+  });
+  let cred: Credentials;
+  try {
+    cred = await credentials();
+  } catch (e) {
+    refused = (e as Error).message;
+    showBanner(ui.error, `Cannot get a token: ${refused}`);
+    renderConn();
+    return;
+  }
+  await configure({ seeds: [seed], nodeid: cred.nodeid, token: cred.token, monitor_timeout: 3000, connect_interval: 1000 });
+  if (refused) return;
+  ui.whoami.textContent = NODE;
+  monSeed((s) => {
+    if (s === seedNode) return;
+    if (s && everLinked) addLine({ kind: 'status', text: `linked to seed ${s} again` });
+    else if (!s && seedNode) addLine({ kind: 'status', text: `lost the link to seed ${seedNode}; reconnecting…` });
+    seedNode = s;
+    if (s) everLinked = true;
+    renderConn();
+  });
+  client = new ChatClient({
+    nick,
+    onLine: addLine,
+    onState: (s) => {
+      chatState = s;
+      renderConn();
+      renderServer();
+    },
+    onMembers: renderMembers,
+  });
+  client.start();
+  setInterval(() => {
+    renderConn();
+    renderServer();
+    if (client) renderMembers(client.memberList());
+  }, 1000);
+}
+
+ui.form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = ui.text.value.trim();
+  if (text && client?.say(text)) ui.text.value = '';
+});
+ui.nick.addEventListener('change', () => {
+  const n = ui.nick.value.trim();
+  if (!n) return void (ui.nick.value = client?.nick ?? nick);
+  rememberNick(n);
+  client?.setNick(n);
+});
+
+// For tests and the curious (devtools): the page's node and chat state.
+Object.assign(window, {
+  aempDemo: {
+    node: () => NODE,
+    nodeOf,
+    linkInfo,
+    upNodes,
+    state: () => chatState,
+    seed: () => seedNode,
+    refused: () => refused,
+    server: () => client?.server,
+    members: () => client?.memberList() ?? [],
+    say: (text: string) => client?.say(text) ?? false,
+  },
+});
+
+renderConn();
+start().catch((e) => showBanner(ui.error, `Could not start: ${(e as Error).message}`));
