@@ -46,6 +46,7 @@ const membersAre = async (p: Page, nicks: string[], timeout = 10_000) => {
     const seen = await p.evaluate(() => ({
       members: (window as unknown as { aempDemo: { members(): unknown } }).aempDemo.members(),
       state: (window as unknown as W).aempDemo.state(),
+      servers: (window as unknown as { aempDemo: { servers(): unknown } }).aempDemo.servers(),
       log: Array.from(document.querySelectorAll('#log li')).slice(-12).map((li) => li.textContent),
     }));
     throw new Error(`${(e as Error).message}\nwanted ${nicks}; the page shows ${JSON.stringify(seen, null, 1)}`);

@@ -4,7 +4,8 @@
  * the nodes that joined them. A message to a node without a link of its own
  * is relayed by the seeds, which stamp the sender's authenticated node ID.
  * Sessions (sessions.ts) make a lost message fire monitors instead of
- * leaving a hole. Seed-only behaviour lives in seed.ts.
+ * leaving a hole. Seed-only behaviour lives in seed.ts; direct WebRTC
+ * links between nodes (the relay → direct upgrade) in direct.ts.
  */
 import type { Clock } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';

@@ -80,7 +80,8 @@ const leave = async () => {
   leaving = true;
   client.stop();
   await shutdown();
-  process.exit(0);
+  // The goodbyes are queued; give data channels (which close asynchronously) a moment to send them.
+  setTimeout(() => process.exit(0), 200);
 };
 rl.on('close', () => void leave());
 process.on('SIGINT', () => void leave());

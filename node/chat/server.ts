@@ -31,7 +31,8 @@ const stop = async (why: string) => {
   stopping = true;
   out(`stopping (${why})`);
   await shutdown();
-  process.exit(0);
+  // The goodbyes are queued; give data channels (which close asynchronously) a moment to send them.
+  setTimeout(() => process.exit(0), 200);
 };
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));

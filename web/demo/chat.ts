@@ -78,6 +78,8 @@ export class ChatClient {
   private stopped = false;
   /** Lost the server since the last welcome: 'lost' lasts until the next welcome. */
   private lost = false;
+  /** Server ports known to be dead (never reused, so never picked again). */
+  private gone = new Set<PortId>();
   private retry: Guard | undefined;
   private members: PortId[] = [];
   private nicks: Record<PortId, string> = {};
@@ -141,6 +143,12 @@ export class ChatClient {
     if (this.me) kil(this.me);
   }
 
+  /** Remember a server port as gone for good (the last 64). */
+  private forget(server: PortId): void {
+    this.gone.add(server);
+    if (this.gone.size > 64) this.gone.delete(this.gone.values().next().value!);
+  }
+
   private setState(s: ChatState): void {
     this.state = s;
     this.o.onState?.(s, this.server);
@@ -150,8 +158,9 @@ export class ChatClient {
   private connect(): void {
     this.retry = undefined;
     if (this.stopped) return;
-    // Every client picks the same one when there are several.
-    const server = grpGet(SERVER_GROUP)?.slice().sort()[0];
+    // Every client picks the same one when there are several; a port known to be gone
+    // may still be listed for a moment (a stale view), and would be picked again and again.
+    const server = grpGet(SERVER_GROUP)?.filter((p) => !this.gone.has(p)).sort()[0];
     if (server === undefined) {
       this.retry = after(this.o.retryMs ?? 1000, () => this.connect());
       return;
@@ -181,7 +190,15 @@ export class ChatClient {
     answerPings(me);
     rcv(me, () => {}); // unknown tags are ignored rather than killing the client port
     // The client port dies with the server (whatever the reason), and takes its registration along.
-    monGuard(me, mon(server, (...reason: unknown[]) => kil(me, ...(reason.length ? reason : ['server_gone', 'the chat server left']))));
+    monGuard(
+      me,
+      mon(server, (...reason: unknown[]) => {
+        // Port IDs are never reused: a port that does not exist (or was killed) stays gone.
+        // A transport error says nothing about the port, only about the way to it.
+        if (reason[0] !== 'transport_error') this.forget(server);
+        kil(me, ...(reason.length ? reason : ['server_gone', 'the chat server left']));
+      }),
+    );
     monGuard(me, grpReg(CLIENT_GROUP, me));
     // The supervisor: when the client port dies, say so and start over.
     mon(me, (...reason: unknown[]) => {

@@ -7,8 +7,8 @@
  * URL parameters: nick, token + nodeid, anon, seed (a ws:// URL).
  * `window.aempDemo` exposes the node's state to tests (linkInfo, members, …).
  */
-import { configure, linkInfo, monLinkFailures, monSeed, nodeOf, shutdown, upNodes, NODE } from '../index.ts';
-import { ChatClient, type ChatLine, type ChatState, type Member } from './chat.ts';
+import { configure, grpGet, linkInfo, monLinkFailures, monSeed, nodeOf, shutdown, upNodes, NODE } from '../index.ts';
+import { ChatClient, SERVER_GROUP, type ChatLine, type ChatState, type Member } from './chat.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -259,6 +259,7 @@ Object.assign(window, {
     seed: () => seedNode,
     refused: () => refused,
     server: () => client?.server,
+    servers: () => grpGet(SERVER_GROUP),
     members: () => client?.memberList() ?? [],
     say: (text: string) => client?.say(text) ?? false,
   },
