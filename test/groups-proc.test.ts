@@ -158,3 +158,108 @@ describe('three seeds, nodes on different seeds', () => {
     assert.deepEqual((await b.waitFor(grp(mb), { since: kb })).added, [pe]);
   });
 });
+
+/*
+ * The only seed restarts. No replica survives, so the restarted seed knows
+ * nothing until the nodes say grp_hello again, in whatever order they relink.
+ * docs/groups.md: the view survives a change of seed, and a live port is never
+ * reported removed and then added again because a seed died. So the expected
+ * sequence at a watcher A, whoever relinks first, is: no grpMon call at all
+ * for B's live port p1 (A keeps it while B relinks within the grace period),
+ * then exactly one call per real change (p2 added, p3 added, ...).
+ * B is stopped (SIGSTOP) across the restart so that A's hello reaches the new
+ * seed first: the seed's first answer lacks p1, the order that used to make A
+ * report p1 removed and then added again.
+ */
+describe('the only seed restarts (same port, same node ID)', () => {
+  let s: GroupPeer, a: GroupPeer, b: GroupPeer;
+  let port: string;
+  let ma: number;
+  let p1: string;
+  /** Relinking to the restarted seed: at most one back-off step (8 × connect_interval × 1.25) plus 1 s. */
+  const RELINK_MS = 8 * timing.connect_interval * 1.25 + 1000;
+  /** A registration between linked nodes reaches a watcher within this. */
+  const REACH_MS = 1000;
+  const grpEvs = (k: number) => a.filter(grp(ma), k).map((e) => [e.ports, e.added, e.removed]);
+
+  before(async () => {
+    s = await seedProc('gos');
+    port = new URL(s.url!).port;
+    [a, b] = await Promise.all([nodeProc('goa', [s.url!]), nodeProc('gob', [s.url!])]);
+    ma = await a.cmd<number>('mon', { group: 'g' });
+    assert.deepEqual((await a.waitFor(grp(ma))).ports, []);
+    assert.equal(await a.cmd('get', { group: 'g' }), null);
+    p1 = await b.cmd<string>('port', { name: 'p1' });
+    await b.cmd('reg', { group: 'g', name: 'p1' });
+    assert.deepEqual(grpEvs(0).slice(1), []);
+    await a.waitFor((e) => grp(ma)(e) && e.added[0] === p1);
+    assert.deepEqual(grpEvs(0), [[[], [], []], [[p1], [p1], []]]);
+    assert.deepEqual(await a.cmd('get', { group: 'g' }), [p1]);
+  });
+
+  for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+    test(`groups — ${sig} of the only seed, restarted: the watcher keeps the live port (no remove/add), B re-registers, new registrations of B and of a fresh node reach grpMon and grpGet`, async (t) => {
+      const [ka, kb] = [a.mark(), b.mark()];
+      const seedIs = (seed: string | null) => (e: Ev) => e.ev === 'seed' && e.seed === seed;
+      b.signal('SIGSTOP');
+      s.signal(sig);
+      assert.equal((await s.exited).code, sig === 'SIGTERM' ? 0 : null);
+      await a.waitFor(seedIs(null), { since: ka });
+      s = await GroupPeer.start({ nodeid: 'gos', binds: [`127.0.0.1:${port}`], ...timing });
+      const tUp = Date.now();
+      const la = await a.waitFor(seedIs('gos'), { since: ka, timeoutMs: RELINK_MS });
+      // A new watch is answered after A's hello (one ordered link): once it is, A has the seed's state of 'g'.
+      const mp = await a.cmd<number>('mon', { group: `probe-${sig}` });
+      await a.waitFor(grp(mp), { since: ka });
+      assert.deepEqual(grpEvs(ka), [], 'the seed answered A before B relinked: p1 must not be reported removed');
+      assert.deepEqual(await a.cmd('get', { group: 'g' }), [p1]);
+      const tCont = b.signal('SIGCONT');
+      const lb = await b.waitFor(seedIs('gos'), { since: kb, timeoutMs: RELINK_MS });
+      t.diagnostic(`relinked ${la.t - tUp} ms (goa) after the restart, ${lb.t - tCont} ms (gob) after SIGCONT`);
+      assert.ok(la.t - tUp <= RELINK_MS && lb.t - tCont <= RELINK_MS);
+      // B registers p2 after its hello (same link): when p2 reaches A, B's re-registration of p1 has too.
+      const p2 = await b.cmd<string>('port', { name: `p2-${sig}` });
+      const g2 = await b.cmd<number>('reg', { group: 'g', name: `p2-${sig}` });
+      const t2 = b.events[b.events.length - 1]!.t;
+      const e2 = await a.waitFor((e) => grp(ma)(e) && e.added.includes(p2), { since: ka, timeoutMs: REACH_MS + 1000 });
+      assert.ok(e2.t - t2 <= REACH_MS, `p2 reached A ${e2.t - t2} ms after grpReg`);
+      assert.deepEqual(await a.cmd('get', { group: 'g' }), [p1, p2].sort());
+      // A fresh node's registration.
+      const c = await nodeProc(`goc-${sig.toLowerCase()}`, [s.url!]);
+      const p3 = await c.cmd<string>('port', { name: 'p3' });
+      await c.cmd('reg', { group: 'g', name: 'p3' });
+      const t3 = c.events[c.events.length - 1]!.t;
+      const e3 = await a.waitFor((e) => grp(ma)(e) && e.added.includes(p3), { since: ka, timeoutMs: REACH_MS + 1000 });
+      assert.ok(e3.t - t3 <= REACH_MS, `p3 reached A ${e3.t - t3} ms after grpReg`);
+      assert.deepEqual(await a.cmd('get', { group: 'g' }), [p1, p2, p3].sort());
+      // Back to [p1] for the next round: p2 unregistered, C gone.
+      await b.cmd('unreg', { gid: g2 });
+      await a.waitFor((e) => grp(ma)(e) && e.removed.includes(p2), { since: ka });
+      await c.kill();
+      await a.waitFor((e) => grp(ma)(e) && e.removed.includes(p3), { since: ka, timeoutMs: MT + 2000 });
+      // Exactly the real changes, nothing else (and nothing from the grace period ending).
+      assert.deepEqual(grpEvs(ka), [
+        [[p1, p2].sort(), [p2], []],
+        [[p1, p2, p3].sort(), [p3], []],
+        [[p1, p3].sort(), [], [p2]],
+        [[p1], [], [p3]],
+      ]);
+    });
+  }
+
+  test('groups — after the restarts, a port whose node never comes back leaves the watcher\'s view once the grace period ends', async () => {
+    // B dies while the seed is down: the restarted seed never hears of p1; A drops it after the grace period.
+    const ka = a.mark();
+    s.signal('SIGKILL');
+    await s.exited;
+    await a.waitFor((e) => e.ev === 'seed' && e.seed === null, { since: ka });
+    b.signal('SIGKILL');
+    await b.exited;
+    s = await GroupPeer.start({ nodeid: 'gos', binds: [`127.0.0.1:${port}`], ...timing });
+    const la = await a.waitFor((e) => e.ev === 'seed' && e.seed === 'gos', { since: ka, timeoutMs: RELINK_MS });
+    const gone = await a.waitFor((e) => grp(ma)(e) && e.removed.includes(p1), { since: ka, timeoutMs: GRACE + 2000 });
+    assert.ok(gone.t - la.t >= GRACE - 100 && gone.t - la.t <= GRACE + 1000, `p1 dropped ${gone.t - la.t} ms after relinking (grace ${GRACE})`);
+    assert.deepEqual(grpEvs(ka), [[[], [], [p1]]]);
+    assert.equal(await a.cmd('get', { group: 'g' }), null);
+  });
+});

@@ -8,11 +8,16 @@
  * after grpReg includes the port, and a seed's reply that crossed a local
  * change never makes an own port flap. The view survives a change of seed;
  * the new seed's state replaces it, and only real differences are reported.
+ * Ports the new seed does not list yet are kept for the grace period: when
+ * the only seed restarted it knows nothing until their nodes relink and say
+ * hello again, which may be after us (no remove-then-add for a live port).
  */
+import { unrefTimer, type TimerId } from '../clock.ts';
 import { BadArgumentError } from '../errors.ts';
 import { nodeOf, type NodeId, type PortId } from '../ids.ts';
 import type { Guard, Port } from '../kernel.ts';
 import { logger } from '../log.ts';
+import type { Mesh } from '../mesh/mesh.ts';
 import type { Network } from '../network.ts';
 import type { MpNode } from '../node.ts';
 import { GroupError } from './errors.ts';
@@ -46,6 +51,12 @@ export class NodeGroups {
   private regCount = 0;
   /** group → members on other nodes, as the seed reported them (watched groups only). */
   private remote = new Map<string, Set<PortId>>();
+  /**
+   * group → ports in `remote` that the seed of a new link did not list: kept
+   * until their node re-registers (the seed reports them added), the seed
+   * reports them removed, or the grace period ends.
+   */
+  private held = new Map<string, { ports: Set<PortId>; timer: TimerId }>();
   /** Watched groups, least recently used first. */
   private watches = new Map<string, Watch>();
   private net: Network | undefined | null = null;
@@ -70,6 +81,7 @@ export class NodeGroups {
     this.up = NO_UPSTREAM;
     this.net = net;
     // Another network: what the old one told us is void.
+    for (const g of [...this.held.keys()]) this.release(g);
     for (const [g, old] of [...this.remote]) {
       this.remote.delete(g);
       if (old.size) this.changed(g, [], [...old]);
@@ -177,6 +189,7 @@ export class NodeGroups {
     for (const [g, w] of this.watches) {
       if (w.mons.size > 0) continue;
       this.watches.delete(g);
+      this.release(g);
       this.remote.delete(g);
       this.up.send(['grp_unsub', g]);
       return true;
@@ -213,6 +226,14 @@ export class NodeGroups {
     const next = new Set<PortId>();
     for (const p of ports) if (this.foreign(p)) next.add(p);
     const old = this.remote.get(group) ?? new Set<PortId>();
+    const h = this.held.get(group);
+    if (h) for (const p of next) h.ports.delete(p);
+    // The first state on a new link: what it lacks may just not have said hello there yet.
+    const missing = w.synced ? [] : [...old].filter((p) => !next.has(p));
+    if (missing.length) {
+      for (const p of missing) next.add(p);
+      this.hold(group, missing);
+    } else if (w.synced && h) for (const p of h.ports) if (!next.has(p)) h.ports.delete(p);
     this.remote.set(group, next);
     const added = [...next].filter((p) => !old.has(p));
     const removed = [...old].filter((p) => !next.has(p));
@@ -228,8 +249,9 @@ export class NodeGroups {
     if (!r) this.remote.set(group, (r = new Set()));
     const add: PortId[] = [];
     const del: PortId[] = [];
-    for (const p of removed) if (this.foreign(p) && r.delete(p)) del.push(p);
-    for (const p of added) if (this.foreign(p) && !r.has(p)) r.add(p), add.push(p);
+    const h = this.held.get(group)?.ports;
+    for (const p of removed) if (this.foreign(p) && (h?.delete(p), r.delete(p))) del.push(p);
+    for (const p of added) if (this.foreign(p) && (h?.delete(p), !r.has(p))) r.add(p), add.push(p);
     if (add.length || del.length) this.changed(group, add, del);
   }
 
@@ -249,6 +271,45 @@ export class NodeGroups {
     // A refused watch never gets the seed's state: monitors waiting for it get what we know.
     const w = this.watches.get(group);
     if (w) for (const m of w.mons) if (!m.started) this.start(group, m);
+  }
+
+  // --- ports held across a change of seed -----------------------------------------------
+
+  /** Keep `ports` (in the view, not listed by the new seed) for the grace period. */
+  private hold(group: string, ports: PortId[]): void {
+    let h = this.held.get(group);
+    if (!h) {
+      const timer = unrefTimer(this.node.clock.setTimeout(() => this.expire(group), this.graceMs()));
+      this.held.set(group, (h = { ports: new Set(), timer }));
+    }
+    for (const p of ports) h.ports.add(p);
+  }
+
+  /** The grace period ended: held ports nobody re-registered leave the view. */
+  private expire(group: string): void {
+    const h = this.held.get(group);
+    if (!h) return;
+    this.held.delete(group);
+    const r = this.remote.get(group);
+    const gone = [...h.ports].filter((p) => r?.delete(p));
+    if (gone.length) {
+      log.info(`group ${group}: ${gone.length} port(s) not re-registered within the grace period after a change of seed: dropped`);
+      this.changed(group, [], gone);
+    }
+  }
+
+  private release(group: string): void {
+    const h = this.held.get(group);
+    if (!h) return;
+    this.node.clock.clearTimeout(h.timer);
+    this.held.delete(group);
+  }
+
+  /** As long as seeds keep a lost seed's nodes' entries (docs/groups.md, groups.graceMs). */
+  private graceMs(): number {
+    if (this.limits.graceMs !== undefined) return this.limits.graceMs;
+    const o = (this.node.net as Partial<Mesh> | undefined)?.o;
+    return o ? 2 * o.monitorTimeoutMs + 2 * o.connectIntervalMs : 0;
   }
 
   /** A port of another node (own ports are known first-hand). */

@@ -66,6 +66,7 @@ export class Conn {
   private lastPing = 0;
   private hb: TimerId | undefined;
   private hbDue = 0;
+  private graced = false;
 
   constructor(private readonly o: ConnOptions) {
     this.peer = o.peer;
@@ -161,14 +162,17 @@ export class Conn {
     if (now - this.lastRx > mt) {
       // A timer this late means this process was busy (a long synchronous burst), not
       // that the peer went quiet: what it sent meanwhile is still unread, so look again
-      // once pending input had its turn.
-      if (now - this.hbDue > mt / 4) {
+      // once pending input had its turn — once: a process that stays this busy must
+      // still notice a silent peer.
+      if (now - this.hbDue > mt / 4 && !this.graced) {
+        this.graced = true;
         this.scheduleHeartbeat(1);
         return;
       }
       this.close(`heartbeat timeout: nothing from ${this.peer} for ${now - this.lastRx} ms`);
       return;
     }
+    this.graced = false;
     if (now - this.lastPing >= mt / 5) {
       this.lastPing = now;
       this.send(['p', now]);
