@@ -22,8 +22,9 @@ setLogLevel(3); // this process's own nodes log only crashes; children report th
 const SECRET = 'proc-test-secret';
 /** monitor_timeout for every node here, ms. */
 const MT = 1000;
+// This file tests the WebSocket mesh (seed links and relay); direct WebRTC links have test/rtc-*.test.ts.
 const node = (nodeid: string, seeds: string[], extra: Record<string, unknown> = {}) =>
-  Peer.start({ nodeid, seeds, secret: SECRET, monitor_timeout: MT, connect_interval: 200, ...extra });
+  Peer.start({ nodeid, seeds, secret: SECRET, monitor_timeout: MT, connect_interval: 200, direct: false, ...extra });
 const seedProc = (nodeid: string, seeds: string[] = []) =>
   Peer.start({ nodeid, binds: ['127.0.0.1:0'], seeds, secret: SECRET, monitor_timeout: MT, connect_interval: 200 });
 
