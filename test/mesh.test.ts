@@ -55,7 +55,8 @@ function waitLog(pred: (l: { level: number; ns: string; msg: string }) => boolea
 }
 
 const seedUrl = (n: MpNode): string => (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
-const opts = { secret: SECRET, monitor_timeout: MT, connect_interval: 200 };
+// This file tests the WebSocket mesh; direct WebRTC links have test/rtc-*.test.ts.
+const opts = { secret: SECRET, monitor_timeout: MT, connect_interval: 200, direct: false };
 
 /** A promise with its resolver, for callbacks. */
 function deferred<T = void>() {

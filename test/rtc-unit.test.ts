@@ -206,6 +206,15 @@ test('conn — a heartbeat timer that fires late (this process was busy) looks a
   assert.equal(c.isOpen, false);
 });
 
+test('conn — a process that stays busy (every timer late) still declares a silent peer dead', () => {
+  const h = handClock();
+  const { closed } = conn(fakeLink(), h.clock);
+  h.runAt(4100); // late: looks again
+  assert.deepEqual(closed, []);
+  h.runAt(4600); // late again: no second grace
+  assert.deepEqual(closed, ['heartbeat timeout: nothing from peer for 3600 ms']);
+});
+
 test('conn — an on-time heartbeat timer declares a silent peer dead at monitor_timeout', () => {
   const h = handClock();
   const { closed } = conn(fakeLink(), h.clock);

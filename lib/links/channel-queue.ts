@@ -113,10 +113,8 @@ export class ChannelQueue {
     if (this.peerClosing) return;
     const ch = this.channel!;
     try {
-      const T0 = performance.now();
       if (typeof frame === 'string') ch.send(frame);
       else ch.send(frame as Uint8Array<ArrayBuffer>);
-      const DT = performance.now() - T0; const G = globalThis as any; G.__sendMax = Math.max(G.__sendMax ?? 0, DT); G.__sendTot = (G.__sendTot ?? 0) + DT; G.__sendN = (G.__sendN ?? 0) + 1; // TEMP
     } catch (err) {
       // A closing channel throws (wrtc updates readyState late, so it cannot be asked first).
       if ((err as Error)?.name === 'InvalidStateError' || /readyState/.test(errText(err))) {
