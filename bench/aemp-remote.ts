@@ -19,14 +19,9 @@
  *                     monitor is in place) and emits {"ev":"armed","run"};
  *                     when it fires: {"ev":"fired","run","t","reason"}.
  *
- * Throughput: the sender sends `snd(port, 'm', i, 'x')` in chunks (args.chunk,
- * default 10,000) with a macrotask between chunks, never more than
- * args.window (default 200,000) messages ahead of the receiver's last ack;
- * the receiver acks with `snd(ackPort, 'ack', total)` every args.ackEvery
- * (default 100,000) messages. Counts are totals over all runs, so a late ack
- * of one run cannot confuse the next. The mesh closes a link whose send
- * buffer passes maxBufferedBytes (64 MiB), so unbounded sending would end
- * in a transport error instead of a figure.
+ * The throughput and RTT loops are in aemp-loops.ts (shared with rtc-node.ts).
+ * The mesh closes a link whose send buffer passes maxBufferedBytes (64 MiB),
+ * which is why the sender keeps a window instead of sending unbounded.
  *
  * Common args: monitor_timeout (ms, passed to createNode when given);
  * expectPath (the sender fails unless linkInfo(receiver).path is this).
@@ -34,6 +29,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, nodeOf, type MpNode, type PortId } from '../node/index.ts';
+import { activeLoop, passiveLoop, type LoopOptions } from './aemp-loops.ts';
 import { childIo, wallNow, type Command } from './child-io.ts';
 
 // configure() reads the profile database: point it at a file that does not exist.
@@ -54,9 +50,6 @@ const args = io.args as {
   expectPath?: string;
 };
 const SECRET = 'bench';
-const chunk = args.chunk ?? 10_000;
-const windowSize = args.window ?? 200_000;
-const ackEvery = args.ackEvery ?? 100_000;
 const timing = args.monitor_timeout !== undefined ? { monitor_timeout: args.monitor_timeout } : {};
 
 /** A seed listening on 127.0.0.1, any port; returns the node and its URL. */
@@ -74,7 +67,6 @@ async function joinSeed(nodeid: string, url: string): Promise<MpNode> {
 }
 
 const helperUrl = (): string | undefined => args.helpers?.[0]?.url;
-const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 switch (args.role) {
   case 'seed': {
@@ -100,6 +92,11 @@ switch (args.role) {
     throw new Error(`aemp-remote: unknown role ${args.role}`);
 }
 
+/** The loop settings the harness passed (aemp-loops.ts has the defaults). */
+function loopOptions(): LoopOptions {
+  return { count: args.count!, chunk: args.chunk, window: args.window, ackEvery: args.ackEvery, warmup: args.warmup, fail };
+}
+
 function fail(e: unknown): void {
   io.emit({ ev: 'error', error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
   process.exit(1);
@@ -109,7 +106,6 @@ function fail(e: unknown): void {
 async function passive(role: string): Promise<void> {
   const seedUrl = helperUrl();
   const { node, url } = seedUrl === undefined ? await startSeed('a') : { node: await joinSeed('b', seedUrl), url: undefined };
-  const count = args.count!;
   const port = node.port();
   let peerPort: PortId | undefined;
   node.rcv(port, 'hello', (from: PortId) => {
@@ -117,23 +113,7 @@ async function passive(role: string): Promise<void> {
     node.snd(from, 'hi');
     io.emit({ ev: 'ready' });
   });
-  if (role === 'recv') {
-    let run = 0;
-    let next = 0;
-    let total = 0;
-    node.rcv(port, 'm', (i: number) => {
-      if (i !== next) throw new Error(`run ${run}: message ${i} arrived, expected ${next}`);
-      next++;
-      if (++total % ackEvery === 0) node.snd(peerPort!, 'ack', total);
-      if (next === count) {
-        io.emit({ ev: 'done', run, t: wallNow() });
-        run++;
-        next = 0;
-      }
-    });
-  } else {
-    node.rcv(port, 'm', (i: number, x: string) => node.snd(peerPort!, 'm', i, x));
-  }
+  passiveLoop(role, node, port, () => peerPort, io, loopOptions());
   // A throw in a port callback kills the port: that is a failed measurement.
   node.mon(port, (...reason: unknown[]) => fail(new Error(`receiving port died: ${JSON.stringify(reason)}`)));
   io.emit({ ev: 'peer', data: { url, port } });
@@ -154,52 +134,7 @@ async function active(role: string, peer: { url?: string; port: PortId }): Promi
     throw new Error(`linkInfo(${nodeOf(dst)}).path is ${String(path)}, expected ${args.expectPath}`);
   node.mon(dst, (...reason: unknown[]) => fail(new Error(`peer port died: ${JSON.stringify(reason)}`)));
 
-  if (role === 'send') {
-    const count = args.count!;
-    let sent = 0;
-    let acked = 0;
-    let wake: (() => void) | undefined;
-    node.rcv(me, 'ack', (n: number) => {
-      acked = n;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    });
-    io.on('go', (g) => {
-      void (async () => {
-        io.emit({ ev: 'started', run: g.run, t: wallNow() });
-        for (let i = 0; i < count; ) {
-          const n = Math.min(chunk, count - i);
-          while (sent + n - acked > windowSize) await new Promise<void>((r) => (wake = r));
-          for (const end = i + n; i < end; i++) node.snd(dst, 'm', i, 'x');
-          sent += n;
-          await macrotask();
-        }
-      })().catch(fail);
-    });
-  } else {
-    const count = args.count!;
-    const warmup = args.warmup ?? 200;
-    let reply: (() => void) | undefined;
-    node.rcv(me, 'm', () => {
-      const r = reply;
-      reply = undefined;
-      r?.();
-    });
-    io.on('go', (g) => {
-      void (async () => {
-        const samples: number[] = [];
-        for (let i = 0; i < warmup + count; i++) {
-          const t0 = performance.now();
-          const got = new Promise<void>((r) => (reply = r));
-          node.snd(dst, 'm', i, 'x');
-          await got;
-          if (i >= warmup) samples.push(performance.now() - t0);
-        }
-        io.emit({ ev: 'rtts', run: g.run, samples });
-      })().catch(fail);
-    });
-  }
+  activeLoop(role, node, me, dst, io, loopOptions());
   io.emit({ ev: 'ready', path });
 }
 

@@ -13,16 +13,15 @@
  *                     or echoes.
  *   'send' / 'ping'   joins the seed, says 'hello', then asks 'path?'
  *                     until both sides say 'direct' (fails after 20 s);
- *                     ready {path}. Then the same loops as aemp-remote.ts:
- *                     snd(port, 'm', i, 'x') in chunks of args.chunk
- *                     (10,000) with a macrotask between, at most
- *                     args.window (200,000) ahead of the receiver's acks;
- *                     ping-pong one message at a time.
+ *                     ready {path}. Then the loops of aemp-loops.ts
+ *                     (shared with aemp-remote.ts), checking after each
+ *                     run that the path is still direct.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, nodeOf, type MpNode, type PortId } from '../node/index.ts';
-import { childIo, wallNow } from './child-io.ts';
+import { activeLoop, passiveLoop, type LoopOptions } from './aemp-loops.ts';
+import { childIo } from './child-io.ts';
 
 process.env.AEMP_RC = join(tmpdir(), `aemp-bench-no-rc-${process.pid}`, 'rc.json');
 
@@ -39,13 +38,14 @@ const args = io.args as {
   nodeOpts?: Record<string, unknown>;
 };
 const SECRET = 'bench';
-const chunk = args.chunk ?? 10_000;
-const windowSize = args.window ?? 200_000;
-const ackEvery = args.ackEvery ?? 100_000;
 /** How long the two nodes may take to switch to their direct link. */
 const SWITCH_TIMEOUT_MS = 20_000;
 
-const macrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The loop settings the harness passed (aemp-loops.ts has the defaults). */
+function loopOptions(): LoopOptions {
+  return { count: args.count!, chunk: args.chunk, window: args.window, ackEvery: args.ackEvery, warmup: args.warmup, fail };
+}
 
 function fail(e: unknown): void {
   io.emit({ ev: 'error', error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
@@ -80,7 +80,6 @@ switch (args.role) {
 
 async function passive(role: string): Promise<void> {
   const node = await join_('b');
-  const count = args.count!;
   const port = node.port();
   let peerPort: PortId | undefined;
   node.rcv(port, 'hello', (from: PortId) => {
@@ -89,23 +88,7 @@ async function passive(role: string): Promise<void> {
   });
   node.rcv(port, 'path?', (from: PortId) => node.snd(from, 'path', node.linkInfo(nodeOf(from))?.path ?? null));
   node.rcv(port, 'go', () => io.emit({ ev: 'ready' }));
-  if (role === 'recv') {
-    let run = 0;
-    let next = 0;
-    let total = 0;
-    node.rcv(port, 'm', (i: number) => {
-      if (i !== next) throw new Error(`run ${run}: message ${i} arrived, expected ${next}`);
-      next++;
-      if (++total % ackEvery === 0) node.snd(peerPort!, 'ack', total);
-      if (next === count) {
-        io.emit({ ev: 'done', run, t: wallNow() });
-        run++;
-        next = 0;
-      }
-    });
-  } else {
-    node.rcv(port, 'm', (i: number, x: string) => node.snd(peerPort!, 'm', i, x));
-  }
+  passiveLoop(role, node, port, () => peerPort, io, loopOptions());
   node.mon(port, (...reason: unknown[]) => fail(new Error(`receiving port died: ${JSON.stringify(reason)}`)));
   io.emit({ ev: 'peer', data: { port } });
 }
@@ -136,54 +119,7 @@ async function active(role: string, dst: PortId): Promise<void> {
     if (node.linkInfo(peer)?.path !== 'direct') fail(new Error(`linkInfo(${peer}).path is ${node.linkInfo(peer)?.path}, not direct`));
   };
 
-  if (role === 'send') {
-    const count = args.count!;
-    let sent = 0;
-    let acked = 0;
-    let wake: (() => void) | undefined;
-    node.rcv(me, 'ack', (n: number) => {
-      acked = n;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    });
-    io.on('go', (g) => {
-      void (async () => {
-        io.emit({ ev: 'started', run: g.run, t: wallNow() });
-        for (let i = 0; i < count; ) {
-          const n = Math.min(chunk, count - i);
-          while (sent + n - acked > windowSize) await new Promise<void>((r) => (wake = r));
-          for (const end = i + n; i < end; i++) node.snd(dst, 'm', i, 'x');
-          sent += n;
-          await macrotask();
-        }
-        check();
-      })().catch(fail);
-    });
-  } else {
-    const count = args.count!;
-    const warmup = args.warmup ?? 200;
-    let reply: (() => void) | undefined;
-    node.rcv(me, 'm', () => {
-      const r = reply;
-      reply = undefined;
-      r?.();
-    });
-    io.on('go', (g) => {
-      void (async () => {
-        const samples: number[] = [];
-        for (let i = 0; i < warmup + count; i++) {
-          const t0 = performance.now();
-          const got = new Promise<void>((r) => (reply = r));
-          node.snd(dst, 'm', i, 'x');
-          await got;
-          if (i >= warmup) samples.push(performance.now() - t0);
-        }
-        check();
-        io.emit({ ev: 'rtts', run: g.run, samples });
-      })().catch(fail);
-    });
-  }
+  activeLoop(role, node, me, dst, io, { ...loopOptions(), afterRun: check });
   node.snd(dst, 'go');
   io.emit({ ev: 'ready', path: node.linkInfo(peer)?.path });
 }
