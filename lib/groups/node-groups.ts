@@ -228,12 +228,16 @@ export class NodeGroups {
     const old = this.remote.get(group) ?? new Set<PortId>();
     const h = this.held.get(group);
     if (h) for (const p of next) h.ports.delete(p);
+    this.releaseIfEmpty(group);
     // The first state on a new link: what it lacks may just not have said hello there yet.
     const missing = w.synced ? [] : [...old].filter((p) => !next.has(p));
     if (missing.length) {
       for (const p of missing) next.add(p);
       this.hold(group, missing);
-    } else if (w.synced && h) for (const p of h.ports) if (!next.has(p)) h.ports.delete(p);
+    } else if (w.synced && h) {
+      for (const p of h.ports) if (!next.has(p)) h.ports.delete(p);
+      this.releaseIfEmpty(group);
+    }
     this.remote.set(group, next);
     const added = [...next].filter((p) => !old.has(p));
     const removed = [...old].filter((p) => !next.has(p));
@@ -252,6 +256,7 @@ export class NodeGroups {
     const h = this.held.get(group)?.ports;
     for (const p of removed) if (this.foreign(p) && (h?.delete(p), r.delete(p))) del.push(p);
     for (const p of added) if (this.foreign(p) && (h?.delete(p), !r.has(p))) r.add(p), add.push(p);
+    this.releaseIfEmpty(group);
     if (add.length || del.length) this.changed(group, add, del);
   }
 
@@ -296,6 +301,11 @@ export class NodeGroups {
       log.info(`group ${group}: ${gone.length} port(s) not re-registered within the grace period after a change of seed: dropped`);
       this.changed(group, [], gone);
     }
+  }
+
+  /** Nothing left to hold: drop the entry with its timer, so a later hold starts a full grace period. */
+  private releaseIfEmpty(group: string): void {
+    if (this.held.get(group)?.ports.size === 0) this.release(group);
   }
 
   private release(group: string): void {

@@ -258,11 +258,8 @@ export class Mesh implements Network {
   }
 
   private onConnClose(reason: string, c: Conn): void {
-    if (this.conns.get(c.peer) === c) this.conns.delete(c.peer);
-    this.closeWaiters.get(c)?.();
-    this.closeWaiters.delete(c);
+    this.connClosed(c, reason);
     const why = `link to ${c.peer} lost: ${reason}`;
-    for (const h of this.hooks) h.connDown?.(c, reason);
     if (c === this.seedConn) {
       this.seedConn = undefined;
       for (const h of this.hooks) h.seedLink?.(undefined);
@@ -280,7 +277,7 @@ export class Mesh implements Network {
     for (const h of this.hooks) h.connUp?.(c);
   }
 
-  /** A direct link's Conn closed (direct.ts decides what that means for the peer). */
+  /** A Conn closed: forget it and tell observers (for a direct link, direct.ts decides what it means for the peer). */
   connClosed(c: Conn, reason: string): void {
     if (this.conns.get(c.peer) === c) this.conns.delete(c.peer);
     this.closeWaiters.get(c)?.();
