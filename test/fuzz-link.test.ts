@@ -325,6 +325,7 @@ test('bad input — 100,000 random and mutated frames through a Conn over a memo
       framing: 'msgpack',
       peer: 'fuzz',
       peerIsSeed: int(2) === 0,
+      kind: 'secret',
       outbound: false,
       clock,
       monitorTimeoutMs: 60_000,

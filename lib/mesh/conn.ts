@@ -16,6 +16,7 @@ import type { NodeId } from '../ids.ts';
 import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../protocol/codec.ts';
+import type { PeerKind } from './peer-kind.ts';
 
 const log = logger('conn');
 
@@ -24,6 +25,8 @@ export interface ConnOptions {
   framing: Framing;
   peer: NodeId;
   peerIsSeed: boolean;
+  /** What the peer may do: from its authenticated introduction (peer-kind.ts). */
+  kind: PeerKind;
   /** True when this side dialled. */
   outbound: boolean;
   clock: Clock;
@@ -51,6 +54,7 @@ interface HardLink extends Link {
 export class Conn {
   readonly peer: NodeId;
   readonly peerIsSeed: boolean;
+  readonly kind: PeerKind;
   readonly link: Link;
   rttMs: number | undefined;
   /** Packets this conn carried to the peer (tests and benchmarks count relay traffic with it). */
@@ -71,6 +75,7 @@ export class Conn {
   constructor(private readonly o: ConnOptions) {
     this.peer = o.peer;
     this.peerIsSeed = o.peerIsSeed;
+    this.kind = o.kind;
     this.link = o.link;
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize, maxMessageSize: o.maxMessageSize };
     this.enc = new FrameEncoder(codec);

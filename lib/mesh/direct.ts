@@ -183,6 +183,8 @@ export class DirectLinks {
       framing: a.framing,
       peer: st.node,
       peerIsSeed: false,
+      // Direct links are signalled through the seeds; until seeds vouch for a peer's kind, a direct peer counts as a secret holder.
+      kind: 'secret',
       outbound: a.initiator,
       clock: m.clock,
       monitorTimeoutMs: o.monitorTimeoutMs,

@@ -21,6 +21,7 @@ import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
+import { peerKindOf } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
 
@@ -188,6 +189,7 @@ export class Mesh implements Network {
       framing,
       peer: peerNode,
       peerIsSeed,
+      kind: peerKindOf(hs.result.auth),
       outbound,
       clock: this.clock,
       monitorTimeoutMs: this.o.monitorTimeoutMs,
