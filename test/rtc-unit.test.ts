@@ -162,7 +162,7 @@ function handClock() {
 function conn(link: Link, clock: Clock, extra: { maxQueuedPackets?: number; maxBufferedBytes?: number } = {}) {
   const closed: string[] = [];
   const c = new Conn({
-    link, framing: 'msgpack', peer: 'peer', peerIsSeed: false, outbound: true, clock,
+    link, framing: 'msgpack', peer: 'peer', peerIsSeed: false, kind: 'secret', outbound: true, clock,
     monitorTimeoutMs: 1000, maxBufferedBytes: extra.maxBufferedBytes ?? 1 << 30, maxQueuedPackets: extra.maxQueuedPackets ?? 1000,
     maxMessageSize: 1 << 20, onPacket: () => {}, onClose: (r) => closed.push(r),
   });
