@@ -74,12 +74,20 @@ function ms(o: ConfigureOptions, key: string, dflt: number): number {
   return n;
 }
 
+/** A count option (a limit): a whole number >= 1. */
+function count(o: ConfigureOptions, key: string): number {
+  const n = o[key];
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new BadArgumentError(`configure: ${key} must be a whole number >= 1`);
+  return n;
+}
+
 /** (Re)attach node n to its network according to opts. */
 export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<void> {
   const opts = env?.resolve ? await env.resolve(given) : given;
   const seeds = list(opts.seeds, 'seeds');
   const binds = list(opts.binds, 'binds');
   const wantsNet = seeds.length > 0 || binds.length > 0;
+  if (opts.maxPendingCalls !== undefined) n.maxPendingCalls = count(opts, 'maxPendingCalls');
   if (opts.nodeid !== undefined && opts.nodeid !== n.NODE) {
     const id = resolveNodeId(opts.nodeid);
     if (n.net) await n.shutdown();
@@ -125,6 +133,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(typeof opts.maxBufferedBytes === 'number' ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
     ...(typeof opts.maxQueuedPackets === 'number' ? { maxQueuedPackets: opts.maxQueuedPackets } : {}),
     ...(typeof opts.handshakeTimeoutMs === 'number' ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+    ...(opts.maxRemoteMonitors !== undefined ? { maxRemoteMonitors: count(opts, 'maxRemoteMonitors') } : {}),
+    ...(opts.pageMaxRemoteMonitors !== undefined ? { pageMaxRemoteMonitors: count(opts, 'pageMaxRemoteMonitors') } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
     ...directOptions(opts, env.wrtc),
   });

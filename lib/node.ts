@@ -40,6 +40,9 @@ export class MpNode {
   readonly clock: Clock;
   /** The network this node talks through (in-process hub or mesh). */
   net: Network | undefined;
+  /** cal/call waiting for a reply now, and the most allowed at once (rpc.ts; createNode's maxPendingCalls). */
+  pendingCalls = 0;
+  maxPendingCalls = 100_000;
 
   constructor(opts: NodeOptions = {}) {
     this.clock = opts.clock ?? systemClock;

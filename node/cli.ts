@@ -19,6 +19,7 @@ import type { ConfigDb } from './config.ts';
 import { KEYS, KEY_NAMES, DEFAULTS, assertKey, checkNodeId, checkProfileName, parseCliValue, pemCertificates, validateValue } from './config-keys.ts';
 import { generateSelfSignedCert } from './selfsigned.ts';
 import { badGroupName, GROUP_DEFAULTS } from '../lib/groups/options.ts';
+import { CAPS, isCap } from '../lib/caps.ts';
 
 /** A bad command line: exit 2, one line, with a hint. */
 export class UsageError extends AempError {
@@ -174,13 +175,13 @@ function describeValue(key: string, v: unknown): string {
   return JSON.stringify(v);
 }
 
-function tokenFlags(a: ArgReader): { node?: string; ttl?: string; profile?: string } {
+function tokenFlags(a: ArgReader): { node?: string; ttl?: string; profile?: string; caps?: string } {
   const flags: Record<string, string> = {};
   while (a.more() && a.peek()!.startsWith('--')) {
     const arg = a.next('flag');
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!['node', 'ttl', 'profile'].includes(name)) throw new UsageError(`token: unknown flag '--${name}'`, 'token');
+    if (!['node', 'ttl', 'profile', 'caps'].includes(name)) throw new UsageError(`token: unknown flag '--${name}'`, 'token');
     flags[name] = eq >= 0 ? arg.slice(eq + 1) : a.next(`value of --${name}`);
   }
   return flags;
@@ -304,10 +305,11 @@ const COMMANDS: Record<string, Cmd> = {
     parse: (a) => show(a.cmd, (c) => c.out(JSON.stringify(c.db, null, 2))),
   },
   token: {
-    usage: 'token --node PATTERN --ttl SECONDS [--profile P]',
+    usage: 'token --node PATTERN --ttl SECONDS [--caps CAP,...] [--profile P]',
     summary: 'print a token a browser node presents instead of the secret',
     more: "Signed with the secret of profile P (default: the current 'profile', else global).\n"
-      + 'PATTERN is the node ID the bearer may use (see the token format for wildcards).',
+      + 'PATTERN is the node ID the bearer may use (see the token format for wildcards).\n'
+      + `CAPs grant more than a page may do by default: ${CAPS.join(', ')} (docs/security.md).`,
     parse: (a) => {
       const f = tokenFlags(a);
       if (!f.node) throw new UsageError('token: missing --node PATTERN', 'token');
@@ -318,12 +320,16 @@ const COMMANDS: Record<string, Cmd> = {
       if (f.ttl === undefined) throw new UsageError('token: missing --ttl SECONDS', 'token');
       if (!/^\d+$/.test(f.ttl) || ttl <= 0) throw new UsageError(`token: bad --ttl '${f.ttl}': a whole number of seconds > 0`, 'token');
       if (f.profile !== undefined) word('token', 'profile name', checkProfileName)(new ArgReader('token', [f.profile], 0));
+      const caps = f.caps === undefined ? [] : f.caps.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const cap of caps) {
+        if (!isCap(cap)) throw new UsageError(`token: unknown capability '${cap}' in --caps: expected some of ${CAPS.join(', ')}`, 'token');
+      }
       return show(a.cmd, async (c) => {
         const profile = f.profile ?? c.profile;
         const secret = resolveProfile(c.db, profile).values.secret;
         if (typeof secret !== 'string') throw new ConfigError(`no secret in ${profile === undefined ? 'the global settings' : `profile '${profile}'`}`);
         const { createToken } = await import('../lib/protocol/token.ts');
-        c.out(await createToken(globalThis.crypto.subtle, secret, { node: f.node!, ttlSec: ttl, nowMs: Date.now() }));
+        c.out(await createToken(globalThis.crypto.subtle, secret, { node: f.node!, ttlSec: ttl, nowMs: Date.now(), caps }));
       });
     },
   },

@@ -7,6 +7,7 @@
  * leaving a hole. Seed-only behaviour lives in seed.ts; direct WebRTC
  * links between nodes (the relay → direct upgrade) in direct.ts.
  */
+import { stampedSender, TRUSTED, type Cap, type Sender } from '../caps.ts';
 import type { Clock } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
 import { isNodeId, isPortId, randomBytes, type NodeId, type PortId } from '../ids.ts';
@@ -17,11 +18,12 @@ import type { LinkInfo, Network, NodeMonitor } from '../network.ts';
 import type { MpNode } from '../node.ts';
 import type { Framing, Packet } from '../protocol/codec.ts';
 import type { HandshakeOptions } from '../protocol/handshake.ts';
+import { REMOTE_DEFAULTS } from '../remote.ts';
 import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
-import { peerKindOf } from './peer-kind.ts';
+import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
 
@@ -51,6 +53,10 @@ export interface MeshOptions extends DirectOptions {
   maxQueuedPackets: number;
   maxMessageSize: number;
   maxPendingHandshakes: number;
+  /** Monitors one secret-holding node may hold on this node's ports (remote.ts); more fire ['denied', 'AEMP_ERR_QUOTA: …']. */
+  maxRemoteMonitors: number;
+  /** The same for a page (a token or anonymous node). */
+  pageMaxRemoteMonitors: number;
   /** URLs this seed tells others to reach it by (default: from binds). */
   advertise?: string[];
 }
@@ -64,6 +70,8 @@ export const MESH_DEFAULTS = {
   maxQueuedPackets: 4_000_000,
   maxMessageSize: 128 * 1024 * 1024,
   maxPendingHandshakes: 256,
+  maxRemoteMonitors: REMOTE_DEFAULTS.maxRemoteMonitors,
+  pageMaxRemoteMonitors: REMOTE_DEFAULTS.pageMaxRemoteMonitors,
   ...DIRECT_DEFAULTS,
 };
 
@@ -102,12 +110,15 @@ export class Mesh implements Network {
   private firstSeed: Promise<void>;
   private firstSeedDone!: () => void;
   readonly clock: Clock;
+  /** What the peer of a Conn may ask (its kind and its token's caps); pages only, secret holders are TRUSTED. */
+  private readonly senders = new WeakMap<Conn, Sender>();
 
   constructor(
     readonly node: MpNode,
     readonly o: MeshOptions,
   ) {
     this.clock = node.clock;
+    node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
     if (o.binds.length > 0) this.seed = new SeedRole(this);
@@ -200,6 +211,7 @@ export class Mesh implements Network {
       onClose: (reason, conn) => this.onConnClose(reason, conn),
       attach: hs.attach,
     });
+    this.vouch(c, hs.result.caps ?? []);
     this.conns.set(peerNode, c);
     log.info(`linked ${outbound ? 'to' : 'from'} ${peerIsSeed ? 'seed ' : ''}${peerNode}`);
     this.markUp(peerNode);
@@ -273,6 +285,22 @@ export class Mesh implements Network {
     this.nodeDown(c.peer, te(reason.startsWith('goodbye') || reason.includes('bye:') ? `node ${c.peer} shut down` : why));
   }
 
+  /** Record what the peer of `c` may ask: its kind (c.kind) and, for a page, its caps. */
+  vouch(c: Conn, caps: readonly Cap[]): void {
+    if (c.kind !== 'secret') this.senders.set(c, { kind: c.kind, caps });
+  }
+
+  /** The peer of `c` as a Sender (caps.ts). */
+  senderOf(c: Conn): Sender {
+    return this.senders.get(c) ?? (c.kind === 'secret' ? TRUSTED : { kind: c.kind, caps: [] });
+  }
+
+  /** A seed's stamp for relayed packets from the peer of `c`: [] for secret holders, [kind, caps] for pages. */
+  stampOf(c: Conn): [] | [PeerKind, readonly Cap[]] {
+    const s = this.senderOf(c);
+    return s.kind === 'secret' ? [] : [s.kind, s.caps];
+  }
+
   /** A direct link's Conn is up (direct.ts): the peer is up, observers hear of it. */
   connOpened(c: Conn): void {
     this.markUp(c.peer);
@@ -301,12 +329,12 @@ export class Mesh implements Network {
   handlePacket(p: Packet, c: Conn): void {
     switch (p[0]) {
       case 'm':
-        return this.deliver(c.peer, p[1], p[2], p[3], p[4]);
+        return this.deliver(c.peer, p[1], p[2], p[3], p[4], this.senderOf(c));
       case 'f':
-        // A message relayed by our seed; the seed vouches for the sender.
+        // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
         this.direct.traffic(p[1]);
-        return this.deliver(p[1], p[2], p[3], p[4], p[5]);
+        return this.deliver(p[1], p[2], p[3], p[4], p[5], stampedSender(p[6], p[7]));
       case 'nack':
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
         return this.nodeDown(p[1], te(String(p[2] ?? `node ${p[1]} is not reachable`)));
@@ -339,8 +367,8 @@ export class Mesh implements Network {
     c.close(`bad packet ${JSON.stringify(String(p[0])).slice(0, 40)} from ${c.peer}`);
   }
 
-  /** A message for a port here, from node `from`, checked against its session. */
-  deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown): void {
+  /** A message for a port here, from node `from` (of kind `who`), checked against its session. */
+  deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, who: Sender): void {
     if (typeof sid !== 'number' || typeof seq !== 'number' || typeof port !== 'string' || !Array.isArray(msg)) {
       log.warn(`dropping malformed message from ${from}`);
       return;
@@ -348,7 +376,7 @@ export class Mesh implements Network {
     const v = this.sessions.accept(from, sid, seq);
     if (v === 'ok') {
       if (!this.up.has(from)) this.markUp(from);
-      this.node.kernel.receive(from, port, msg);
+      this.node.kernel.receive(from, port, msg, who);
     } else if (v === 'gap') {
       log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`);
       this.send(this.nodeId, from, from, ['gap', sid]);
