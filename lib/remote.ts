@@ -163,7 +163,7 @@ export class Remote {
 
   /** A request of `from` was refused: remember a refused spawn, tell the requester. */
   private denied(from: NodeId, req: string, args: unknown[], why: string): void {
-    if (req === 'spawn' && isPortId(args[0])) this.rememberDenied(args[0], from, why);
+    if (req === 'spawn' && isPortId(args[0]) && this.k.isLocalNode(nodeOf(args[0]))) this.rememberDenied(args[0], from, why);
     if (req === 'trace' && isPortId(args[0]) && nodeOf(args[0]) === from) this.k.snd(args[0], ['refused', `AEMP_ERR_DENIED: ${why}`]);
     if (!this.k.isLocalNode(from)) this.k.snd(from, ['denied', req, `AEMP_ERR_DENIED: ${why}`]);
   }

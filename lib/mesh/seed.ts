@@ -233,7 +233,8 @@ export class SeedRole {
     const why = denial(stampedSender(stamp[0], stamp[1]), req);
     if (why === undefined) return msg;
     log.warn(`not relaying ${req.slice(0, 40)} from ${src} to ${dst}: ${why}`);
-    m.node.kernel.snd(src, ['denied', req, `AEMP_ERR_DENIED: ${why} (refused by seed ${m.nodeId})`]);
+    // Told as if refused here (remote.ts): ['denied', …] to the page, ['refused', …] to a trace's reply port.
+    m.node.kernel.onDenied?.(src, req, msg.slice(1), `${why} (refused by seed ${m.nodeId})`);
     return req === 'spawn' ? ['refused', req, why, msg[1]] : ['refused', req, why];
   }
 
