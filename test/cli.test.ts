@@ -155,6 +155,7 @@ test('cli — bad arguments exit 2 with one line naming the key or command, and 
     [['token', '--node', 'a', '--ttl', '-5'], /^aemp: token: bad --ttl '-5'/],
     [['token', '--ttl', '5'], /^aemp: token: missing --node PATTERN/],
     [['token', '--node', 'a b', '--ttl', '5'], /^aemp: token: bad --node 'a b'/],
+    [['token', '--node', 'a', '--ttl', '5', '--caps', 'kil,root'], /^aemp: token: unknown capability 'root' in --caps: expected some of kil, spawn, trace, sndon; try 'aemp help token'$/],
     [['help', 'nosuch'], /^aemp: help: unknown command 'nosuch'; try 'aemp help'$/],
     [['snd'], /^aemp: snd: missing PORT; try 'aemp help snd'$/],
     [['mon', 'n#p', 'extra'], /^aemp: mon: unexpected argument 'extra'/],
@@ -234,6 +235,10 @@ test('cli — token prints a token that verifies with the profile secret', async
   const [a, b] = r.out.trim().split('\n');
   await verifyToken(subtle, 'web-s', a!, 'w', Date.now());
   await verifyToken(subtle, 'x-s', b!, 'w', Date.now());
+  // --caps signs capabilities into the token.
+  r = await aemp(rc, 'token', '--node', 'web/*', '--ttl', '60', '--caps', 'kil,spawn', '--profile', 'web');
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual((await verifyToken(subtle, 'web-s', r.out.trim(), 'web/tab1', Date.now())).caps, ['kil', 'spawn']);
 });
 
 test('cli — help lists every command; help CMD explains one', async () => {
