@@ -99,8 +99,12 @@ export class Remote {
     let w = this.watchedBy.get(from);
     if (!w) this.watchedBy.set(from, (w = new Map()));
     const ww = w;
-    // The same monitor ID again would orphan the first one (never removed, never counted).
-    if (ww.has(id)) return bad(from, 'mon (monitor ID in use)');
+    // The same monitor ID again replaces the first one, which would otherwise stay on the port, uncounted.
+    const old = ww.get(id);
+    if (old !== undefined) {
+      ww.delete(id);
+      old();
+    }
     const max = who.kind === 'secret' ? this.limits.maxRemoteMonitors : this.limits.pageMaxRemoteMonitors;
     if (ww.size >= max) {
       const why = `AEMP_ERR_QUOTA: node ${from} holds ${ww.size} monitors on ports of ${this.k.nodeId} (limit ${max})`;
