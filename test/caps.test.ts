@@ -232,3 +232,17 @@ test('caps — maxPendingCalls: past it call rejects and cal throws AEMP_ERR_QUO
   await assert.rejects(c2, (e: Error & { code?: string }) => e.code === 'AEMP_ERR_PORT_DIED');
   assert.equal(n.pendingCalls, 0);
 });
+
+test('caps — a monitor ID sent again replaces the first monitor instead of leaving it on the port uncounted', async () => {
+  const { n, out } = node();
+  n.remote.limits = { maxRemoteMonitors: 2, pageMaxRemoteMonitors: 2 };
+  const p = n.port(() => {});
+  for (let i = 0; i < 5; i++) n.kernel.receive('web/p', 'target', ['mon', p, 1], PAGE);
+  n.kernel.receive('web/p', 'target', ['mon', p, 2], PAGE);
+  await settle();
+  assert.equal(out.length, 0);
+  assert.equal((n.kernel.ports.get(p)!.mons as Set<unknown>).size, 2);
+  n.kernel.kill(n.kernel.ports.get(p)!, ['bye']);
+  await settle();
+  assert.deepEqual(out.map((o) => o.msg), [['monfire', 1, 'bye'], ['monfire', 2, 'bye']]);
+});
