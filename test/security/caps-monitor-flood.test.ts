@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { honestPair, hostile, killAll, startSeed, tokenFor, type HonestPair, type Seed } from './harness.ts';
+import { honestPair, hostile, killAll, MiB, startSeed, tokenFor, type HonestPair, type Seed } from './harness.ts';
 import { RawPage } from './caps-raw.ts';
 
 after(() => killAll());
@@ -36,8 +36,10 @@ async function bAnswers(what: string): Promise<void> {
   assert.deepEqual(r, { ok: ['echo', pair.b.node, what] });
 }
 
-async function flood(n: number): Promise<void> {
+async function flood(n: number, t: { diagnostic(s: string): void }): Promise<void> {
   const { b } = pair;
+  const before = await seed.memory();
+  seed.resetPeak();
   const nodeId = `web/flood-${n}`;
   const page = new RawPage(await hostile(seed.url, { token: await tokenFor('web/*'), nodeId }));
   for (let sent = 0; sent < n; sent += BATCH) {
@@ -51,7 +53,16 @@ async function flood(n: number): Promise<void> {
   // Every request was handled: the excess came back as quota refusals, each once.
   const excess = n - QUOTA;
   const isQuota = (m: { msg: unknown[] }) => m.msg[0] === 'monfire' && m.msg[2] === 'denied';
-  const got = await page.until((all) => all.filter(isQuota).length >= excess, 120_000, `${excess} quota refusals`);
+  let seen = 0;
+  let quota = 0;
+  const got = await page.until(
+    (all) => {
+      for (; seen < all.length; seen++) if (isQuota(all[seen]!)) quota++;
+      return quota >= excess;
+    },
+    120_000,
+    `${excess} quota refusals`,
+  );
   const refusals = got.filter(isQuota);
   assert.equal(refusals.length, excess);
   assert.deepEqual(refusals.map((m) => m.msg[1]).slice(0, 2), [QUOTA + 1, QUOTA + 2]);
@@ -67,14 +78,21 @@ async function flood(n: number): Promise<void> {
   assert.equal(await b.cmd('alive', { port: victim }), true);
   // b's own link to the seed never failed.
   assert.deepEqual(b.filter((e) => e.ev === 'node' && e.node === seed.peer.node && !e.up), []);
+  // The seed that relayed all of it stayed bounded, and gave it back.
+  const peak = seed.peakRss();
+  const afterwards = await seed.memory();
+  t.diagnostic(`seed RSS ${(before.rss / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB, ${(afterwards.rss / MiB).toFixed(0)} MiB after (heap ${(before.heapUsed / MiB).toFixed(0)} → ${(afterwards.heapUsed / MiB).toFixed(0)} MiB)`);
+  assert.ok(peak <= before.rss + 150 * MiB, `seed peak RSS ${peak} vs ${before.rss} before`);
+  // Its heap returns; RSS may keep the allocator's pages (figures in the diagnostic line).
+  assert.ok(afterwards.heapUsed <= before.heapUsed * 1.1 + 2 * MiB, `seed heap ${afterwards.heapUsed} after vs ${before.heapUsed} before`);
 }
 
-test('caps — 100,000 remote monitors from a page, then it leaves: the target stays responsive, the excess is refused with AEMP_ERR_QUOTA', async () => {
-  await flood(100_000);
+test('caps — 100,000 remote monitors from a page, then it leaves: the target stays responsive, the excess is refused with AEMP_ERR_QUOTA', async (t) => {
+  await flood(100_000, t);
 });
 
-test('caps — 200,000 remote monitors from a page, then it leaves: the same', async () => {
-  await flood(200_000);
+test('caps — 200,000 remote monitors from a page, then it leaves: the same', async (t) => {
+  await flood(200_000, t);
 });
 
 test('caps — the honest pair streaming to the flooded node lost nothing', async () => {

@@ -31,10 +31,14 @@ export class RawPage {
     this.raw.send(items.map(([port, msg]) => ['r', dst, ss.sid, ss.seq++, port, msg]));
   }
 
-  /** Messages to us so far, from the seed itself or relayed by it. */
-  received(pred: (m: Relayed) => boolean = () => true): Relayed[] {
-    const out: Relayed[] = [];
-    for (const p of this.raw.packets) {
+  private parsed: Relayed[] = [];
+  private scanned = 0;
+
+  /** Messages to us so far, from the seed itself or relayed by it (parsed once each, so waiting on 100,000s stays linear). */
+  all(): Relayed[] {
+    const packets = this.raw.packets;
+    for (; this.scanned < packets.length; this.scanned++) {
+      const p = packets[this.scanned]!;
       // The seed's own messages come as ['m', sid, seq, port, msg]; others' as ['f', src, sid, seq, port, msg, …].
       const m =
         p[0] === 'm'
@@ -42,19 +46,23 @@ export class RawPage {
           : p[0] === 'f'
             ? { src: p[1] as string, port: p[4] as string, msg: p[5] as unknown[], stamp: p.slice(6) }
             : undefined;
-      if (m !== undefined && pred(m)) out.push(m);
+      if (m !== undefined) this.parsed.push(m);
     }
-    return out;
+    return this.parsed;
   }
 
-  /** Wait until pred holds for what was received (at most timeoutMs). */
+  received(pred: (m: Relayed) => boolean = () => true): Relayed[] {
+    return this.all().filter(pred);
+  }
+
+  /** Wait until pred holds for what was received (at most timeoutMs); pred sees the same, growing array each time. */
   async until(pred: (all: Relayed[]) => boolean, timeoutMs = 20_000, what = 'relayed messages'): Promise<Relayed[]> {
-    if (pred(this.received())) return this.received();
+    if (pred(this.all())) return this.all();
     try {
-      await this.raw.waitFrame(() => pred(this.received()), timeoutMs);
+      await this.raw.waitFrame(() => pred(this.all()), timeoutMs);
     } catch {
-      throw new Error(`timed out waiting for ${what}; last received: ${JSON.stringify(this.received().slice(-5)).slice(0, 1000)}`);
+      throw new Error(`timed out waiting for ${what}; last received: ${JSON.stringify(this.all().slice(-5)).slice(0, 1000)}`);
     }
-    return this.received();
+    return this.all();
   }
 }
