@@ -77,6 +77,10 @@ export const MESH_DEFAULTS = {
 
 const te = (text: string): unknown[] => ['transport_error', text];
 
+/** What a seed appends to a relayed message (seed.ts): nothing for a secret holder, [kind, caps] for a page. */
+export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
+const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
+
 /**
  * Observers of the mesh (global groups, direct links): each method is
  * optional and called synchronously where the mesh's state changes.
@@ -292,13 +296,15 @@ export class Mesh implements Network {
 
   /** The peer of `c` as a Sender (caps.ts). */
   senderOf(c: Conn): Sender {
-    return this.senders.get(c) ?? (c.kind === 'secret' ? TRUSTED : { kind: c.kind, caps: [] });
+    if (c.kind === 'secret') return TRUSTED;
+    return this.senders.get(c) ?? { kind: c.kind, caps: [] };
   }
 
-  /** A seed's stamp for relayed packets from the peer of `c`: [] for secret holders, [kind, caps] for pages. */
-  stampOf(c: Conn): [] | [PeerKind, readonly Cap[]] {
+  /** A seed's stamp for relayed packets from the peer of `c`: none for secret holders, [kind, caps] for pages. */
+  stampOf(c: Conn): Stamp {
+    if (c.kind === 'secret') return NO_STAMP;
     const s = this.senderOf(c);
-    return s.kind === 'secret' ? [] : [s.kind, s.caps];
+    return [s.kind, s.caps];
   }
 
   /** A direct link's Conn is up (direct.ts): the peer is up, observers hear of it. */

@@ -19,14 +19,12 @@ import { logger } from '../log.ts';
 import type { Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
-import type { Mesh } from './mesh.ts';
+import type { Mesh, Stamp } from './mesh.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
 
 const log = logger('seed');
 
-/** What a seed stamps on a relayed message: nothing for a secret holder, [kind, caps] for a page. */
-type Stamp = ReturnType<Mesh['stampOf']>;
 
 export class SeedRole {
   /** Nodes attached to other seeds: node → its seed. */
@@ -245,13 +243,14 @@ export class SeedRole {
     const to = m.conns.get(dst);
     this.relayed++;
     if (to) {
-      to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg, ...stamp] : ['f', src, sid, seq, port, msg, ...stamp]);
+      if (stamp.length === 0) to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg] : ['f', src, sid, seq, port, msg]);
+      else to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg, ...stamp] : ['f', src, sid, seq, port, msg, ...stamp]);
       return;
     }
     const viaSeed = this.directory.get(dst);
     const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
     if (sc) {
-      sc.send(['F', src, dst, sid, seq, port, msg, ...stamp]);
+      sc.send(stamp.length === 0 ? ['F', src, dst, sid, seq, port, msg] : ['F', src, dst, sid, seq, port, msg, ...stamp]);
       return;
     }
     this.relayed--;
