@@ -161,7 +161,11 @@ export class Remote {
   private onSnd(from: NodeId, [port, ...msg]: unknown[], who: Sender): void {
     if (!isPortId(port)) return bad(from, 'snd');
     if (port.indexOf('#') >= 0) return this.k.snd(port, msg);
-    if (this.k.isLocalNode(port)) return this.k.nodePortRequest(from, msg, who);
+    if (this.k.isLocalNode(port)) {
+      // One level only: a chain of sndOn to ourselves would recurse once per element of one message.
+      if (msg[0] === 'snd') return this.denied(from, 'snd', [port, ...msg], 'sndOn of an sndOn to the same node');
+      return this.k.nodePortRequest(from, msg, who);
+    }
     this.denied(from, 'snd', [port, ...msg], `a node port request to another node (${port}) is never sent on another node's behalf`);
   }
 

@@ -143,6 +143,14 @@ test('caps — sndOn launders nothing: to this node\'s node port it runs as the 
     ['web/s', 'web/s', 'denied', 'snd'],
     ['elsewhere', 'elsewhere#1', 'hi', undefined],
   ]);
+  // sndOn of an sndOn to itself: one level only (a long chain would recurse once per element).
+  const chain: unknown[] = ['snd', 'target'];
+  for (let i = 0; i < 50_000; i++) chain.push('snd', 'target');
+  n.kernel.receive('svc', 'target', [...chain, 'kil', p], TRUSTED);
+  await settle();
+  assert.deepEqual(out.at(-1)!.msg.slice(0, 2), ['denied', 'snd']);
+  assert.match(out.at(-1)!.msg[2] as string, /sndOn of an sndOn/);
+  assert.ok(n.kernel.ports.has(p));
   // A secret holder's sndOn of a request to this node's own node port runs, as its own.
   n.kernel.receive('svc', 'target', ['snd', 'target', 'kil', p], TRUSTED);
   await settle();
