@@ -224,10 +224,13 @@ test('cli — token prints a token that verifies with the profile secret', async
   assert.equal(r.code, 0, r.err);
   const tok = r.out.trim();
   assert.equal(r.out, tok + '\n');
+  const t1 = Date.now();
   const subtle = globalThis.crypto.subtle;
-  await verifyToken(subtle, 'web-s', tok, 'web/tab1', t0);
+  // Signed with the CLI's clock, somewhere between t0 and t1 (however slow a loaded machine starts it).
+  const { exp } = await verifyToken(subtle, 'web-s', tok, 'web/tab1', t0);
+  assert.ok(exp >= Math.floor(t0 / 1000) + 60 && exp <= Math.ceil(t1 / 1000) + 60, `exp ${exp}`);
   await assert.rejects(verifyToken(subtle, 'global-s', tok, 'web/tab1', t0), { code: 'AEMP_ERR_TOKEN' });
-  await assert.rejects(verifyToken(subtle, 'web-s', tok, 'web/tab1', t0 + 62_000), { code: 'AEMP_ERR_TOKEN' });
+  await assert.rejects(verifyToken(subtle, 'web-s', tok, 'web/tab1', exp * 1000), { code: 'AEMP_ERR_TOKEN' });
   await assert.rejects(verifyToken(subtle, 'web-s', tok, 'other', t0), { code: 'AEMP_ERR_TOKEN' });
   // In a chain, token uses the current profile, as edited so far.
   r = await aemp(rc, 'profile', 'web', 'token', '--node', 'w', '--ttl', '5', 'profile', 'x', 'setsecret', 'x-s', 'token', '--node', 'w', '--ttl', '5');
