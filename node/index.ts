@@ -29,3 +29,4 @@ setEnvironment({
 export * from '../lib/index.ts';
 export { setEnvironment } from '../lib/configure.ts';
 export { setHttpHandler, type HttpHandler } from './http.ts';
+export { createToken, type TokenOptions } from './token.ts';
