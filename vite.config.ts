@@ -2,7 +2,7 @@
  * Two builds (`npm run build`, scripts/build.mjs, runs both after tsc):
  *   vite build             the chat demo page → dist/demo/ (served by `npm start`)
  *   vite build --mode lib  aemp for plain web pages: one ESM file dist/aemp.js
- *                          with its lazily loaded chunks in dist/chunks/, and
+ *                          with its chunks next to it (dist/*.js), and
  *                          dist/aemp.d.ts pointing at tsc's dist/web/index.d.ts
  *
  * No `define` or alias: simple-peer (direct links) is CommonJS written for
@@ -44,7 +44,7 @@ export default defineConfig(({ mode }) => {
         emptyOutDir: false, // dist/demo and tsc's output live there too
         lib: { entry: here('./web/index.ts'), formats: ['es'], fileName: () => 'aemp.js' },
         // Vite keeps an ES library readable (no whitespace minification); a page loads it as is, so minify fully.
-        rolldownOptions: { output: { minify: true, chunkFileNames: 'chunks/[name]-[hash].js' } },
+        rolldownOptions: { output: { minify: true } },
       },
     };
   }

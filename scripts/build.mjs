@@ -4,13 +4,13 @@
  *   dist/lib, dist/node, dist/web  tsc: ESM .js, .d.ts and source maps (with
  *                                  their sources inlined) of the entry points
  *                                  aemp/core, aemp/node, aemp/web and the CLI
- *   dist/aemp.js (+ dist/chunks/)  vite --mode lib: the browser bundle for a
+ *   dist/aemp.js (+ dist/*.js)     vite --mode lib: the browser bundle for a
  *                                  plain <script type="module">
  *   dist/demo/                     vite: the chat demo page (`npm start`; not packed)
  *
  * Plain JavaScript, so a fresh clone builds with nothing but its devDependencies.
  */
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { build } from 'vite';
@@ -18,7 +18,9 @@ import { build } from 'vite';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const at = (p) => root + p;
 
-for (const d of ['dist/lib', 'dist/node', 'dist/web', 'dist/chunks', 'dist/types']) rmSync(at(d), { recursive: true, force: true });
+for (const d of ['dist/lib', 'dist/node', 'dist/web', 'dist/types']) rmSync(at(d), { recursive: true, force: true });
+// The bundle's chunks are named by content hash: drop the previous build's.
+for (const f of existsSync(at('dist')) ? readdirSync(at('dist')) : []) if (/\.(js|js\.map|d\.ts)$/.test(f)) rmSync(at(`dist/${f}`));
 
 // Declarations keep the sources' `.ts` specifiers; a consumer's TypeScript wants the emitted `.js` names.
 const relTs = /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]*?)\.ts(['"])/g;

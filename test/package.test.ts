@@ -63,7 +63,7 @@ test('package — the tarball holds dist/ and the README, not the sources, tests
   for (const f of ['package.json', 'README.md', 'dist/node/bin.js', 'dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/lib/index.js', 'dist/lib/index.js.map', 'dist/aemp.js', 'dist/aemp.d.ts']) {
     assert.ok(packed.includes(f), `${f} is packed`);
   }
-  const stray = packed.filter((f) => !/^(dist\/(lib|node|web|chunks)\/|dist\/aemp\.(js|js\.map|d\.ts)$|package\.json$|README\.md$|LICENSE$)/.test(f));
+  const stray = packed.filter((f) => !/^(dist\/(lib|node|web)\/|dist\/[\w-]+\.js(\.map)?$|dist\/aemp\.d\.ts$|package\.json$|README\.md$|LICENSE$)/.test(f));
   assert.deepEqual(stray, []);
   assert.ok(!packed.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript sources');
   for (const p of [nodeApp, webApp]) {
