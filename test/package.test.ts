@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { installOffline, npmEnv, ROOT, run, type Project } from './fixtures/offline-install.ts';
@@ -141,7 +141,7 @@ export { opts, typo, sum, t, n, g, configure, setHttpHandler, monSeed, monLinkFa
   await run(process.execPath, [TSC, '-p', join(nodeApp.dir, 'tsconfig.json')], nodeApp.dir);
 });
 
-test('package — a Vite app importing aemp builds with no configuration, typechecks with the web types, and in Chromium receives a message from a Node node', async () => {
+test('package — a Vite app importing aemp builds with no configuration and typechecks with the web types; it and a plain page with dist/aemp.js, in Chromium, receive a message from a Node node', async () => {
   assert.ok(seedUrl, 'the seed runs');
   write(webApp.dir, {
     'index.html': '<!doctype html><meta charset="utf-8"><title>aemp app</title><pre id="out">starting</pre><script type="module" src="./main.ts"></script>\n',
@@ -162,6 +162,22 @@ grpReg('pkg_page', me);
   });
   await run(process.execPath, [TSC, '-p', join(webApp.dir, 'tsconfig.json')], webApp.dir);
   await run(process.execPath, [VITE, 'build', '--logLevel', 'warn'], webApp.dir);
+  // The same without a bundler: the package's dist/aemp.js and its chunks copied next to a plain page.
+  const plain = join(webApp.dir, 'dist/plain');
+  mkdirSync(plain);
+  const pkgDist = join(webApp.dir, 'node_modules/aemp/dist');
+  for (const f of readdirSync(pkgDist)) if (f.endsWith('.js')) copyFileSync(join(pkgDist, f), join(plain, f));
+  write(plain, {
+    'index.html': `<!doctype html><meta charset="utf-8"><pre id="out">starting</pre><script type="module">
+  import { configure, port, rcv, grpReg } from './aemp.js';
+  const q = new URLSearchParams(location.search);
+  await configure({ seeds: [q.get('seed')], token: q.get('token'), nodeid: 'web/plain' });
+  const me = port();
+  rcv(me, 'hello', (text) => (document.getElementById('out').textContent = 'got ' + text));
+  grpReg('pkg_page', me);
+</script>
+`,
+  });
 
   const echo = procs.find((p) => p.child.spawnargs.some((a) => a.endsWith('echo.mjs')));
   assert.ok(echo, 'the Node node runs (previous test)');
@@ -173,11 +189,16 @@ grpReg('pkg_page', me);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     const { port } = server.address() as { port: number };
-    await page.goto(`http://127.0.0.1:${port}/?seed=${encodeURIComponent(seedUrl)}&token=${encodeURIComponent(token)}`);
-    await page.waitForFunction(() => document.getElementById('out')?.textContent === 'got from node', undefined, { timeout: 60_000 }).catch(async (e) => {
-      throw new Error(`${e.message}\npage: ${await page.locator('#out').evaluate((el) => `${el.textContent} (seed ${(el as HTMLElement).dataset.seed})`)}\nerrors: ${errors.join('\n')}`);
-    });
+    const query = `?seed=${encodeURIComponent(seedUrl)}&token=${encodeURIComponent(token)}`;
+    const greeted = async (path: string) => {
+      await page.goto(`http://127.0.0.1:${port}${path}${query}`);
+      await page.waitForFunction(() => document.getElementById('out')?.textContent === 'got from node', undefined, { timeout: 60_000 }).catch(async (e) => {
+        throw new Error(`${path}: ${e.message}\npage: ${await page.locator('#out').evaluate((el) => `${el.textContent} (seed ${(el as HTMLElement).dataset.seed})`)}\nerrors: ${errors.join('\n')}`);
+      });
+    };
+    await greeted('/');
     assert.equal(await page.locator('#out').evaluate((el) => (el as HTMLElement).dataset.seed), 'pkgseed');
+    await greeted('/plain/');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
@@ -193,7 +214,7 @@ const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javas
 function serve(dir: string): Promise<Server> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const file = join(dir, path === '/' ? 'index.html' : path);
+    const file = join(dir, path.endsWith('/') ? `${path}index.html` : path);
     if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
   });
