@@ -12,31 +12,9 @@ import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
 import { directOptions } from './mesh/direct-options.ts';
-import type { Framing } from './protocol/codec.ts';
-import type { GroupLimits } from './groups/options.ts';
+import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
 
-export interface ConfigureOptions {
-  profile?: string;
-  nodeid?: string;
-  binds?: string[];
-  seeds?: string[];
-  secret?: string;
-  token?: string;
-  cert?: unknown;
-  services?: string[];
-  parent?: string;
-  /** Milliseconds here (the config database and CLI use seconds). Default 6000. */
-  monitor_timeout?: number;
-  connect_interval?: number;
-  framing_format?: Framing;
-  auth_offer?: string[];
-  auth_accept?: string[];
-  /** Injected clock (tests). */
-  clock?: Clock;
-  /** Limits of the global groups (lib/groups/options.ts, docs/groups.md). */
-  groups?: Partial<GroupLimits>;
-  [key: string]: unknown;
-}
+export type { ConfigureOptions } from './options.ts';
 
 export interface Environment {
   transport: MeshTransport;
@@ -66,7 +44,7 @@ function list(v: unknown, key: string): string[] {
 }
 
 /** A duration option: milliseconds in the API (the config database's seconds are converted when read). */
-function ms(o: ConfigureOptions, key: string, dflt: number): number {
+function ms(o: ConfigureOptions, key: 'monitor_timeout' | 'connect_interval', dflt: number): number {
   const v = o[key];
   if (v === undefined || v === null) return dflt;
   const n = Number(v);
@@ -75,7 +53,7 @@ function ms(o: ConfigureOptions, key: string, dflt: number): number {
 }
 
 /** A count option (a limit): a whole number >= 1. */
-function count(o: ConfigureOptions, key: string): number {
+function count(o: ConfigureOptions, key: OptionKey): number {
   const n = o[key];
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new BadArgumentError(`configure: ${key} must be a whole number >= 1`);
   return n;
@@ -83,7 +61,9 @@ function count(o: ConfigureOptions, key: string): number {
 
 /** (Re)attach node n to its network according to opts. */
 export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<void> {
+  checkOptions(given);
   const opts = env?.resolve ? await env.resolve(given) : given;
+  if (opts !== given) checkOptions(opts, 'configure (resolved profile)');
   const seeds = list(opts.seeds, 'seeds');
   const binds = list(opts.binds, 'binds');
   const wantsNet = seeds.length > 0 || binds.length > 0;
@@ -125,7 +105,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
           : ['none'],
     authAccept: list(opts.auth_accept, 'auth_accept').length
       ? list(opts.auth_accept, 'auth_accept')
-      : opts.anonymous === true || opts.anonymous === 'yes'
+      : opts.anonymous === true || (opts.anonymous as unknown) === 'yes'
         ? ['hmac_sha256', 'token', 'none']
         : ['hmac_sha256', 'token'],
     transport: env.transport,
@@ -136,7 +116,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(opts.maxRemoteMonitors !== undefined ? { maxRemoteMonitors: count(opts, 'maxRemoteMonitors') } : {}),
     ...(opts.pageMaxRemoteMonitors !== undefined ? { pageMaxRemoteMonitors: count(opts, 'pageMaxRemoteMonitors') } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
-    ...directOptions(opts, env.wrtc),
+    ...directOptions(opts as Record<string, unknown>, env.wrtc),
   });
   n.net = mesh;
   n.kernel.transport = mesh;

@@ -227,7 +227,7 @@ export class Kernel {
     while (q.size > 0) {
       if (++n > this.budget) {
         // Let I/O and timers run; continue in a macrotask.
-        (globalThis.setImmediate ?? setTimeout)(this.drain);
+        ((globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? setTimeout)(this.drain);
         return;
       }
       const target = q.shift();

@@ -23,6 +23,13 @@ export interface PortContext {
   getCond(pred: (...msg: any[]) => boolean, timeoutMs?: number): Promise<Message | undefined>;
 }
 
+declare global {
+  interface SymbolConstructor {
+    /** Explicit resource management's Symbol.dispose, declared so aemp's types need no esnext lib (as @types/node does). */
+    readonly dispose: unique symbol;
+  }
+}
+
 export interface Disposable {
   [Symbol.dispose](): void;
 }

@@ -6,10 +6,9 @@
  * Exit codes: 0 done; 1 the database is unreadable or corrupt, a profile does
  * not resolve, a mesh command failed; 2 unknown command or bad argument.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { AempError } from '../lib/errors.ts';
 import {
   ConfigError, addToList, defaultRcPath, deleteProfile, deleteValue, readConfig, removeFromList,
@@ -459,18 +458,8 @@ async function runMesh(cmd: string, args: string[], profile: string | undefined,
   }
   if (profile !== undefined) word(cmd, 'profile name', checkProfileName)(new ArgReader(cmd, [profile], 0));
   parseMeshArgs(cmd, args);
-  const url = new URL('./cli-mesh.ts', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) {
-    io.err(`aemp: ${cmd}: not implemented yet`);
-    return 1;
-  }
-  const m = (await import(url.href)) as {
-    runMeshCommand(
-      cmd: string,
-      args: string[],
-      ctx: { profile?: string; rcPath?: string; out: (line: string) => void; err: (line: string) => void },
-    ): Promise<number | void>;
-  };
+  // Loaded only for mesh commands: the configuration commands and --help start without the mesh.
+  const m = await import('./cli-mesh.ts');
   const code = await m.runMeshCommand(cmd, args, { profile, rcPath: rc(io), out: io.out, err: io.err });
   return typeof code === 'number' ? code : 0;
 }
