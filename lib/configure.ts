@@ -10,7 +10,7 @@ import { MpNode } from './node.ts';
 import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
-import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
+import { Mesh, MESH_DEFAULTS, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import type { Framing } from './protocol/codec.ts';
 import type { GroupLimits } from './groups/options.ts';
@@ -21,7 +21,8 @@ export interface ConfigureOptions {
   binds?: string[];
   seeds?: string[];
   secret?: string;
-  token?: string;
+  /** A token (`aemp token`, createToken), or a function (sync or async) called for a fresh one before every connect and reconnect. */
+  token?: string | TokenSource;
   cert?: unknown;
   services?: string[];
   parent?: string;
@@ -98,7 +99,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   // Every networked node answers `aemp trace` / `aemp nodes` (node-port requests, no code evaluated).
   installTrace(n);
   const secret = opts.secret as string | undefined;
-  const token = opts.token as string | undefined;
+  const token = opts.token as string | TokenSource | undefined;
+  if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') throw new BadArgumentError('configure: token must be a string or a function returning one');
   const mesh = new Mesh(n, {
     ...MESH_DEFAULTS,
     seeds,

@@ -8,6 +8,7 @@
  * links between nodes (the relay → direct upgrade) in direct.ts.
  */
 import type { Clock } from '../clock.ts';
+import { AempError } from '../errors.ts';
 import { unrefTimer } from '../clock.ts';
 import { isNodeId, isPortId, randomBytes, type NodeId, type PortId } from '../ids.ts';
 import type { Guard, Message } from '../kernel.ts';
@@ -38,7 +39,8 @@ export interface MeshOptions extends DirectOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
-  token?: string;
+  /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
+  token?: string | TokenSource;
   monitorTimeoutMs: number;
   connectIntervalMs: number;
   framing: Framing;
@@ -54,6 +56,9 @@ export interface MeshOptions extends DirectOptions {
   /** URLs this seed tells others to reach it by (default: from binds). */
   advertise?: string[];
 }
+
+/** Called before every connect and reconnect to a seed; may fetch the token from the app's backend. */
+export type TokenSource = () => string | Promise<string>;
 
 export const MESH_DEFAULTS = {
   monitorTimeoutMs: 6000,
@@ -154,13 +159,13 @@ export class Mesh implements Network {
 
   // --- links ---------------------------------------------------------------
 
-  handshakeOptions(): HandshakeOptions {
+  handshakeOptions(token = typeof this.o.token === 'string' ? this.o.token : undefined): HandshakeOptions {
     const o = this.o;
     return {
       nodeId: this.nodeId,
       isSeed: !!this.seed,
       secret: o.secret,
-      token: o.token,
+      token,
       authOffer: o.authOffer,
       authAccept: o.authAccept,
       framings: o.framing === 'json' ? ['json', 'msgpack'] : ['msgpack', 'json'],
@@ -171,8 +176,8 @@ export class Mesh implements Network {
   }
 
   /** Authenticate a fresh link and turn it into a Conn (or refuse it). */
-  async establish(link: Link, outbound: boolean): Promise<Conn> {
-    const hs = await runHandshake(link, this.handshakeOptions(), this.o.handshakeTimeoutMs, this.clock);
+  async establish(link: Link, outbound: boolean, token?: string): Promise<Conn> {
+    const hs = await runHandshake(link, this.handshakeOptions(token), this.o.handshakeTimeoutMs, this.clock);
     const { peerNode, peerIsSeed, framing } = hs.result;
     const refuse = (code: string, why: string): never => {
       log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
@@ -215,8 +220,9 @@ export class Mesh implements Network {
     while (!this.stopping.signal.aborted) {
       const url = this.seedUrls[i++ % this.seedUrls.length]!;
       try {
+        const token = await this.freshToken();
         const link = await this.o.transport.connect(url, { signal: this.stopping.signal, timeoutMs: this.o.monitorTimeoutMs });
-        const c = await this.establish(link, true);
+        const c = await this.establish(link, true, token);
         if (!c.peerIsSeed) {
           c.close('expected a seed at ' + url);
           throw new Error(`${url} is not a seed`);
@@ -244,6 +250,20 @@ export class Mesh implements Network {
         await this.sleep(backoffMs(this.o.connectIntervalMs, failures / this.seedUrls.length));
       else if (failures === 0) await this.sleep(Math.min(250, this.o.connectIntervalMs));
     }
+  }
+
+  /** The token for the next connect: a token function is asked every time (a long-lived page's token expires). */
+  private async freshToken(): Promise<string | undefined> {
+    const t = this.o.token;
+    if (typeof t !== 'function') return t;
+    let v: unknown;
+    try {
+      v = await t();
+    } catch (e) {
+      throw new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+    if (typeof v !== 'string' || v === '') throw new AempError('AEMP_ERR_TOKEN_SOURCE', 'the token function returned no token (a non-empty string)');
+    return v;
   }
 
   readonly closeWaiters = new Map<Conn, () => void>();
