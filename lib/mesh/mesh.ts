@@ -22,6 +22,7 @@ import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
+import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
@@ -35,7 +36,7 @@ export interface MeshTransport {
   listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions extends DirectOptions {
+export interface MeshOptions extends DirectOptions, TurnOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
@@ -70,6 +71,7 @@ export const MESH_DEFAULTS = {
   maxMessageSize: 128 * 1024 * 1024,
   maxPendingHandshakes: 256,
   ...DIRECT_DEFAULTS,
+  ...TURN_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
@@ -117,6 +119,7 @@ export class Mesh implements Network {
     for (const s of o.seeds) this.addSeedUrl(s);
     if (o.binds.length > 0) this.seed = new SeedRole(this);
     this.direct = new DirectLinks(this);
+    installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
     node.kernel.nodePort.set('gap', (from, [sid]) => {
       if (this.sessions.txSid(from) === sid) this.nodeDown(from, te(`messages to ${from} were lost on the way`));
     });
