@@ -11,6 +11,9 @@
  *   nothing: what the room said meanwhile is shown after, in order.
  * - Stopped for longer, the seed declares it dead (the room sees it quit);
  *   once it runs again it reconnects, rejoins and chats, without a reload.
+ * - Throttled (a hidden tab's timers fire rarely; here no timer fires
+ *   sooner than 10 s) but still handling network events, it stays joined
+ *   well past monitor_timeout: it answers its peers' pings as they come.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -123,5 +126,33 @@ test('tab life — a page stopped past monitor_timeout is declared dead, and whe
     await shows(cat.page, 'dan: awake again');
   } finally {
     await Promise.all([cat.close(), dan.close()]);
+  }
+});
+
+test('tab life — a page whose timers are throttled (none fires sooner than 10 s) stays joined past monitor_timeout and gets every message', async () => {
+  const [eve, fay] = await pair('eve', 'fay');
+  try {
+    await membersAre(eve.page, ['eve', 'fay']);
+    // As Chromium's throttling of hidden tabs: timers are late, network events and microtasks are not.
+    await fay.page.evaluate(() => {
+      const w = window as unknown as Record<string, (fn: () => void, ms?: number) => number>;
+      const st = w.setTimeout!.bind(window);
+      const si = w.setInterval!.bind(window);
+      w.setTimeout = (fn, ms) => st(fn, Math.max(ms ?? 0, 10_000));
+      w.setInterval = (fn, ms) => si(fn, Math.max(ms ?? 0, 10_000));
+    });
+    const sent: string[] = [];
+    // Seven seconds of chat: more than twice the 3 s monitor_timeout, in which fay's heartbeat timers never fire.
+    for (let i = 1; i <= 7; i++) {
+      await say(eve.page, `tick ${i}`);
+      sent.push(`eve: tick ${i}`);
+      await shows(fay.page, `eve: tick ${i}`);
+      await wait(1000);
+    }
+    assert.deepEqual((await shownMessages(fay.page)).filter((l) => l.startsWith('eve: ')), sent);
+    assert.deepEqual(await quitNotices(eve.page, 'fay'), [], 'fay was never declared gone');
+    assert.equal(await fay.page.evaluate(() => (window as unknown as W).aempDemo.seed()), 'demo_seed');
+  } finally {
+    await Promise.all([eve.close(), fay.close()]);
   }
 });
