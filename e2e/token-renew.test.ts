@@ -42,7 +42,8 @@ test('token renewal — after a seed restart the page reconnects with a fresh to
   // The first token lived one second; make sure it is dead before the seed comes back (a lower bound, not a deadline).
   await new Promise((r) => setTimeout(r, 1500));
   demo = await startDemo({ rc: rc.rc, dist: rc.dist, port, args: ['--token-ttl', '1'] });
-  await alice.page.waitForFunction(() => (window as unknown as W).aempDemo.seed() === 'demo_seed', undefined, { timeout: 20_000 });
+  // Its back-off may be at its longest step (8 × connect_interval ± 25%) when the seed is back.
+  await alice.page.waitForFunction(() => (window as unknown as W).aempDemo.seed() === 'demo_seed', undefined, { timeout: 30_000 });
   await joined(alice.page);
   assert.equal(await alice.page.evaluate(() => (window as unknown as W).aempDemo.refused()), undefined);
   assert.equal(await alice.page.evaluate(() => (window as unknown as W).aempDemo.node()), node, 'the same node ID');

@@ -107,6 +107,25 @@ test('token source — a sync function works, and one that throws or returns not
   }
 });
 
+test('token source — a token function that never answers fails that connect after monitor_timeout; the next call is made', async () => {
+  const seed = await createNode({ ...opts, nodeid: 'ts_seed3', binds: ['127.0.0.1:0'], secret: SECRET });
+  const good = await tokenFor('web/ts-hang', 60);
+  let calls = 0;
+  const node = await createNode({
+    ...opts,
+    nodeid: 'web/ts-hang',
+    seeds: [seedUrl(seed)],
+    token: () => (++calls === 1 ? new Promise<string>(() => {}) : good),
+  });
+  try {
+    assert.equal(await linked(node), 'ts_seed3');
+    assert.equal(calls, 2);
+  } finally {
+    await node.shutdown();
+    await seed.shutdown();
+  }
+});
+
 test('token source — configure refuses a token that is neither a string nor a function', async () => {
   await assert.rejects(createNode({ ...opts, nodeid: 'web/ts-bad', seeds: ['ws://127.0.0.1:9/'], token: 42 as unknown as string }), {
     code: 'AEMP_ERR_BAD_ARGUMENT',

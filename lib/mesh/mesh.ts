@@ -260,10 +260,19 @@ export class Mesh implements Network {
     const t = this.o.token;
     if (typeof t !== 'function') return t;
     let v: unknown;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    // Bounded like a connect: a token fetch that hangs (a backend going down) must not stall reconnecting for good.
+    const ms = this.o.monitorTimeoutMs;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => reject(new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function did not answer within ${ms} ms`)), ms);
+    });
     try {
-      v = await t();
+      v = await Promise.race([t(), late]);
     } catch (e) {
+      if ((e as AempError)?.code === 'AEMP_ERR_TOKEN_SOURCE') throw e;
       throw new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    } finally {
+      this.clock.clearTimeout(timer!);
     }
     if (typeof v !== 'string' || v === '') throw new AempError('AEMP_ERR_TOKEN_SOURCE', 'the token function returned no token (a non-empty string)');
     return v;

@@ -188,7 +188,8 @@ interface Credentials {
 }
 
 async function fetchToken(nodeid?: string): Promise<{ nodeid: string; token: string }> {
-  const res = await fetch(nodeid ? `token?nodeid=${encodeURIComponent(nodeid)}` : 'token', { cache: 'no-store' });
+  // Bounded: a server going down may take the request and never answer.
+  const res = await fetch(nodeid ? `token?nodeid=${encodeURIComponent(nodeid)}` : 'token', { cache: 'no-store', signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`GET /token: HTTP ${res.status}`);
   return (await res.json()) as { nodeid: string; token: string };
 }
