@@ -12,6 +12,7 @@ import { median, round } from './stats.ts';
 import { groupsFigures } from './figures-groups.ts';
 import { rtcFigures } from './figures-rtc.ts';
 import { packageFigures } from './figures-package.ts';
+import { browserFigures } from './figures-browser.ts';
 
 /** Messages per run of the ws throughput figures (raw and aemp must match). */
 export const WS_COUNT = 2_000_000;
@@ -232,4 +233,5 @@ export const figures: Figure[] = [
   ...groupsFigures,
   ...rtcFigures,
   ...packageFigures,
+  ...browserFigures,
 ];

@@ -10,7 +10,7 @@ import { MpNode } from './node.ts';
 import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
-import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
+import { Mesh, MESH_DEFAULTS, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
 
@@ -86,7 +86,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   // Every networked node answers `aemp trace` / `aemp nodes` (node-port requests, no code evaluated).
   installTrace(n);
   const secret = opts.secret as string | undefined;
-  const token = opts.token as string | undefined;
+  const token = opts.token as string | TokenSource | undefined;
+  if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') throw new BadArgumentError('configure: token must be a string or a function returning one');
   const mesh = new Mesh(n, {
     ...MESH_DEFAULTS,
     seeds,

@@ -47,8 +47,8 @@ export const OPTIONS = {
   seeds: opt<string[]>(),
   /** The mesh's shared secret (HMAC-SHA256 handshake). */
   secret: opt<string>(),
-  /** A token signed with the mesh secret (`aemp token`, createToken), presented instead of the secret. */
-  token: opt<string>(),
+  /** A token signed with the mesh secret (`aemp token`, createToken), presented instead of the secret; or a function (sync or async) called for a fresh one before every connect and reconnect. */
+  token: opt<string | (() => string | Promise<string>)>(),
   /** TLS certificate and key: binds listen with wss://; also trusted for wss:// seeds (Node). */
   cert: opt<CertPem>(),
   /** PEM certificates trusted for wss:// seeds besides the system CAs (Node). */
@@ -103,6 +103,14 @@ export const OPTIONS = {
   pageMaxRemoteMonitors: opt<number>(),
   /** cal/call waiting for a reply at once on this node; past it, call rejects (AEMP_ERR_QUOTA). Default 100000. */
   maxPendingCalls: opt<number>(),
+  /** 'relay' forces direct links through TURN (iceServers or the seed's turn_urls). Default 'all'. */
+  iceTransportPolicy: opt<'all' | 'relay'>(),
+  /** Seeds: coturn's shared secret (its REST API scheme); the seed hands its nodes short-lived TURN credentials. */
+  turn_secret: opt<string>(),
+  /** Seeds: the TURN servers (turn: or turns: URLs) those credentials are for. */
+  turn_urls: opt<string[] | string>(),
+  /** Seeds: lifetime of the TURN credentials handed out, ms (profiles: seconds). Default one hour. */
+  turn_ttl: opt<number>(),
   /** Test option: drop every ICE candidate, so no direct link can form. */
   directDropCandidates: opt<boolean>(),
 } as const;

@@ -145,7 +145,7 @@ export class DirectLinks {
     a.connect(
       {
         wrtc: o.wrtc,
-        config: { iceServers: o.iceServers },
+        config: { iceServers: o.iceServers, iceTransportPolicy: o.iceTransportPolicy },
         signal: (data) => this.m.node.kernel.snd(st.node, ['rtc', 'sig', cid, data, framing]),
         timeoutMs: o.directConnectTimeoutMs,
         dropCandidates: o.directDropCandidates,

@@ -9,6 +9,7 @@
  */
 import { stampedSender, TRUSTED, type Cap, type Sender } from '../caps.ts';
 import type { Clock } from '../clock.ts';
+import { AempError } from '../errors.ts';
 import { unrefTimer } from '../clock.ts';
 import { isNodeId, isPortId, randomBytes, type NodeId, type PortId } from '../ids.ts';
 import type { Guard, Message } from '../kernel.ts';
@@ -23,6 +24,7 @@ import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
+import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
@@ -36,11 +38,12 @@ export interface MeshTransport {
   listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions extends DirectOptions {
+export interface MeshOptions extends DirectOptions, TurnOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
-  token?: string;
+  /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
+  token?: string | TokenSource;
   monitorTimeoutMs: number;
   connectIntervalMs: number;
   framing: Framing;
@@ -61,6 +64,9 @@ export interface MeshOptions extends DirectOptions {
   advertise?: string[];
 }
 
+/** Called before every connect and reconnect to a seed; may fetch the token from the app's backend. */
+export type TokenSource = () => string | Promise<string>;
+
 export const MESH_DEFAULTS = {
   monitorTimeoutMs: 6000,
   connectIntervalMs: 2000,
@@ -73,6 +79,7 @@ export const MESH_DEFAULTS = {
   maxRemoteMonitors: REMOTE_DEFAULTS.maxRemoteMonitors,
   pageMaxRemoteMonitors: REMOTE_DEFAULTS.pageMaxRemoteMonitors,
   ...DIRECT_DEFAULTS,
+  ...TURN_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
@@ -127,6 +134,7 @@ export class Mesh implements Network {
     for (const s of o.seeds) this.addSeedUrl(s);
     if (o.binds.length > 0) this.seed = new SeedRole(this);
     this.direct = new DirectLinks(this);
+    installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
     node.kernel.nodePort.set('gap', (from, [sid]) => {
       if (this.sessions.txSid(from) === sid) this.nodeDown(from, te(`messages to ${from} were lost on the way`));
     });
@@ -169,13 +177,13 @@ export class Mesh implements Network {
 
   // --- links ---------------------------------------------------------------
 
-  handshakeOptions(): HandshakeOptions {
+  handshakeOptions(token = typeof this.o.token === 'string' ? this.o.token : undefined): HandshakeOptions {
     const o = this.o;
     return {
       nodeId: this.nodeId,
       isSeed: !!this.seed,
       secret: o.secret,
-      token: o.token,
+      token,
       authOffer: o.authOffer,
       authAccept: o.authAccept,
       framings: o.framing === 'json' ? ['json', 'msgpack'] : ['msgpack', 'json'],
@@ -186,8 +194,8 @@ export class Mesh implements Network {
   }
 
   /** Authenticate a fresh link and turn it into a Conn (or refuse it). */
-  async establish(link: Link, outbound: boolean): Promise<Conn> {
-    const hs = await runHandshake(link, this.handshakeOptions(), this.o.handshakeTimeoutMs, this.clock);
+  async establish(link: Link, outbound: boolean, token?: string): Promise<Conn> {
+    const hs = await runHandshake(link, this.handshakeOptions(token), this.o.handshakeTimeoutMs, this.clock);
     const { peerNode, peerIsSeed, framing } = hs.result;
     const refuse = (code: string, why: string): never => {
       log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
@@ -231,8 +239,9 @@ export class Mesh implements Network {
     while (!this.stopping.signal.aborted) {
       const url = this.seedUrls[i++ % this.seedUrls.length]!;
       try {
+        const token = await this.freshToken();
         const link = await this.o.transport.connect(url, { signal: this.stopping.signal, timeoutMs: this.o.monitorTimeoutMs });
-        const c = await this.establish(link, true);
+        const c = await this.establish(link, true, token);
         if (!c.peerIsSeed) {
           c.close('expected a seed at ' + url);
           throw new Error(`${url} is not a seed`);
@@ -260,6 +269,29 @@ export class Mesh implements Network {
         await this.sleep(backoffMs(this.o.connectIntervalMs, failures / this.seedUrls.length));
       else if (failures === 0) await this.sleep(Math.min(250, this.o.connectIntervalMs));
     }
+  }
+
+  /** The token for the next connect: a token function is asked every time (a long-lived page's token expires). */
+  private async freshToken(): Promise<string | undefined> {
+    const t = this.o.token;
+    if (typeof t !== 'function') return t;
+    let v: unknown;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    // Bounded like a connect: a token fetch that hangs (a backend going down) must not stall reconnecting for good.
+    const ms = this.o.monitorTimeoutMs;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => reject(new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function did not answer within ${ms} ms`)), ms);
+    });
+    try {
+      v = await Promise.race([t(), late]);
+    } catch (e) {
+      if ((e as AempError)?.code === 'AEMP_ERR_TOKEN_SOURCE') throw e;
+      throw new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    } finally {
+      this.clock.clearTimeout(timer!);
+    }
+    if (typeof v !== 'string' || v === '') throw new AempError('AEMP_ERR_TOKEN_SOURCE', 'the token function returned no token (a non-empty string)');
+    return v;
   }
 
   readonly closeWaiters = new Map<Conn, () => void>();
