@@ -174,7 +174,7 @@ export class Kernel {
     const req = msg[0];
     const h = typeof req === 'string' ? this.nodePort.get(req) : undefined;
     if (!h) {
-      log.warn(`node port: refused unknown request ${safeJson(req)} from ${from}`);
+      log.warn(`node port: refused unknown request ${safeJson(req)} from ${from}`, 'refused-request');
       return;
     }
     h(from, msg.slice(1));

@@ -124,7 +124,7 @@ export class Remote {
     if (p.dead) return;
     const fn = this.inits.get(name);
     if (!fn) {
-      log.warn(`spawn: no init function registered as ${JSON.stringify(name)}`);
+      log.warn(`spawn: no init function registered as ${JSON.stringify(name)}`, 'spawn-unknown');
       this.k.kill(p, ['die', `spawn: no init function registered as ${JSON.stringify(name)}`]);
       return;
     }
@@ -133,7 +133,7 @@ export class Remote {
 }
 
 function bad(from: NodeId, what: string): void {
-  log.warn(`node port: refused malformed ${what} request from ${from}`);
+  log.warn(`node port: refused malformed ${what} request from ${from}`, 'malformed-request');
 }
 
 export { describeError };

@@ -65,7 +65,7 @@ class WsLink implements Link {
         err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
           ? `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`
           : `ws: ${err.message}`;
-      log.warn(`${this.name}: ${this.error}`);
+      log.warn(`${this.name}: ${this.error}`, 'socket-error');
     });
     socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
@@ -101,7 +101,7 @@ class WsLink implements Link {
     try {
       this.socket.close(1000, truncateUtf8(reason, 123));
     } catch (err) {
-      log.warn(`${this.name}: close failed: ${errText(err)}`);
+      log.warn(`${this.name}: close failed: ${errText(err)}`, 'close-failed');
       this.socket.terminate();
     }
   }
@@ -135,7 +135,7 @@ class WsLink implements Link {
     const buf = data as Buffer;
     if (buf.byteLength > this.maxFrameSize) {
       const reason = `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`;
-      log.warn(`${this.name}: ${reason} (${buf.byteLength} bytes)`);
+      log.warn(`${this.name}: ${reason} (${buf.byteLength} bytes)`, 'frame-too-big');
       // Same as ws's own maxPayload check: 1009 without text.
       this.fail(1009, reason, '');
       return;
@@ -213,7 +213,7 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
   };
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
   // A client that fails the TLS handshake (e.g. does not trust our cert) is its problem, not a server error.
-  server.on('tlsClientError', (err) => log.info(`tls handshake with a client failed: ${err.message}`));
+  server.on('tlsClientError', (err) => log.info(`tls handshake with a client failed: ${err.message}`, 'tls-failed'));
   const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -175,7 +175,7 @@ export class Mesh implements Network {
     const hs = await runHandshake(link, this.handshakeOptions(), this.o.handshakeTimeoutMs, this.clock);
     const { peerNode, peerIsSeed, framing } = hs.result;
     const refuse = (code: string, why: string): never => {
-      log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
+      log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`, 'refused-link');
       link.send(JSON.stringify({ refused: code, reason: why }));
       link.close(`${code}: ${why}`);
       throw Object.assign(new Error(why), { code, peer: peerNode });
@@ -230,13 +230,13 @@ export class Mesh implements Network {
           i--; // it worked: retry the same seed first
         } else {
           failures++;
-          log.warn(`seed ${url} closed the link before accepting this node`);
+          log.warn(`seed ${url} closed the link before accepting this node`, 'seed-closed');
         }
       } catch (e) {
         if (this.stopping.signal.aborted) return;
         failures++;
         // (fix from test/mesh.test.ts: the refusal's stable code belongs in the log line too)
-        log.note(`cannot link to seed ${url}: ${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`);
+        log.note(`cannot link to seed ${url}: ${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`, 'seed-unreachable');
       }
       if (this.stopping.signal.aborted) return;
       // Only wait once every listed seed failed in a row.
@@ -342,7 +342,7 @@ export class Mesh implements Network {
   /** A message for a port here, from node `from`, checked against its session. */
   deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown): void {
     if (typeof sid !== 'number' || typeof seq !== 'number' || typeof port !== 'string' || !Array.isArray(msg)) {
-      log.warn(`dropping malformed message from ${from}`);
+      log.warn(`dropping malformed message from ${from}`, 'malformed-message');
       return;
     }
     const v = this.sessions.accept(from, sid, seq);
@@ -350,7 +350,7 @@ export class Mesh implements Network {
       if (!this.up.has(from)) this.markUp(from);
       this.node.kernel.receive(from, port, msg);
     } else if (v === 'gap') {
-      log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`);
+      log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`, 'message-lost');
       this.send(this.nodeId, from, from, ['gap', sid]);
     }
   }

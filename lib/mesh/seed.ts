@@ -65,7 +65,7 @@ export class SeedRole {
       () => this.pendingHandshakes--,
       (e: Error & { code?: string }) => {
         this.pendingHandshakes--;
-        log.warn(`refused an incoming link: ${e.code ?? ''} ${e.message}`);
+        log.warn(`refused an incoming link: ${e.code ?? ''} ${e.message}`, 'refused-link');
       },
     );
   }
