@@ -12,6 +12,7 @@ import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
 import { directOptions } from './mesh/direct-options.ts';
+import { admitOptions } from './mesh/admit-options.ts';
 import type { Framing } from './protocol/codec.ts';
 import type { GroupLimits } from './groups/options.ts';
 
@@ -127,6 +128,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(typeof opts.handshakeTimeoutMs === 'number' ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
     ...directOptions(opts, env.wrtc),
+    // Admission control and relay quotas at a seed: profile keys or option names (lib/mesh/admit-options.ts).
+    ...admitOptions(opts),
   });
   n.net = mesh;
   n.kernel.transport = mesh;

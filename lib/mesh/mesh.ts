@@ -21,6 +21,7 @@ import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
+import { ADMIT_DEFAULTS, type AdmitOptions } from './admit-options.ts';
 import { peerKindOf } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
@@ -31,10 +32,13 @@ const log = logger('mesh');
 export interface MeshTransport {
   connect(url: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
   /** Seeds only: listen on host:port and hand over every incoming link. */
-  listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
+  listen?(bind: { host: string; port: number }, onLink: (link: Link) => void, admit?: ListenAdmission): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions extends DirectOptions {
+/** What a listener enforces before a link exists (admit-options.ts). */
+export type ListenAdmission = Pick<AdmitOptions, 'admitTimeoutMs' | 'maxPendingPerAddress'>;
+
+export interface MeshOptions extends DirectOptions, AdmitOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
@@ -65,6 +69,7 @@ export const MESH_DEFAULTS = {
   maxMessageSize: 128 * 1024 * 1024,
   maxPendingHandshakes: 256,
   ...DIRECT_DEFAULTS,
+  ...ADMIT_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
