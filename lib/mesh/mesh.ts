@@ -259,8 +259,10 @@ export class Mesh implements Network {
 
   sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      const t = unrefTimer(this.clock.setTimeout(r, ms));
-      this.stopping.signal.addEventListener('abort', () => (this.clock.clearTimeout(t), r()), { once: true });
+      // The abort listener goes when the sleep ends: a node retrying a busy seed sleeps many times.
+      const onAbort = () => (this.clock.clearTimeout(t), r());
+      const t = unrefTimer(this.clock.setTimeout(() => (this.stopping.signal.removeEventListener('abort', onAbort), r()), ms));
+      this.stopping.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
