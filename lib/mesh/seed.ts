@@ -46,6 +46,11 @@ export class SeedRole {
     this.admission = new Admission({ total: m.o.maxPendingHandshakes, perAddress: m.o.maxPendingPerAddress });
   }
 
+  /** Handshakes in progress (tests). */
+  get pendingHandshakes(): number {
+    return this.admission.pending;
+  }
+
   /** Our own URLs, as told to others. */
   get urls(): string[] {
     return this.m.o.advertise ?? this.servers.map((s) => s.url);
