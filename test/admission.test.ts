@@ -113,7 +113,9 @@ test('quota — overSince marks a continuous excess (gaps under 2 s)', () => {
   clock.advance(999);
   assert.equal(q.take(), false);
   assert.equal(q.overSince, 1_000);
+  assert.equal(q.overMs, 999);
   clock.advance(3_000);
   assert.equal(q.take(), true, 'refilled');
   assert.equal(q.overSince, undefined);
+  assert.equal(q.overMs, 0);
 });

@@ -69,6 +69,11 @@ export class RelayQuota {
     else this.bytes -= n;
   }
 
+  /** How long this sender has been over quota without a break (0: within quota). */
+  get overMs(): number {
+    return this.overSince === undefined ? 0 : this.lastDrop - this.overSince;
+  }
+
   /** One relay request: true if it is within quota (and counts against it). */
   take(): boolean {
     if (this.msgs >= 1 && this.bytes >= 0) {

@@ -35,7 +35,8 @@ export class SeedRole {
   readonly admission: Admission;
   /** Relay quota of each incoming link's node (quota.ts); the last one looked up is cached (packets come in batches per link). */
   private quotas = new WeakMap<Link, RelayQuota>();
-  private lastQuota: { c: Conn | undefined; q: RelayQuota | undefined } = { c: undefined, q: undefined };
+  private lastQuotaConn: Conn | undefined;
+  private lastQuota: RelayQuota | undefined;
   /** Relayed packets (tests and benchmarks count relay traffic with it). */
   relayed = 0;
   /** The global group registry this seed holds (a replica; see groups/). */
@@ -148,7 +149,7 @@ export class SeedRole {
   }
 
   onConnDown(c: Conn, reason: string): void {
-    if (this.lastQuota.c === c) this.lastQuota = { c: undefined, q: undefined };
+    if (this.lastQuotaConn === c) this.lastQuotaConn = this.lastQuota = undefined;
     const why = ['transport_error', `node ${c.peer} lost its link to seed ${this.m.nodeId}: ${reason}`];
     if (c.peerIsSeed) {
       // Everything routed through that seed may have lost messages.
@@ -236,7 +237,7 @@ export class SeedRole {
     const m = this.m;
     if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg);
     if (!from.peerIsSeed) {
-      const q = this.lastQuota.c === from ? this.lastQuota.q : this.quotaOf(from);
+      const q = this.lastQuotaConn === from ? this.lastQuota : this.quotaOf(from);
       if (q !== undefined && !q.take()) return this.overQuota(from, q, dst, sid);
     }
     const to = m.conns.get(dst);
@@ -268,19 +269,20 @@ export class SeedRole {
       if (!limited) this.quotas.delete(c.link);
     }
     q = this.quotas.get(c.link);
-    this.lastQuota = { c, q };
+    this.lastQuotaConn = c;
+    this.lastQuota = q;
     return q;
   }
 
   /** A relay request over quota: dropped; the sender's monitors on dst fire (once per session), and a node over quota for long loses its link. */
   private overQuota(from: Conn, q: RelayQuota, dst: NodeId, sid: unknown): void {
-    const why = `${QUOTA_CODE}: node ${from.peer} is over its relay quota at seed ${this.m.nodeId} (${q.describe()}); messages to ${dst} dropped`;
     if (q.nackDue(dst, sid)) {
+      const why = `${QUOTA_CODE}: node ${from.peer} is over its relay quota at seed ${this.m.nodeId} (${q.describe()}); messages to ${dst} dropped`;
       from.send(['nack', dst, why]);
       log.note(why, 'quota');
     }
     const closeMs = this.m.o.quotaCloseMs;
-    if (closeMs > 0 && q.overSince !== undefined && this.m.clock.now() - q.overSince >= closeMs) {
+    if (closeMs > 0 && q.overMs >= closeMs) {
       const text = `${QUOTA_CODE}: node ${from.peer} stayed over its relay quota for ${Math.round(closeMs / 1000)} s (${q.dropped} messages dropped)`;
       log.warn(`closing the link: ${text}`, 'quota-close');
       from.close(text);
