@@ -4,37 +4,19 @@
  * profile's seeds and secret, do one thing, and leave with a goodbye.
  *
  * Output: results on stdout (JSON where a value is printed), progress and
- * errors on stderr. A failure throws an AempError; cli.ts prints it as
+ * errors on stderr. A failure throws an AempError; main.ts prints it as
  * `aemp: ...` and exits 1.
  */
-import { nodeOf, type NodeId, type PortId } from '../lib/ids.ts';
-import { joinNetwork } from '../lib/configure.ts';
-import type { AuthMethod } from '../lib/protocol/handshake.ts';
-import { AempError, PortDiedError, TimeoutError } from '../lib/errors.ts';
-import { safeJson } from '../lib/kernel.ts';
-import { Mesh } from '../lib/mesh/mesh.ts';
-import { MpNode } from '../lib/node.ts';
-import { parseMeshArgs, type MeshArgs } from './cli.ts';
-import { loadConfigFor } from './config.ts';
-import { runNode, useCliEnvironment } from './run.ts';
-import { nodeTransport, trustedCerts } from './transport.ts';
+import { nodeOf, type NodeId, type PortId } from '../../lib/ids.ts';
+import { AempError, PortDiedError, TimeoutError } from '../../lib/errors.ts';
+import { safeJson } from '../../lib/kernel.ts';
+import { Mesh } from '../../lib/mesh/mesh.ts';
+import type { MpNode } from '../../lib/node.ts';
+import type { MeshArgs } from './mesh-args.ts';
+import { runNode } from '../run.ts';
+import { interrupted, joinAnon, list, sleep, unref, type MeshCtx } from './mesh-join.ts';
 
-export interface MeshCtx {
-  profile?: string;
-  rcPath?: string;
-  out: (line: string) => void;
-  /** Status lines (default: process.stderr). */
-  err?: (line: string) => void;
-  /** How long a node-port request (trace, nodes) may take to answer. Default 10 s. */
-  answerTimeoutMs?: number;
-}
-
-/** No seed could be reached (or the link to it was lost) while running a mesh command. */
-export class NoSeedError extends AempError {
-  constructor(message: string) {
-    super('AEMP_ERR_NO_SEED', message);
-  }
-}
+export { NoSeedError, type MeshCtx } from './mesh-join.ts';
 
 /** A mesh command could not do its job (no answer, port died, node lost). */
 export class MeshCommandError extends AempError {
@@ -45,9 +27,9 @@ export class MeshCommandError extends AempError {
 
 const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
 
-/** Runs one mesh command (arguments as parseMeshArgs takes them); resolves to the exit code. */
-export async function runMeshCommand(cmd: string, args: string[], ctx: MeshCtx): Promise<number> {
-  const a = parseMeshArgs(cmd, args);
+/** Runs one mesh command (its arguments as parseMeshArgs returns them); resolves to the exit code. */
+export async function runMeshCommand(a: MeshArgs, ctx: MeshCtx): Promise<number> {
+  const cmd = a.cmd;
   const err = ctx.err ?? ((l: string) => void process.stderr.write(l + '\n'));
   if (a.cmd === 'run') return run(a.overrides, ctx, err);
   const node = await joinAnon(cmd, ctx);
@@ -84,64 +66,6 @@ async function run(overrides: Record<string, unknown>, ctx: MeshCtx, err: (l: st
 }
 
 // ---- joining as an anonymous node ----
-
-function list(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : [];
-}
-
-/** Join with the profile's seeds (else its binds, on this host) and secret; fail fast if no seed answers. */
-async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
-  const { values } = await loadConfigFor({ profile: ctx.profile, programOpts: {}, rcPath: ctx.rcPath });
-  let seeds = list(values.seeds);
-  // On a seed's own host its profile has binds, not seeds: reach it through those.
-  if (seeds.length === 0) {
-    const scheme = values.cert ? 'wss' : 'ws';
-    seeds = list(values.binds)
-      .filter((b) => !/:0$/.test(b))
-      .map((b) => `${scheme}://${b.replace(/^(\*|0\.0\.0\.0):/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}/`);
-  }
-  const where = ctx.profile === undefined ? 'the global settings' : `profile '${ctx.profile}'`;
-  if (seeds.length === 0) {
-    throw new NoSeedError(`${cmd}: no seeds in ${where}; set them with 'aemp ${ctx.profile === undefined ? '' : `profile ${ctx.profile} `}setseeds HOST:PORT'`);
-  }
-  const failed = new Map<string, string>();
-  let giveUp!: () => void;
-  const allFailed = new Promise<void>((r) => (giveUp = r));
-  const node = new MpNode({ nodeid: 'anon/' });
-  const meshOf = () => (node.net instanceof Mesh ? node.net : undefined);
-  useCliEnvironment(
-    nodeTransport({
-      ca: trustedCerts(values),
-      onLinkFailed: (url, why) => {
-        failed.set(url, why);
-        const m = meshOf();
-        if (m && !m.seedConn && m.seedUrls.every((u) => failed.has(u))) giveUp();
-      },
-    }),
-  );
-  const opts = values; // loadConfigFor gives durations in milliseconds already
-  const joined = joinNetwork(node, {
-    seeds,
-    secret: opts.secret as string | undefined,
-    token: opts.token as string | undefined,
-    monitor_timeout: opts.monitor_timeout as number | undefined,
-    connect_interval: opts.connect_interval as number | undefined,
-    framing_format: opts.framing_format as 'json' | 'msgpack' | undefined,
-    auth_offer: opts.auth_offer as AuthMethod[] | undefined,
-    auth_accept: opts.auth_accept as AuthMethod[] | undefined,
-    // A command that lives for a moment talks through the seed: a WebRTC link set up
-    // (and switched to) in the middle of a one-shot snd or a trace only adds churn.
-    direct: false,
-  });
-  await Promise.race([joined, allFailed]);
-  const mesh = meshOf();
-  if (mesh?.seedConn) return node;
-  await node.shutdown();
-  // start() waits for a seed until monitor_timeout; nothing is coming now.
-  (mesh as unknown as { firstSeedDone?: () => void } | undefined)?.firstSeedDone?.();
-  const tried = (mesh?.seedUrls ?? seeds).map((u) => `${u} (${failed.get(u) ?? 'no answer'})`);
-  throw new NoSeedError(`${cmd}: cannot reach any seed of ${where}: ${tried.join(', ')}`);
-}
 
 // ---- the commands ----
 
@@ -298,30 +222,3 @@ async function grp(node: MpNode, group: string, watch: boolean, ctx: MeshCtx, er
 }
 
 // ---- helpers ----
-
-/** Resolves with the signal's name on SIGINT or SIGTERM; cancel() stops listening. */
-function interrupted(): { promise: Promise<string>; cancel(): void } {
-  let on!: (sig: string) => void;
-  const promise = new Promise<string>((r) => {
-    on = (sig: string) => {
-      cancel();
-      r(sig);
-    };
-  });
-  const cancel = () => {
-    process.off('SIGINT', on);
-    process.off('SIGTERM', on);
-  };
-  process.on('SIGINT', on);
-  process.on('SIGTERM', on);
-  return { promise, cancel };
-}
-
-/** Resolves with undefined after ms, without keeping the process up. */
-function sleep(ms: number): Promise<undefined> {
-  return new Promise((r) => unref(setTimeout(() => r(undefined), ms)));
-}
-
-function unref(t: ReturnType<typeof setTimeout>): void {
-  t.unref?.();
-}
