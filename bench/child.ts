@@ -3,10 +3,10 @@
  * script in its own Node process, send it commands, await its events with
  * a timeout, and make sure it dies with the harness or on abort.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
+import { ChildProc, killAllChildren as killAll } from '../harness/child.ts';
 import type { ChildEvent, Command } from './child-io.ts';
 
 export type { ChildEvent, Command };
@@ -27,95 +27,79 @@ export interface StartOptions {
   label?: string;
 }
 
-/** How much of a child's stderr is kept for error messages. */
-const STDERR_TAIL = 4000;
-
-const live = new Set<Child>();
-let exitHookInstalled = false;
-
 /** Kill every child still running (harness exit, Ctrl-C). */
 export function killAllChildren(): void {
-  for (const c of live) c.kill();
+  void killAll();
 }
 
-interface Waiter {
-  ev: string;
-  pred: (e: ChildEvent) => boolean;
-  resolve: (e: ChildEvent) => void;
-  reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-/** One helper process speaking JSON lines. */
+/**
+ * One helper process speaking the bench's JSON lines (child-io.ts) through
+ * the shared harness: events are taken once each (next), `peer` events go
+ * to the pair's other child, an `error` event or the child's exit fails
+ * every wait.
+ */
 export class Child {
   readonly label: string;
-  readonly proc: ChildProcess;
   /** Resolves with the exit code (or signal name) once the process is gone. */
   readonly exited: Promise<number | string>;
-  private queue: ChildEvent[] = [];
-  private waiters = new Set<Waiter>();
-  private stderrTail = '';
+  private readonly child: ChildProc;
+  /** Events already handed out by next(). */
+  private taken = new WeakSet<object>();
   private failure: Error | undefined;
+  private failed: Promise<never>;
+  private onFail!: (e: Error) => void;
   private peerSink: ((data: unknown) => void) | undefined;
   private peerPending: unknown[] = [];
 
   constructor(script: string, opts: StartOptions = {}) {
     const path = resolve(benchDir, script);
     this.label = opts.label ?? script;
-    this.proc = spawn(
-      process.execPath,
-      [...(opts.nodeFlags ?? []), '--import', 'tsx', path, JSON.stringify(opts.args ?? {})],
-      { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    live.add(this);
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.on('exit', killAllChildren);
-    }
-    this.exited = new Promise((res) => {
-      this.proc.on('exit', (code, sig) => {
-        live.delete(this);
-        const how = code ?? sig ?? 'unknown';
-        this.fail(new Error(`${this.label} exited (${how})${this.stderrSummary()}`));
-        res(how);
-      });
+    this.failed = new Promise<never>((_, reject) => (this.onFail = reject));
+    this.failed.catch(() => {}); // observed by next() callers only
+    this.child = new ChildProc({
+      name: this.label,
+      args: [...(opts.nodeFlags ?? []), '--import', 'tsx', path, JSON.stringify(opts.args ?? {})],
+      cwd: repoRoot,
+      parse: (line) => this.onLine(line),
     });
-    this.proc.on('error', (e) => this.fail(new Error(`${this.label}: ${e.message}`)));
-    // A child that died leaves a broken pipe; the exit handler reports it.
-    this.proc.stdin!.on('error', () => {});
-    this.proc.stderr!.on('data', (d: Buffer) => {
-      this.stderrTail = (this.stderrTail + d.toString()).slice(-STDERR_TAIL);
+    this.exited = this.child.exited.then(({ code, signal }) => {
+      const how = code ?? signal ?? 'unknown';
+      this.fail(new Error(`${this.label} exited (${how})${this.stderrSummary()}`));
+      return how;
     });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => this.onLine(line));
     if (opts.signal) {
       if (opts.signal.aborted) this.kill();
       else opts.signal.addEventListener('abort', () => this.kill(), { once: true });
     }
   }
 
-  /** Send a command to the child. */
-  send(c: Command): void {
-    if (this.proc.stdin!.writable) this.proc.stdin!.write(JSON.stringify(c) + '\n');
+  get proc(): ChildProcess {
+    return this.child.child;
   }
 
-  /** The next event named `ev` (matching pred), taken from the queue or awaited up to timeoutMs. */
-  next(ev: string, timeoutMs: number, pred: (e: ChildEvent) => boolean = () => true): Promise<ChildEvent> {
-    const i = this.queue.findIndex((e) => e.ev === ev && pred(e));
-    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const w: Waiter = {
-        ev,
-        pred,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.delete(w);
-          reject(new Error(`${this.label}: no '${ev}' within ${timeoutMs} ms${this.stderrSummary()}`));
-        }, timeoutMs),
-      };
-      this.waiters.add(w);
-    });
+  /** Send a command to the child. */
+  send(c: Command): void {
+    this.child.writeLine(JSON.stringify(c));
+  }
+
+  /** The next event named `ev` (matching pred) not taken before, now or within timeoutMs. */
+  async next(ev: string, timeoutMs: number, pred: (e: ChildEvent) => boolean = () => true): Promise<ChildEvent> {
+    const match = (e: object) => (e as ChildEvent).ev === ev && !this.taken.has(e) && pred(e as ChildEvent);
+    const now = this.child.events.find(match);
+    if (now) return this.take(now);
+    if (this.failure) throw this.failure;
+    const e = await Promise.race([
+      this.child.waitFor(match, { timeoutMs, what: `'${ev}'` }).catch((err: Error) => {
+        throw this.failure ?? new Error(`${this.label}: no '${ev}' within ${timeoutMs} ms${this.stderrSummary()}${/ended/.test(err.message) ? ' (it ended)' : ''}`);
+      }),
+      this.failed,
+    ]);
+    return this.take(e);
+  }
+
+  private take(e: object): ChildEvent {
+    this.taken.add(e);
+    return e as ChildEvent;
   }
 
   /** Forward this child's `peer` events (past and future) to fn. */
@@ -125,12 +109,12 @@ export class Child {
   }
 
   kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    this.child.signal('SIGKILL');
   }
 
   /** Ask the child to exit; kill it if it has not gone within timeoutMs. */
   async stop(timeoutMs = 2000): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    if (!this.child.alive) return;
     this.send({ cmd: 'exit' });
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.exited, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -139,43 +123,36 @@ export class Child {
     await this.exited;
   }
 
-  private onLine(line: string): void {
-    if (!line.startsWith('{')) return;
+  /** Only `{`-lines with a string `ev` are events; `error` fails the child, `peer` goes to the pair. */
+  private onLine(line: string): (ChildEvent & { t: number }) | undefined {
+    if (!line.startsWith('{')) return undefined;
     let e: ChildEvent;
     try {
       e = JSON.parse(line) as ChildEvent;
     } catch {
-      return;
+      return undefined;
     }
-    if (typeof e.ev !== 'string') return;
-    if (e.ev === 'error') return this.fail(new Error(`${this.label}: ${String(e.error)}`));
+    if (typeof e.ev !== 'string') return undefined;
+    if (e.ev === 'error') {
+      this.fail(new Error(`${this.label}: ${String(e.error)}`));
+      return undefined;
+    }
     if (e.ev === 'peer') {
       if (this.peerSink) this.peerSink(e.data);
       else this.peerPending.push(e.data);
-      return;
+      return undefined;
     }
-    for (const w of this.waiters) {
-      if (w.ev === e.ev && w.pred(e)) {
-        this.waiters.delete(w);
-        clearTimeout(w.timer);
-        w.resolve(e);
-        return;
-      }
-    }
-    this.queue.push(e);
+    return e as ChildEvent & { t: number };
   }
 
   private fail(err: Error): void {
-    this.failure ??= err;
-    for (const w of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(this.failure);
-    }
-    this.waiters.clear();
+    if (this.failure) return;
+    this.failure = err;
+    this.onFail(err);
   }
 
   private stderrSummary(): string {
-    const t = this.stderrTail.trim();
+    const t = this.child.err.trim();
     return t ? `; stderr: ${t.slice(-1000)}` : '';
   }
 }

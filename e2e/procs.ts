@@ -4,88 +4,78 @@
  * each with its output collected line by line so a test can wait for a
  * line instead of sleeping.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { ChildProc } from '../harness/child.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** A child process whose stdout lines are kept and can be waited for. */
+/** A child process whose output lines (stdout and stderr, as they come) are kept and can be waited for. */
 export class Proc {
-  readonly lines: string[] = [];
-  private waiters = new Set<() => void>();
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly proc: ChildProc;
 
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    const take = (s: NodeJS.ReadableStream | null, tag: string) => {
-      if (!s) return;
-      createInterface({ input: s }).on('line', (l) => {
-        this.lines.push(l);
-        if (process.env.E2E_VERBOSE) process.stderr.write(`[${name}${tag}] ${l}\n`);
-        for (const w of [...this.waiters]) w();
-      });
-    };
-    take(child.stdout, '');
-    take(child.stderr, ' err');
-    this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  /** Runs cmd (default: this Node) with args in the repository root. */
+  constructor(readonly name: string, o: { cmd?: string; args: string[]; env?: Record<string, string>; stdin?: 'pipe' | 'ignore' }) {
+    this.proc = new ChildProc({
+      name,
+      cmd: o.cmd,
+      args: o.args,
+      cwd: ROOT,
+      env: o.env,
+      stdin: o.stdin ?? 'ignore',
+      parse: (text) => ({ ev: 'line', text, t: Date.now() }),
+      stderrEvents: true,
+      onLine: (l, stream) => {
+        if (process.env.E2E_VERBOSE) process.stderr.write(`[${name}${stream === 'err' ? ' err' : ''}] ${l}\n`);
+      },
+    });
   }
 
-  /** The first line (from index `from`) matching re; rejects after timeoutMs with the output so far. */
-  waitLine(re: RegExp, timeoutMs = 15_000, from = 0): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      let i = from;
-      const check = () => {
-        for (; i < this.lines.length; i++) {
-          const m = re.exec(this.lines[i]!);
-          if (m) {
-            done();
-            resolve(m);
-            return;
-          }
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; output:\n${this.lines.slice(-40).join('\n')}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+  get child(): ChildProcess {
+    return this.proc.child;
+  }
+
+  get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.proc.exited;
+  }
+
+  /** Every non-empty output line so far. */
+  get lines(): string[] {
+    return this.proc.events.map((e) => e.text as string);
+  }
+
+  /** The first line (from index `from`) matching re; rejects after timeoutMs (or once the process ended without it) with the output so far. */
+  async waitLine(re: RegExp, timeoutMs = 15_000, from = 0): Promise<RegExpExecArray> {
+    const e = await this.proc
+      .waitFor((e) => re.test(e.text), { since: from, timeoutMs, what: `a line matching ${re}` })
+      .catch((err: Error) => {
+        throw new Error(`${err.message.split('\n')[0]}; output:\n${this.lines.slice(-40).join('\n')}`);
+      });
+    return re.exec(e.text as string)!;
   }
 
   /** Write a line to stdin. */
   type(line: string): void {
-    this.child.stdin!.write(`${line}\n`);
+    this.proc.writeLine(line);
+  }
+
+  /** Stderr as text (a program that could not be started says so here). */
+  get err(): string {
+    return this.proc.err;
   }
 
   /** Signal the process and wait for it to exit (SIGKILL after 5 s). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill(signal);
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await this.exited;
-    clearTimeout(t);
+  stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return this.proc.stop(signal, 5000);
   }
 }
 
 function tsx(name: string, script: string, args: string[], env: Record<string, string>, stdin: 'pipe' | 'ignore' = 'ignore'): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  return new Proc(name, child);
+  return new Proc(name, { args: ['--import', 'tsx', join(ROOT, script), ...args], env, stdin });
 }
 
 /** A free TCP port on 127.0.0.1 (closed again before use, so a restart can take the same one). */

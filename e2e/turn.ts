@@ -5,7 +5,6 @@
  * machine may have nothing but loopback). Its log lines are kept so a test
  * can check which users allocated relays.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,11 +51,10 @@ export async function startTurn(): Promise<Turn> {
     ].join('\n'),
   );
   const bin = process.env.TURNSERVER_PATH || 'turnserver';
-  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc = new Proc('turnserver', child);
-  child.once('error', (e) => proc.lines.push(`spawn error: ${e.message}`));
-  await proc.waitLine(new RegExp(`(IPv4. UDP listener opened on ?: 127\\.0\\.0\\.1:${port}|spawn error)`), 15_000);
-  if (proc.lines.some((l) => l.startsWith('spawn error'))) throw new Error(`cannot start ${bin} (apt-get install coturn): ${proc.lines.join('\n')}`);
+  const proc = new Proc('turnserver', { cmd: bin, args: ['-c', conf] });
+  await proc.waitLine(new RegExp(`IPv4. UDP listener opened on ?: 127\\.0\\.0\\.1:${port}`), 15_000).catch((e: Error) => {
+    throw new Error(`cannot start ${bin} (apt-get install coturn): ${proc.err.trim()}\n${e.message}`);
+  });
   return {
     proc,
     secret,
