@@ -50,6 +50,19 @@ function setCmd(key: keyof typeof KEYS, what: string, summary: string): Cmd {
 function delCmd(key: keyof typeof KEYS, summary: string): Cmd {
   return { usage: `del${key}`, summary, parse: (a) => edit(a.cmd, (c) => deleteValue(c.db, c.profile, key)) };
 }
+/** A command taking one ITEM (checked at parse time), applied with run. */
+function itemCmd(name: string, what: string, summary: string, run: (c: Ctx, item: string) => void, check?: (item: string) => void): Cmd {
+  return {
+    usage: `${name} ${what}`,
+    summary,
+    parse: (a) => {
+      const item = a.next(what);
+      if (check) wrap(a.cmd, () => check(item));
+      return edit(a.cmd, (c) => run(c, item));
+    },
+  };
+}
+
 /** setXs a,b / addX a / delX a for a list key. */
 function listCmds(key: 'seeds' | 'binds' | 'services', one: string, what: string, summary: string, note: string): Record<string, Cmd> {
   return {
@@ -63,23 +76,8 @@ function listCmds(key: 'seeds' | 'binds' | 'services', one: string, what: string
         return edit(a.cmd, (c) => setValue(c.db, c.profile, key, v));
       },
     },
-    [`add${one}`]: {
-      usage: `add${one} ${what}`,
-      summary: `add one to the ${summary}`,
-      parse: (a) => {
-        const item = a.next(what);
-        wrap(a.cmd, () => validateValue(key, [item]));
-        return edit(a.cmd, (c) => addToList(c.db, c.profile, key, item));
-      },
-    },
-    [`del${one}`]: {
-      usage: `del${one} ${what}`,
-      summary: `remove one from the ${summary}`,
-      parse: (a) => {
-        const item = a.next(what);
-        return edit(a.cmd, (c) => removeFromList(c.db, c.profile, key, item));
-      },
-    },
+    [`add${one}`]: itemCmd(`add${one}`, what, `add one to the ${summary}`, (c, item) => addToList(c.db, c.profile, key, item), (item) => validateValue(key, [item])),
+    [`del${one}`]: itemCmd(`del${one}`, what, `remove one from the ${summary}`, (c, item) => removeFromList(c.db, c.profile, key, item)),
   };
 }
 
