@@ -71,7 +71,6 @@ test("cli-wss — a node that does not trust the seed's certificate is refused a
   const r = await aemp(rcNone, 'snd', main, 'never');
   const url = seedUrl.replace(/[.$/]/g, '\\$&');
   assertFails(r, new RegExp(`^aemp: snd: cannot reach any seed of the global settings: ${url} \\(connect ${url}: self-signed certificate\\)$`));
-  assert.ok(r.ms < 4000, `took ${r.ms} ms`);
   assert.doesNotMatch(receiver.out, /never/);
 });
 

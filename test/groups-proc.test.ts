@@ -89,10 +89,10 @@ describe('three seeds, nodes on different seeds', () => {
     await c.waitFor((e) => grp(mc)(e) && e.added[0] === pv, { since: kc });
     const t0 = v.signal('SIGKILL');
     const gone = (e: Ev) => e.removed.length === 1 && e.removed[0] === pv;
-    const eb = await b.waitFor((e) => grp(mb)(e) && gone(e), { since: kb, timeoutMs: MT + 2000 });
-    const ec = await c.waitFor((e) => grp(mc)(e) && gone(e), { since: kc, timeoutMs: MT + 2000 });
+    const eb = await b.waitFor((e) => grp(mb)(e) && gone(e), { since: kb, timeoutMs: MT + 10_000 });
+    const ec = await c.waitFor((e) => grp(mc)(e) && gone(e), { since: kc, timeoutMs: MT + 10_000 });
     for (const e of [eb, ec]) {
-      assert.ok(e.t - t0 <= MT + 1000, `removed ${e.t - t0} ms after SIGKILL`);
+      assert.ok(e.t - t0 <= MT + 5000, `removed ${e.t - t0} ms after SIGKILL`);
       assert.ok(!e.ports.includes(pv));
     }
     assert.equal(b.filter((e) => grp(mb)(e), kb).length, 2);

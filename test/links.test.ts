@@ -133,7 +133,7 @@ test('memory — a throwing frame handler closes the link with the error, both e
   assert.equal(await atA, 'frame handler threw: boom');
 });
 
-test('ws — connectWs to a closed port rejects with AEMP_ERR_CONNECT quickly', async () => {
+test('ws — connectWs to a closed port rejects with AEMP_ERR_CONNECT, before any timeout', async () => {
   const l = await listenWs({ host: '127.0.0.1', port: 0, onLink: () => {} });
   const url = l.url;
   await l.close();
@@ -143,7 +143,7 @@ test('ws — connectWs to a closed port rejects with AEMP_ERR_CONNECT quickly', 
     assert.match(err.message, new RegExp(`^connect ${url}: .*ECONNREFUSED`));
     return true;
   });
-  assert.ok(Date.now() - t0 < 2000);
+  assert.ok(Date.now() - t0 < 10_000);
 });
 
 test('ws — connectWs gives up on timeout and on abort', async () => {
@@ -290,7 +290,7 @@ test('rtc — ready rejects with AEMP_ERR_RTC when ICE cannot succeed, and both 
   await assert.rejects(b.ready, { code: 'AEMP_ERR_RTC' });
   assert.match(await atA, /^rtc: /);
   assert.match(await atB, /^rtc: /);
-  assert.ok(Date.now() - t0 < 2000);
+  assert.ok(Date.now() - t0 < 10_000);
 });
 
 test('rtc — frames sent before the channel opens are delivered once it does; maxFrameSize is 16 KiB', async () => {

@@ -191,7 +191,7 @@ describe('a seed and nodes in one process', () => {
     });
     const r4 = await new Promise<unknown[]>((r) => seed.mon('ghost4#x', (...x: unknown[]) => r(x)));
     assert.equal(r4[0], 'transport_error');
-    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(Date.now() - t0 < 5000);
     assert.notEqual(a.nodeIsUp('ghost'), true);
   });
 

@@ -43,26 +43,28 @@ describe('a node on a direct link dies', () => {
     return mid;
   }
 
-  test('detect — SIGKILL of a node on a direct link fires monitors with transport_error within 1 s', async (t) => {
+  test('detect — SIGKILL of a node on a direct link fires monitors with transport_error at once, not by heartbeat timeout', async (t) => {
     const mid = await watchDirect(vKill);
     const t0 = vKill.signal('SIGKILL');
     const fired = await w.waitFor((e) => e.ev === 'mon' && e.mid === mid, { timeoutMs: 5000 });
     assert.equal(fired.reason[0], 'transport_error');
+    // The closed socket says so, not the heartbeat; the time is the bench's (rtc detect), with a loaded machine's margin here.
+    assert.doesNotMatch(String(fired.reason[1]), /heartbeat/);
     const ms = fired.t - t0;
-    assert.ok(ms < 1000, `monitor fired ${ms} ms after SIGKILL`);
+    assert.ok(ms < 5000, `monitor fired ${ms} ms after SIGKILL`);
     // The dead node's direct link is gone too.
     assert.equal(await w.cmd('linkInfo', { node: 'dv-kill' }), null);
     t.diagnostic(`rtc detect kill ${ms} ms: ${JSON.stringify(fired.reason)}`);
   });
 
-  test('detect — SIGSTOP of a node on a direct link fires monitors within monitor_timeout + 1 s', async (t) => {
+  test('detect — SIGSTOP of a node on a direct link fires monitors by heartbeat timeout, after monitor_timeout', async (t) => {
     const mid = await watchDirect(vStop);
     const t0 = vStop.signal('SIGSTOP');
     try {
-      const fired = await w.waitFor((e) => e.ev === 'mon' && e.mid === mid, { timeoutMs: MT + 3000 });
+      const fired = await w.waitFor((e) => e.ev === 'mon' && e.mid === mid, { timeoutMs: MT + 10_000 });
       assert.equal(fired.reason[0], 'transport_error');
       const ms = fired.t - t0;
-      assert.ok(ms <= MT + 1000, `monitor fired ${ms} ms after SIGSTOP (monitor_timeout ${MT})`);
+      assert.ok(ms <= MT + 5000, `monitor fired ${ms} ms after SIGSTOP (monitor_timeout ${MT})`);
       assert.ok(ms >= MT / 2, `monitor fired only ${ms} ms after SIGSTOP: not a timeout`);
       t.diagnostic(`rtc detect hang ${ms} ms: ${JSON.stringify(fired.reason)}`);
     } finally {

@@ -116,7 +116,8 @@ test('token — tokenMatches: * is any run of characters, the whole id must matc
 test('token — tokenMatches stays fast on a pathological pattern', () => {
   const t0 = performance.now();
   assert.equal(tokenMatches('a*'.repeat(60) + 'b', 'a'.repeat(256)), false);
-  assert.ok(performance.now() - t0 < 500);
+  // Backtracking would take longer than the universe's age; 5 s is a loaded machine's margin.
+  assert.ok(performance.now() - t0 < 5000);
 });
 
 test('token — caps are signed into the payload and come back from verifyToken', async () => {
