@@ -17,6 +17,20 @@ export const systemClock: Clock = {
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * Run fn in a later macrotask (after pending I/O). Not time: a yield to the
+ * event loop, so a ManualClock does not hold it back. The one place lib/
+ * touches the environment's scheduler outside systemClock.
+ */
+export function macrotask(fn: () => void): void {
+  ((globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? ((f: () => void) => setTimeout(f, 0)))(fn);
+}
+
+/** Clear a timer a library set with the environment's setTimeout (simple-peer's), not through a Clock. */
+export function clearSimplePeerTimer(id: unknown): void {
+  clearTimeout(id as ReturnType<typeof setTimeout>);
+}
+
 /** A clock that moves only when told to: `advance(ms)` runs due timers in order. */
 export class ManualClock implements Clock {
   private t = 0;

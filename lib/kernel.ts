@@ -8,7 +8,7 @@
  * messages arriving from other nodes come in through `receive`.
  */
 import type { Clock } from './clock.ts';
-import { systemClock } from './clock.ts';
+import { macrotask, systemClock } from './clock.ts';
 import { denial, TRUSTED, type Sender } from './caps.ts';
 import { BadArgumentError } from './errors.ts';
 import { type NodeId, type PortId, randomId } from './ids.ts';
@@ -227,7 +227,7 @@ export class Kernel {
     while (q.size > 0) {
       if (++n > this.budget) {
         // Let I/O and timers run; continue in a macrotask.
-        ((globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? setTimeout)(this.drain);
+        macrotask(this.drain);
         return;
       }
       const target = q.shift();

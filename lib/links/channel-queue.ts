@@ -7,6 +7,7 @@
  * event (`@roamhq/wrtc`, see node-webrtc#305), and only while something
  * waits.
  */
+import { systemClock, type Clock, type TimerId } from '../clock.ts';
 import type { Frame } from '../link.ts';
 import { approxSize } from './frame-size.ts';
 import { errText } from './link-events.ts';
@@ -22,6 +23,8 @@ export interface ChannelQueueOptions {
   onDrain(): void;
   /** `channel.send` threw; the queue is dead. */
   onError(reason: string): void;
+  /** Timers for the poll (default: systemClock). */
+  clock?: Clock;
 }
 
 export class ChannelQueue {
@@ -40,11 +43,14 @@ export class ChannelQueue {
   private closing = false;
   private dead = false;
   private peerClosing = false;
-  private poll: ReturnType<typeof setTimeout> | undefined;
+  private poll: TimerId | undefined;
+  private readonly clock: Clock;
   /** At least the most the channel held right after a send (tests check the high-water mark holds). */
   peakChannelBuffered = 0;
 
-  constructor(private readonly o: ChannelQueueOptions) {}
+  constructor(private readonly o: ChannelQueueOptions) {
+    this.clock = o.clock ?? systemClock;
+  }
 
   /** Bytes waiting here plus what the channel holds (at most; exact once past the low-water mark). */
   get bufferedAmount(): number {
@@ -84,7 +90,7 @@ export class ChannelQueue {
   /** Drop everything; no more callbacks. */
   clear(): void {
     this.dead = true;
-    if (this.poll !== undefined) clearTimeout(this.poll);
+    if (this.poll !== undefined) this.clock.clearTimeout(this.poll);
     this.poll = undefined;
     this.queue.length = this.head = this.queuedBytes = 0;
   }
@@ -164,7 +170,7 @@ export class ChannelQueue {
     if (this.head === this.queue.length && !this.overMark) return;
     // With bufferedamountlow the channel calls back by itself.
     if (typeof this.channel.bufferedAmountLowThreshold === 'number') return;
-    this.poll = setTimeout(() => {
+    this.poll = this.clock.setTimeout(() => {
       this.poll = undefined;
       this.flush();
     }, this.o.pollMs);

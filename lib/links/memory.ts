@@ -3,7 +3,7 @@
  * each other asynchronously and in order, like a real transport, with an
  * optional latency and an injectable clock.
  */
-import type { Clock } from '../clock.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Frame, Link, LinkHandlers } from '../link.ts';
 import { LinkEvents } from './link-events.ts';
 import { approxSize, checkFrameSize } from './frame-size.ts';
@@ -25,12 +25,6 @@ interface Item {
   size: number;
   close?: string;
 }
-
-const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-};
 
 let pairs = 0;
 
@@ -143,7 +137,7 @@ export function memoryLinkPair(opts: MemoryLinkOptions = {}): [Link, Link] {
   const max = opts.maxFrameSize ?? 1024 * 1024;
   const latency = opts.latencyMs ?? 0;
   const low = opts.lowWaterMark ?? 256 * 1024;
-  const clock = opts.clock ?? realClock;
+  const clock = opts.clock ?? systemClock;
   const n = ++pairs;
   const a = new MemoryLink(`memory ${n}a`, max, latency, low, clock);
   const b = new MemoryLink(`memory ${n}b`, max, latency, low, clock);

@@ -31,6 +31,7 @@ import { logger } from '../log.ts';
 import { LinkEvents, errText } from './link-events.ts';
 import { approxSize, checkFrameSize, frameFits, plainBytes } from './frame-size.ts';
 import { ChannelQueue } from './channel-queue.ts';
+import { clearSimplePeerTimer, systemClock, type Clock, type TimerId } from '../clock.ts';
 
 const log = logger('rtc');
 
@@ -47,6 +48,8 @@ export interface RtcLinkOptions {
   config?: RTCConfiguration;
   /** Called with each outgoing signal object, to be relayed to the peer. */
   signal(data: object): void;
+  /** Timers of the link (connect and close timeouts, the queue's poll). Default: systemClock. */
+  clock?: Clock;
   /** Largest frame, bytes (sent and taken). Default 16 KiB (what every implementation takes); what is sent is lowered to the connection's SCTP maxMessageSize if that is smaller. */
   maxFrameSize?: number;
   /** The most the channel itself may buffer; beyond it frames wait in the link. Default 1 MiB. */
@@ -86,7 +89,7 @@ export interface RtcLinkHandle {
 interface PeerInternals {
   _channel: RTCDataChannel | null;
   _pc: RTCPeerConnection | null;
-  _iceCompleteTimer: ReturnType<typeof setTimeout> | null;
+  _iceCompleteTimer: unknown;
 }
 
 let count = 0;
@@ -99,16 +102,18 @@ class RtcLink implements Link {
   private state: 'connecting' | 'open' | 'closing' | 'closed' = 'connecting';
   private readonly peer: Peer.Instance;
   private readonly queue: ChannelQueue;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: TimerId | undefined;
+  private readonly clock: Clock;
   private error: string | undefined;
   private resolveReady!: () => void;
   private rejectReady!: (err: AempError) => void;
   private readonly name: string;
   private readonly dropMdns: boolean;
-  private settleTimer: ReturnType<typeof setTimeout> | undefined;
+  private settleTimer: TimerId | undefined;
 
   constructor(private readonly opts: RtcLinkOptions) {
     this.name = opts.name ?? `rtc ${++count}${opts.initiator ? ' (initiator)' : ''}`;
+    this.clock = opts.clock ?? systemClock;
     this.maxFrameSize = opts.maxFrameSize ?? RTC_DEFAULT_MAX_FRAME;
     this.dropMdns = (opts.mdns ?? (isNativeRtc(opts.wrtc) ? 'keep' : 'drop')) === 'drop';
     const high = opts.highWaterMark ?? 1024 * 1024;
@@ -119,6 +124,7 @@ class RtcLink implements Link {
       pollMs: opts.drainPollMs ?? 2,
       onDrain: () => this.events.drain(),
       onError: (reason) => this.destroy(reason),
+      clock: this.clock,
     });
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -147,7 +153,7 @@ class RtcLink implements Link {
     });
     this.peer.on('close', () => this.onPeerClose());
     const timeoutMs = opts.timeoutMs ?? 15_000;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.error ??= `rtc: not connected after ${timeoutMs} ms`;
       this.destroy(this.error);
@@ -180,7 +186,7 @@ class RtcLink implements Link {
     }
     this.state = 'closing';
     this.events.close(reason, true);
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       log.info(`${this.name}: close did not finish in time, cutting`);
       this.peer.destroy();
@@ -223,12 +229,12 @@ class RtcLink implements Link {
     if (this.settleTimer !== undefined) return;
     const peer = this.peer;
     const done = (): void => {
-      clearTimeout(this.settleTimer);
+      if (this.settleTimer !== undefined) this.clock.clearTimeout(this.settleTimer);
       peer.destroy();
     };
     peer.once('connect', done);
-    peer.once('close', () => clearTimeout(this.settleTimer));
-    this.settleTimer = setTimeout(done, SETTLE_MS);
+    peer.once('close', () => this.settleTimer !== undefined && this.clock.clearTimeout(this.settleTimer));
+    this.settleTimer = this.clock.setTimeout(done, SETTLE_MS);
   }
 
   receiveSignal(data: object): void {
@@ -278,7 +284,7 @@ class RtcLink implements Link {
     const sctpMax = internals._pc?.sctp?.maxMessageSize;
     if (typeof sctpMax === 'number' && sctpMax > 0 && sctpMax < this.maxFrameSize) this.maxFrameSize = sctpMax;
     this.state = 'open';
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     log.debug(`${this.name}: open, maxFrameSize ${this.maxFrameSize}`);
     this.resolveReady();
@@ -312,8 +318,8 @@ class RtcLink implements Link {
     // simple-peer never clears its 5 s ICE-gathering timer, which would keep
     // a Node process alive that long after the last link closed.
     const iceTimer = (this.peer as unknown as PeerInternals)._iceCompleteTimer;
-    if (iceTimer) clearTimeout(iceTimer);
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (iceTimer) clearSimplePeerTimer(iceTimer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.queue.clear();
   }
