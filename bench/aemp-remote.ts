@@ -55,7 +55,7 @@ const timing = args.monitor_timeout !== undefined ? { monitor_timeout: args.moni
 /** A seed listening on 127.0.0.1, any port; returns the node and its URL. */
 async function startSeed(nodeid: string): Promise<{ node: MpNode; url: string }> {
   const node = await createNode({ nodeid, binds: ['127.0.0.1:0'], secret: SECRET, ...timing });
-  const url = (node.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  const url = node.net!.seedLink!.listening()[0]!;
   return { node, url };
 }
 

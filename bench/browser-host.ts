@@ -99,7 +99,7 @@ if (args.role === 'node') {
 }
 
 const seed = await createNode({ nodeid: 'bench_seed', binds: ['127.0.0.1:0'], secret: SECRET });
-const seedUrl = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+const seedUrl = seed.net!.seedLink!.listening()[0]!;
 const node = await createNode({ nodeid: 'bench_node', seeds: [seedUrl], secret: SECRET });
 const token = await createToken(globalThis.crypto.subtle, SECRET, { node: 'web/bench-*', ttlSec: 3600, nowMs: Date.now() });
 

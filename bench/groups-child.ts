@@ -50,7 +50,7 @@ const SECRET = 'bench-groups';
 const common = { secret: SECRET };
 
 function seedUrlOf(n: MpNode): string {
-  return (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  return n.net!.seedLink!.listening()[0]!;
 }
 
 async function join1(nodeid: string, url: string): Promise<MpNode> {

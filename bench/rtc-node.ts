@@ -63,7 +63,7 @@ async function join_(nodeid: string): Promise<MpNode> {
 switch (args.role) {
   case 'seed': {
     const node = await createNode({ nodeid: 'seed', binds: ['127.0.0.1:0'], secret: SECRET });
-    io.emit({ ev: 'ready', url: (node.net as unknown as { seed: { urls: string[] } }).seed.urls[0] });
+    io.emit({ ev: 'ready', url: node.net!.seedLink!.listening()[0] });
     break;
   }
   case 'recv':

@@ -24,9 +24,9 @@ export class LocalHub {
     this.nodes.set(id, n);
     for (const w of this.watchers) w(id, true);
     const hub = this;
-    // `groupHub` tells the node's groups (groups/node-groups.ts) to register here.
-    const net: Network & { groupHub: HubGroups } = {
-      groupHub: this.groups,
+    const net: Network = {
+      // The node's groups (groups/node-groups.ts) register here, in this process.
+      groupUpstream: (node) => ({ server: () => node.NODE, send: (msg) => hub.groups.request(node.NODE, msg), detach: () => {} }),
       send(from: NodeId, node: NodeId, port: PortId, msg: Message) {
         const t = hub.nodes.get(node);
         if (t) t.kernel.receive(from, port, msg);

@@ -14,7 +14,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { configure, defaultNode, shutdown, NODE } from './index.ts';
 import { setHttpHandler } from './http.ts';
-import { Mesh } from '../lib/mesh/mesh.ts';
 import { DEMO_PROFILE, demoProfile, parseArgs, useDemoEnvironment } from './chat/env.ts';
 import { demoHttpHandler } from './chat/http.ts';
 import { ensureDemoBuilt } from './chat/build.ts';
@@ -67,8 +66,7 @@ setHttpHandler(
   }),
 );
 await orExit(configure(values));
-const mesh = defaultNode().net as Mesh;
-const wsUrl = mesh.seed?.urls[0];
+const wsUrl = defaultNode().net?.seedLink?.listening()[0];
 if (!wsUrl) throw new Error(`profile ${profileName} has no binds: the demo needs a seed`);
 const httpUrl = wsUrl.replace(/^ws/, 'http');
 say(`demo: seed ${NODE} listening on ${wsUrl}`);

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { configure, defaultNode } from '../lib/api.ts';
 import { setEnvironment } from '../lib/configure.ts';
 import { AempError } from '../lib/errors.ts';
-import { Mesh, type MeshTransport } from '../lib/mesh/mesh.ts';
+import type { MeshTransport } from '../lib/mesh/mesh.ts';
 import type { MpNode } from '../lib/node.ts';
 import { installTrace } from '../lib/trace.ts';
 import { DURATION_KEYS } from './config-keys.ts';
@@ -83,11 +83,12 @@ export async function runNode(o: RunOptions = {}): Promise<RunningNode> {
   await configure(opts);
   const node = defaultNode();
   installTrace(node);
-  const mesh = node.net instanceof Mesh ? node.net : undefined;
-  const urls = mesh?.seed?.urls ?? [];
+  const seeds = node.net?.seedLink;
+  const urls = [...(seeds?.listening() ?? [])];
+  const seed = seeds?.current();
   if (urls.length) say(`aemp: node ${node.NODE} listening on ${urls.join(' ')}`);
-  else if (mesh?.seedConn) say(`aemp: node ${node.NODE} linked to seed ${mesh.seedConn.peer}`);
-  else if (mesh) say(`aemp: node ${node.NODE}: no seed reachable yet (${mesh.seedUrls.join(' ')}), still trying`);
+  else if (seed) say(`aemp: node ${node.NODE} linked to seed ${seed}`);
+  else if (seeds) say(`aemp: node ${node.NODE}: no seed reachable yet (${seeds.urls().join(' ')}), still trying`);
   else say(`aemp: node ${node.NODE} has neither binds nor seeds: nothing outside this process can reach it`);
   const services: LoadedService[] = [];
   try {

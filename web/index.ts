@@ -17,7 +17,6 @@ import type { Guard } from '../lib/kernel.ts';
 import type { NodeId } from '../lib/ids.ts';
 import type { Link } from '../lib/link.ts';
 import { logger } from '../lib/log.ts';
-import { Mesh } from '../lib/mesh/mesh.ts';
 import type { MpNode } from '../lib/node.ts';
 import { connectWs } from './ws.ts';
 
@@ -108,18 +107,17 @@ export async function createNode(opts: ConfigureOptions = {}): Promise<MpNode> {
  * state, then on every change and every failed attempt.
  */
 export function monSeed(cb: (seed: NodeId | undefined, why?: string) => void, n: MpNode = defaultNode()): Guard {
-  const mesh = n.net instanceof Mesh ? n.net : undefined;
+  const link = n.net?.seedLink;
   let last: string | undefined;
-  const hook = { seedLink: (seed: NodeId | undefined) => cb(seed, seed ? undefined : last) };
+  const unwatch = link?.monitor((seed) => cb(seed, seed ? undefined : last));
   const onFail: LinkFailure = (url, why) => {
     last = `${url}: ${why}`;
-    if (!(n.net instanceof Mesh) || !n.net.seedConn) cb(undefined, last);
+    if (!n.net?.seedLink?.current()) cb(undefined, last);
   };
-  mesh?.hooks.add(hook);
   failureWatchers.add(onFail);
-  cb(mesh?.seedConn?.peer);
+  cb(link?.current());
   return () => {
-    mesh?.hooks.delete(hook);
+    unwatch?.();
     failureWatchers.delete(onFail);
   };
 }

@@ -17,7 +17,6 @@ import { BadArgumentError } from '../errors.ts';
 import { nodeOf, type NodeId, type PortId } from '../ids.ts';
 import type { Guard, Port } from '../kernel.ts';
 import { logger } from '../log.ts';
-import type { Mesh } from '../mesh/mesh.ts';
 import type { Network } from '../network.ts';
 import type { MpNode } from '../node.ts';
 import { GroupError } from './errors.ts';
@@ -318,8 +317,7 @@ export class NodeGroups {
   /** As long as seeds keep a lost seed's nodes' entries (docs/groups.md, groups.graceMs). */
   private graceMs(): number {
     if (this.limits.graceMs !== undefined) return this.limits.graceMs;
-    const o = (this.node.net as Partial<Mesh> | undefined)?.o;
-    return o ? 2 * o.monitorTimeoutMs + 2 * o.connectIntervalMs : 0;
+    return this.node.net?.groupGraceMs?.() ?? 0;
   }
 
   /** A port of another node (own ports are known first-hand). */

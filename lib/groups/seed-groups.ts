@@ -10,13 +10,13 @@
  */
 import type { NodeId } from '../ids.ts';
 import type { Conn } from '../mesh/conn.ts';
-import type { Mesh } from '../mesh/mesh.ts';
+import type { GroupsHost } from '../mesh/hosts.ts';
 import { CLIENT_REQUESTS, Replica, SEED_UPDATES, type ReplicaIo } from './replica.ts';
 
 export class SeedGroups {
   readonly replica: Replica;
 
-  constructor(m: Mesh) {
+  constructor(m: GroupsHost) {
     const k = m.node.kernel;
     const attached = (n: NodeId): boolean => {
       const c = m.conns.get(n);
@@ -28,7 +28,7 @@ export class SeedGroups {
       },
       clock: m.clock,
       limits: () => m.node.groups.limits,
-      graceMs: () => m.node.groups.limits.graceMs ?? 2 * m.o.monitorTimeoutMs + 2 * m.o.connectIntervalMs,
+      graceMs: () => m.node.groups.limits.graceMs ?? m.groupGraceMs(),
       isClient: (n) => n === m.nodeId || attached(n),
       isSeed: (n) => m.conns.get(n)?.peerIsSeed === true,
       toNode: (n, msg) => k.snd(n, msg),

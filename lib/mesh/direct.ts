@@ -28,7 +28,7 @@ import { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
 import { DirectTx } from './direct-resend.ts';
-import type { Mesh } from './mesh.ts';
+import type { DirectHost } from './hosts.ts';
 
 const log = logger('direct');
 
@@ -55,7 +55,7 @@ export class DirectLinks {
   /** Why this node takes no direct links (undefined: it does). */
   private readonly off: string | undefined;
 
-  constructor(private readonly m: Mesh) {
+  constructor(private readonly m: DirectHost) {
     this.me = m.nodeId;
     const o = m.o;
     this.off = !o.direct

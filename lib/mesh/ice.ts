@@ -18,7 +18,7 @@
 import { unrefTimer, type TimerId } from '../clock.ts';
 import { isPortId, nodeOf, type NodeId, type PortId } from '../ids.ts';
 import { logger } from '../log.ts';
-import type { Mesh } from './mesh.ts';
+import type { IceHost } from './hosts.ts';
 
 const log = logger('ice');
 
@@ -55,14 +55,14 @@ export async function turnCredential(
 }
 
 /** Seeds answer 'ice' requests; other nodes ask their seed on every seed link. */
-export function installIce(mesh: Mesh): void {
+export function installIce(mesh: IceHost): void {
   const o = mesh.o;
   const kernel = mesh.node.kernel;
   if (mesh.seed) {
     kernel.nodePort.set('ice', (from: NodeId, [reply]: unknown[]) => {
       if (!isPortId(reply) || nodeOf(reply) !== from) return;
       if (!o.turnSecret || o.turnUrls.length === 0) return kernel.snd(reply, ['ice', [], 0]);
-      turnCredential(o.subtle, o.turnSecret, from, o.turnTtlMs, Date.now()).then(
+      turnCredential(o.subtle, o.turnSecret, from, o.turnTtlMs, mesh.clock.now()).then(
         (c) => kernel.snd(reply, ['ice', [{ urls: o.turnUrls, ...c }], o.turnTtlMs]),
         (e) => log.error(`cannot make a TURN credential: ${(e as Error)?.message ?? e}`),
       );

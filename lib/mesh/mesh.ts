@@ -29,6 +29,8 @@ import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
+import { meshUpstream, seedLinkOf } from './mesh-network.ts';
+import type { Upstream } from '../groups/upstream.ts';
 
 const log = logger('mesh');
 
@@ -147,6 +149,23 @@ export class Mesh implements Network {
 
   get nodeId(): NodeId {
     return this.node.NODE;
+  }
+
+  // --- what Network shows beyond links (mesh-network.ts) --------------------
+
+  readonly seedLink = seedLinkOf(this);
+
+  groupUpstream(node: MpNode, onServer: (server: NodeId | undefined) => void): Upstream {
+    return meshUpstream(this, node, onServer);
+  }
+
+  groupGraceMs(): number {
+    return 2 * this.o.monitorTimeoutMs + 2 * this.o.connectIntervalMs;
+  }
+
+  /** start() stops waiting for the first seed link. */
+  stopWaitingForSeed(): void {
+    this.firstSeedDone();
   }
 
   /** Listen (seeds), start dialling seeds; resolves once linked to a seed or after max(monitor_timeout, 5 s). */

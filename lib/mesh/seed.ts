@@ -19,7 +19,8 @@ import { logger } from '../log.ts';
 import type { Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
-import type { Mesh, Stamp } from './mesh.ts';
+import type { Stamp } from './mesh.ts';
+import type { SeedHost } from './hosts.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
 import type { Link } from '../link.ts';
@@ -46,7 +47,7 @@ export class SeedRole {
   /** The global group registry this seed holds (a replica; see groups/). */
   readonly groups: SeedGroups;
 
-  constructor(private readonly m: Mesh) {
+  constructor(private readonly m: SeedHost) {
     this.groups = new SeedGroups(m);
     this.admission = new Admission({ total: m.o.maxPendingHandshakes, perAddress: m.o.maxPendingPerAddress });
   }

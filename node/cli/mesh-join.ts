@@ -6,7 +6,6 @@
 import { joinNetwork } from '../../lib/configure.ts';
 import type { AuthMethod } from '../../lib/protocol/handshake.ts';
 import { AempError } from '../../lib/errors.ts';
-import { Mesh } from '../../lib/mesh/mesh.ts';
 import { MpNode } from '../../lib/node.ts';
 import { loadConfigFor } from '../config.ts';
 import { useCliEnvironment } from '../run.ts';
@@ -53,14 +52,14 @@ export function list(v: unknown): string[] {
   let giveUp!: () => void;
   const allFailed = new Promise<void>((r) => (giveUp = r));
   const node = new MpNode({ nodeid: 'anon/' });
-  const meshOf = () => (node.net instanceof Mesh ? node.net : undefined);
+  const seedLink = () => node.net?.seedLink;
   useCliEnvironment(
     nodeTransport({
       ca: trustedCerts(values),
       onLinkFailed: (url, why) => {
         failed.set(url, why);
-        const m = meshOf();
-        if (m && !m.seedConn && m.seedUrls.every((u) => failed.has(u))) giveUp();
+        const s = seedLink();
+        if (s && !s.current() && s.urls().every((u) => failed.has(u))) giveUp();
       },
     }),
   );
@@ -79,12 +78,12 @@ export function list(v: unknown): string[] {
     direct: false,
   });
   await Promise.race([joined, allFailed]);
-  const mesh = meshOf();
-  if (mesh?.seedConn) return node;
+  const link = seedLink();
+  if (link?.current()) return node;
   await node.shutdown();
   // start() waits for a seed until monitor_timeout; nothing is coming now.
-  (mesh as unknown as { firstSeedDone?: () => void } | undefined)?.firstSeedDone?.();
-  const tried = (mesh?.seedUrls ?? seeds).map((u) => `${u} (${failed.get(u) ?? 'no answer'})`);
+  link?.stopWaiting();
+  const tried = (link?.urls() ?? seeds).map((u) => `${u} (${failed.get(u) ?? 'no answer'})`);
   throw new NoSeedError(`${cmd}: cannot reach any seed of ${where}: ${tried.join(', ')}`);
 }
 

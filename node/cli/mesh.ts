@@ -10,7 +10,6 @@
 import { nodeOf, type NodeId, type PortId } from '../../lib/ids.ts';
 import { AempError, PortDiedError, TimeoutError } from '../../lib/errors.ts';
 import { safeJson } from '../../lib/kernel.ts';
-import { Mesh } from '../../lib/mesh/mesh.ts';
 import type { MpNode } from '../../lib/node.ts';
 import type { MeshArgs } from './mesh-args.ts';
 import { runNode } from '../run.ts';
@@ -92,7 +91,7 @@ async function snd(node: MpNode, port: PortId, msg: unknown[], ctx: MeshCtx): Pr
 
 /** Resolves once the seed answered a request sent now (so it handled everything sent before), or after ms. */
 function seedRoundTrip(node: MpNode, ms: number): Promise<unknown> {
-  const seed = node.net instanceof Mesh ? node.net.seedConn?.peer : undefined;
+  const seed = node.net?.seedLink?.current();
   if (seed === undefined) return Promise.resolve();
   // A monitor on a port nobody has is answered at once by the node that would hold it.
   return Promise.race([new Promise<void>((r) => node.mon(`${seed}#aemp-sync`, () => r())), sleep(ms)]);
@@ -170,7 +169,7 @@ async function trace(node: MpNode, target: string, ctx: MeshCtx, err: (l: string
 }
 
 async function nodes(node: MpNode, ctx: MeshCtx): Promise<number> {
-  const seed = (node.net as Mesh).seedConn!.peer;
+  const seed = node.net!.seedLink!.current()!; // joinAnon returns linked
   const wait = ctx.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
   let got!: (v: [NodeId[], NodeId[]]) => void;
   const answer = new Promise<[NodeId[], NodeId[]]>((r) => (got = r));
