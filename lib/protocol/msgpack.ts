@@ -32,6 +32,10 @@ function unencodable(message: string): never {
 /** Buffers above this are dropped after use, so one big message does not pin memory per link. */
 const RETAIN_BYTES = 256 * 1024;
 const INITIAL_BYTES = 16 * 1024;
+/** The buffer writers borrow (undefined while one is writing into it). */
+let scratch: Uint8Array | undefined;
+let scratchView: DataView | undefined;
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /**
  * One value that takes every branch of the writer: every int width, both
@@ -64,8 +68,11 @@ let warmedUp = false;
  * number passing 65535 in the middle of a hot loop.
  */
 export class MsgpackWriter {
-  private buf = new Uint8Array(INITIAL_BYTES);
-  private view = new DataView(this.buf.buffer);
+  // The buffer is borrowed from `scratch` for the length of one write(): a
+  // thousand idle links hold no encoder memory, and all links of a process
+  // write into the same warm buffer.
+  private buf: Uint8Array = EMPTY;
+  private view: DataView = EMPTY_VIEW;
   private p = 0;
 
   /** `maxDepth`: deepest nesting written, the outermost value being level 1. */
@@ -73,16 +80,18 @@ export class MsgpackWriter {
     if (!warmedUp && maxDepth >= 3) {
       warmedUp = true;
       this.write(warmUpSample(), 1);
-      this.p = 0;
+      this.release();
     }
   }
 
   /**
    * Encode `v` after `head` zero bytes the caller fills in (a frame's kind).
-   * Returns a view of the writer's buffer, valid until the next call; throws
-   * ProtocolError AEMP_ERR_ENCODE for values msgpack packets cannot hold.
+   * Returns a view of a buffer shared by every writer of this process, valid
+   * until the next write() of any writer: copy it out, then call release();
+   * throws ProtocolError AEMP_ERR_ENCODE for values msgpack packets cannot hold.
    */
   write(v: unknown, head: number): Uint8Array {
+    this.borrow();
     this.p = 0;
     this.ensure(head);
     this.buf.fill(0, 0, head);
@@ -98,9 +107,25 @@ export class MsgpackWriter {
     return this.buf.subarray(0, this.p);
   }
 
-  /** Drop a buffer that grew for a big message (call once its bytes are copied out). */
+  /** Give the buffer back (call once the bytes of the last write are copied out); one grown for a big message is dropped. */
   release(): void {
-    if (this.buf.length > RETAIN_BYTES) {
+    if (this.buf === EMPTY) return;
+    if (this.buf.length <= RETAIN_BYTES && scratch === undefined) {
+      scratch = this.buf;
+      scratchView = this.view;
+    }
+    this.buf = EMPTY;
+    this.view = EMPTY_VIEW;
+  }
+
+  private borrow(): void {
+    if (this.buf !== EMPTY) return;
+    // Taken by another writer mid-write (e.g. a getter that encodes): that one keeps it, this one gets its own.
+    if (scratch !== undefined) {
+      this.buf = scratch;
+      this.view = scratchView!;
+      scratch = scratchView = undefined;
+    } else {
       this.buf = new Uint8Array(INITIAL_BYTES);
       this.view = new DataView(this.buf.buffer);
     }
