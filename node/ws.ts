@@ -216,13 +216,16 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
   server.on('tlsClientError', (err) => log.info(`tls handshake with a client failed: ${err.message}`));
   const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
+    // Read here, not in the callback: a closure that mentions `req` would keep the
+    // request (headers and all) alive for the life of every link.
+    const remoteAddress = req.socket.remoteAddress ?? '';
+    const url = req.url ?? '/';
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const remoteAddress = req.socket.remoteAddress ?? '';
       const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${remoteAddress}` });
       links.add(link);
       ws.once('close', () => links.delete(link));
       try {
-        opts.onLink(link, { remoteAddress, url: req.url ?? '/' });
+        opts.onLink(link, { remoteAddress, url });
       } catch (err) {
         log.error(`onLink threw: ${errText(err)}`);
         link.close(`onLink threw: ${errText(err)}`);

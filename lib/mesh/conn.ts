@@ -88,6 +88,8 @@ export class Conn implements Live {
       close: (reason) => this.finish(`link closed: ${reason}`),
     });
     o.attach?.((f) => this.onFrame(f));
+    // The hand-over function holds the whole handshake's state: not needed once called.
+    o.attach = undefined;
     this.live = livenessFor(o.clock, o.monitorTimeoutMs);
     this.live.add(this);
   }

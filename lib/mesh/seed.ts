@@ -17,6 +17,7 @@ import type { Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import type { Mesh } from './mesh.ts';
+import { Interest } from './interest.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
 
@@ -31,6 +32,8 @@ export class SeedRole {
   private pendingHandshakes = 0;
   /** Relayed packets (tests and benchmarks count relay traffic with it). */
   relayed = 0;
+  /** Which local nodes hear of which node's `down` (interest.ts). */
+  readonly interest = new Interest();
   /** The global group registry this seed holds (a replica; see groups/). */
   readonly groups: SeedGroups;
 
@@ -140,12 +143,17 @@ export class SeedRole {
       this.tellNodesDown(c.peer, why);
     } else {
       for (const s of this.seedConns()) s.send(['det', c.peer, why]);
+      this.interest.forget(c.peer);
       this.tellNodesDown(c.peer, why);
     }
   }
 
+  /** Tell the local nodes that talked with `node` (through this seed) that it is down. */
   private tellNodesDown(node: NodeId, reason: unknown[]): void {
-    for (const c of this.m.conns.values()) if (!c.peerIsSeed && c.peer !== node) c.send(['down', node, reason]);
+    for (const n of this.interest.take(node)) {
+      const c = this.m.conns.get(n);
+      if (c !== undefined && !c.peerIsSeed && n !== node) c.send(['down', node, reason]);
+    }
   }
 
   private localNodes(): NodeId[] {
@@ -179,6 +187,7 @@ export class SeedRole {
         if (dst === m.nodeId) m.deliver(src, sid, seq, port, msg);
         else if (to && !to.peerIsSeed) {
           this.relayed++;
+          this.interest.note(dst, src);
           to.send(['f', src, sid, seq, port, msg]);
         } else c.send(['fnack', src, dst, `node ${dst} is not attached to seed ${m.nodeId}`]);
         return true;
@@ -216,7 +225,9 @@ export class SeedRole {
     if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg);
     const to = m.conns.get(dst);
     this.relayed++;
+    if (!from.peerIsSeed) this.interest.note(src, dst);
     if (to) {
+      if (!to.peerIsSeed) this.interest.note(dst, src);
       to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg] : ['f', src, sid, seq, port, msg]);
       return;
     }
