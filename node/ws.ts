@@ -47,7 +47,7 @@ class WsLink implements Link {
   // A server socket writes the caller's bytes unmasked, possibly later:
   // copy them so a caller reusing its buffer cannot change what is sent.
   private readonly copyOnSend: boolean;
-  private readonly onWritten = () => this.checkDrain();
+  private readonly onWritten = this.checkDrain.bind(this);
 
   constructor(
     private readonly socket: WebSocket,
