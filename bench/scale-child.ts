@@ -8,8 +8,9 @@
  *             Commands: 'mem' → {"ev":"mem", heap, external, rss} after full
  *             GCs (run with --expose-gc); 'cpu' {ms} → {"ev":"cpu", pct}
  *             (process CPU over the next ms, % of one core); 'joins' →
- *             {"ev":"joins", count, first, last}: node links completed (after
- *             the handshake), first and last on this process's clock (ms).
+ *             {"ev":"joins", count, first, last, cpuMs}: node links completed
+ *             (after the handshake), first and last on this process's clock
+ *             (ms), and this process's CPU time between them.
  *   'nodes'   args.count nodes in this process, node i joined to
  *             args.seedUrls[i % length], at most args.inflight joining at
  *             once; each grpMon(args.group). Emits {"ev":"joined", failed}
@@ -81,15 +82,21 @@ switch (args.role) {
     let count = 0;
     let first = 0;
     let last = 0;
+    let cpu0: NodeJS.CpuUsage | undefined;
+    let cpuLast: NodeJS.CpuUsage = { user: 0, system: 0 };
     mesh.hooks.add({
       connUp: (c) => {
         if (c.peerIsSeed) return;
         const t = performance.now();
-        if (count++ === 0) first = t;
+        if (count++ === 0) {
+          first = t;
+          cpu0 = process.cpuUsage();
+        }
         last = t;
+        cpuLast = process.cpuUsage(cpu0);
       },
     });
-    io.on('joins', () => io.emit({ ev: 'joins', count, first, last }));
+    io.on('joins', () => io.emit({ ev: 'joins', count, first, last, cpuMs: (cpuLast.user + cpuLast.system) / 1000 }));
     io.on('mem', () => {
       const gc = (globalThis as { gc?: () => void }).gc;
       for (let i = 0; i < 3; i++) gc?.();

@@ -95,7 +95,7 @@ async function clientsJoin(t: ReturnType<typeof team>, urls: string[], nodes: nu
 }
 
 /** N simulated nodes join at once from 4 processes, then leave; joins/s at the seed. */
-async function joinStorm(t: ReturnType<typeof team>, seed: Child, url: string, nodes: number): Promise<number> {
+async function joinStorm(t: ReturnType<typeof team>, seed: Child, url: string, nodes: number): Promise<{ rate: number; cpuUsPerJoin: number }> {
   const per = Math.ceil(nodes / CLIENTS);
   const js = Array.from({ length: CLIENTS }, (_, k) =>
     t.start({ role: 'joiners', count: Math.min(per, nodes - k * per), seedUrls: [url], inflight: INFLIGHT, prefix: `j${k}_` }, `joiners ${k}`),
@@ -108,7 +108,7 @@ async function joinStorm(t: ReturnType<typeof team>, seed: Child, url: string, n
   if (j.count !== nodes) throw new Error(`seed counted ${j.count} joins, expected ${nodes}`);
   for (const c of js) c.send({ cmd: 'exit' });
   await Promise.all(js.map((c) => c.exited));
-  return ((j.count as number) - 1) / (((j.last as number) - (j.first as number)) / 1000);
+  return { rate: ((j.count as number) - 1) / (((j.last as number) - (j.first as number)) / 1000), cpuUsPerJoin: ((j.cpuMs as number) * 1000) / ((j.count as number) - 1) };
 }
 
 async function oneSeed(nodes: number, runs: number, signal: AbortSignal): Promise<Line[]> {
@@ -118,7 +118,7 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal): Promis
     const url = (await seed.next('ready', START_MS)).url as string;
     seed.send({ cmd: 'mem' });
     const before = await seed.next('mem', RUN_MS);
-    const joinRate = await joinStorm(t, seed, url, nodes);
+    const join = await joinStorm(t, seed, url, nodes);
     const group = 'scale_watch';
     const clients = await clientsJoin(t, [url], nodes, group, 'c');
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
@@ -137,7 +137,10 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal): Promis
     return [
       { name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows` },
       { name: 'seed.bytes_per_node', value: round(bytes, 1), unit: 'bytes', note: `heap + external after GC; RSS ${Math.round(rss)} bytes/node` },
-      { name: 'seed.join_rate', value: Math.round(joinRate), unit: 'joins/s', note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight` },
+      {
+        name: 'seed.join_rate', value: Math.round(join.rate), unit: 'joins/s',
+        note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight; seed CPU ${Math.round(join.cpuUsPerJoin)} µs per join (${Math.round(1e6 / join.cpuUsPerJoin)} joins per CPU-second)`,
+      },
       { name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` },
     ];
   } finally {
