@@ -32,6 +32,8 @@ function unencodable(message: string): never {
 /** Buffers above this are dropped after use, so one big message does not pin memory per link. */
 const RETAIN_BYTES = 256 * 1024;
 const INITIAL_BYTES = 16 * 1024;
+/** Encodings of frozen arrays (MsgpackWriter.frozen): bytes and nesting levels. */
+const memo = new WeakMap<object, { bytes: Uint8Array; levels: number }>();
 /** The buffer writers borrow (undefined while one is writing into it). */
 let scratch: Uint8Array | undefined;
 let scratchView: DataView | undefined;
@@ -74,6 +76,10 @@ export class MsgpackWriter {
   private buf: Uint8Array = EMPTY;
   private view: DataView = EMPTY_VIEW;
   private p = 0;
+  /** While writing a frozen array: something inside it is not frozen (its bytes cannot be kept). */
+  private mutable = false;
+  /** While writing a frozen array: the deepest level reached. */
+  private deepest = 0;
 
   /** `maxDepth`: deepest nesting written, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {
@@ -148,11 +154,15 @@ export class MsgpackWriter {
         this.ensure(1);
         this.buf[this.p++] = 0xc0;
       } else if (Array.isArray(v)) {
+        if (Object.isFrozen(v)) return this.frozen(v, depth);
+        this.mutable = true;
         this.head(v.length, 0x90, 0xdc, 0xdd);
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
       } else if (ArrayBuffer.isView(v)) {
+        this.mutable = true;
         this.bin(v);
       } else {
+        this.mutable = true;
         this.map(v as Record<string, unknown>, depth);
       }
       return;
@@ -168,6 +178,33 @@ export class MsgpackWriter {
       return;
     }
     unencodable(`cannot encode a ${typeof v}`);
+  }
+
+  /**
+   * A frozen array: its bytes are kept (memo) the first time, if everything in
+   * it is frozen too, and copied from then on. The same message fanned out to
+   * many links (a group change to every watcher) is encoded once.
+   */
+  private frozen(v: unknown[], depth: number): void {
+    const hit = memo.get(v);
+    if (hit !== undefined && depth + hit.levels - 1 <= this.maxDepth) {
+      this.ensure(hit.bytes.length);
+      this.buf.set(hit.bytes, this.p);
+      this.p += hit.bytes.length;
+      if (this.deepest < depth + hit.levels - 1) this.deepest = depth + hit.levels - 1;
+      return;
+    }
+    const outerMutable = this.mutable;
+    const outerDeepest = this.deepest;
+    this.mutable = false;
+    this.deepest = depth;
+    const start = this.p;
+    this.head(v.length, 0x90, 0xdc, 0xdd);
+    for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
+    if (v.length > 0 && this.deepest < depth + 1) this.deepest = depth + 1;
+    if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1 });
+    this.mutable ||= outerMutable;
+    if (this.deepest < outerDeepest) this.deepest = outerDeepest;
   }
 
   /** Array/map header: fix form below 16, then 16- and 32-bit counts. */
