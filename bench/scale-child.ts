@@ -75,6 +75,19 @@ async function join1(nodeid: string, url: string): Promise<MpNode> {
   return n;
 }
 
+/** A node that waits for its seed link as long as `ms` (a seed under a join storm may take longer than createNode waits). */
+async function joinPatiently(nodeid: string, url: string, ms = 120_000): Promise<MpNode> {
+  const n = await createNode({ nodeid, seeds: [url], ...common });
+  const mesh = n.net as unknown as Mesh;
+  if (mesh.seedConn === undefined) {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${nodeid}: no link to seed ${url} after ${ms} ms`)), ms);
+      mesh.hooks.add({ seedLink: (s) => s !== undefined && (clearTimeout(t), resolve()) });
+    });
+  }
+  return n;
+}
+
 switch (args.role) {
   case 'seed': {
     const n = await createNode({ nodeid: args.prefix ?? 'seed', binds: ['127.0.0.1:0'], seeds: args.seeds ?? [], ...common });
@@ -205,7 +218,7 @@ switch (args.role) {
     break;
   }
   case 'reg': {
-    const n = await join1(args.prefix ?? 'registrar', args.seedUrls![0]!);
+    const n = await joinPatiently(args.prefix ?? 'registrar', args.seedUrls![0]!);
     let port: PortId | undefined;
     io.on('go', (c) => {
       if (port) n.kil(port);
@@ -221,7 +234,7 @@ switch (args.role) {
     break;
   }
   case 'recv': {
-    const node = await join1('scale-recv', args.recvUrl ?? args.helpers![0]!.url!);
+    const node = await joinPatiently('scale-recv', args.recvUrl ?? args.helpers![0]!.url!);
     const port = node.port();
     let peerPort: PortId | undefined;
     node.rcv(port, 'hello', (from: PortId) => {
@@ -238,7 +251,7 @@ switch (args.role) {
     io.on('peer', (c: Command) => {
       void (async () => {
         const dst = (c.data as { port: PortId }).port;
-        const node = await join1('scale-send', args.sendUrl ?? args.helpers![0]!.url!);
+        const node = await joinPatiently('scale-send', args.sendUrl ?? args.helpers![0]!.url!);
         const me = node.port();
         const hi = new Promise<void>((r) => node.rcv(me, 'hi', () => r()));
         node.snd(dst, 'hello', me);

@@ -111,7 +111,7 @@ async function joinStorm(t: ReturnType<typeof team>, seed: Child, url: string, n
   return { rate: ((j.count as number) - 1) / (((j.last as number) - (j.first as number)) / 1000), cpuUsPerJoin: ((j.cpuMs as number) * 1000) / ((j.count as number) - 1) };
 }
 
-async function oneSeed(nodes: number, runs: number, signal: AbortSignal): Promise<Line[]> {
+async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Line[]): Promise<void> {
   const t = team(signal);
   try {
     const seed = t.start({ role: 'seed', prefix: 'scale-seed' }, 'seed', ['--expose-gc']);
@@ -119,6 +119,10 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal): Promis
     seed.send({ cmd: 'mem' });
     const before = await seed.next('mem', RUN_MS);
     const join = await joinStorm(t, seed, url, nodes);
+    out.push({
+      name: 'seed.join_rate', value: Math.round(join.rate), unit: 'joins/s',
+      note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight; seed CPU ${Math.round(join.cpuUsPerJoin)} µs per join (${Math.round(1e6 / join.cpuUsPerJoin)} joins per CPU-second)`,
+    });
     const group = 'scale_watch';
     const clients = await clientsJoin(t, [url], nodes, group, 'c');
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
@@ -126,29 +130,23 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal): Promis
     const after = await seed.next('mem', RUN_MS);
     const bytes = ((after.heap as number) + (after.external as number) - (before.heap as number) - (before.external as number)) / nodes;
     const rss = ((after.rss as number) - (before.rss as number)) / nodes;
+    out.push({ name: 'seed.bytes_per_node', value: round(bytes, 1), unit: 'bytes', note: `heap + external after GC; RSS ${Math.round(rss)} bytes/node` });
     const cpus: number[] = [];
     for (let k = 0; k < Math.min(runs, 3); k++) {
       seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
       cpus.push((await seed.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number);
     }
+    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}` });
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
     const p99 = await propagation(reg, clients, nodes, runs, signal);
-    return [
-      { name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows` },
-      { name: 'seed.bytes_per_node', value: round(bytes, 1), unit: 'bytes', note: `heap + external after GC; RSS ${Math.round(rss)} bytes/node` },
-      {
-        name: 'seed.join_rate', value: Math.round(join.rate), unit: 'joins/s',
-        note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight; seed CPU ${Math.round(join.cpuUsPerJoin)} µs per join (${Math.round(1e6 / join.cpuUsPerJoin)} joins per CPU-second)`,
-      },
-      { name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` },
-    ];
+    out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
   } finally {
     await t.stop();
   }
 }
 
-async function fourSeeds(nodes: number, runs: number, signal: AbortSignal): Promise<Line[]> {
+async function fourSeeds(nodes: number, runs: number, signal: AbortSignal, out: Line[]): Promise<void> {
   // Baseline first, on an otherwise idle machine state: relay.throughput through one seed.
   const baseline = median(
     await measureThroughput({
@@ -170,15 +168,13 @@ async function fourSeeds(nodes: number, runs: number, signal: AbortSignal): Prom
     const reg = t.start({ role: 'reg', seedUrls: [u1], group }, 'registrar');
     await reg.next('ready', START_MS);
     const p99 = await propagation(reg, clients, nodes, runs, signal);
+    out.push({ name: 'seeds4.propagation_p99_ms', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers on 4 seeds, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
     const relay = await measureThroughput({
       senderScript: SCRIPT, receiverScript: SCRIPT, count: RELAY_COUNT, runs: Math.min(runs, 3), signal,
       args: { sendUrl: u1, recvUrl: urls[3] },
     });
     const v = median(relay);
-    return [
-      { name: 'seeds4.relay_throughput', value: Math.round(v), unit: 'msg/s', baseline: Math.round(baseline), ratio: round(v / baseline, 2), note: `seed 1 → seed 4 with ${nodes} nodes joined; baseline one idle seed` },
-      { name: 'seeds4.propagation_p99_ms', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers on 4 seeds, runs ${p99.map((x) => round(x, 1)).join(', ')}` },
-    ];
+    out.push({ name: 'seeds4.relay_throughput', value: Math.round(v), unit: 'msg/s', baseline: Math.round(baseline), ratio: round(v / baseline, 2), note: `seed 1 → seed 4 with ${nodes} nodes joined; baseline one idle seed` });
   } finally {
     await t.stop();
   }
@@ -207,7 +203,7 @@ async function main(): Promise<void> {
     killAllChildren();
     process.exit(130);
   });
-  const parts: Array<[string, (n: number, r: number, s: AbortSignal) => Promise<Line[]>, string[]]> = [
+  const parts: Array<[string, (n: number, r: number, s: AbortSignal, out: Line[]) => Promise<void>, string[]]> = [
     ['seed', oneSeed, ['seed.idle_cpu_pct', 'seed.bytes_per_node', 'seed.join_rate', 'groups.propagation_p99_ms_10k']],
     ['seeds4', fourSeeds, ['seeds4.relay_throughput', 'seeds4.propagation_p99_ms']],
   ];
@@ -217,12 +213,14 @@ async function main(): Promise<void> {
     const ac = new AbortController();
     // Every part is bounded: 15 minutes at most.
     const timer = setTimeout(() => ac.abort(), 15 * 60_000);
-    let lines: Line[];
+    // Figures measured before a failure are still reported; the rest get the error.
+    const lines: Line[] = [];
     try {
-      lines = await fn(nodes, runs, ac.signal);
+      await fn(nodes, runs, ac.signal, lines);
     } catch (e) {
       failed++;
-      lines = names.map((n) => ({ name: n, error: e instanceof Error ? e.message.split('\n')[0]!.slice(0, 500) : String(e) }));
+      const error = e instanceof Error ? e.message.split('\n')[0]!.slice(0, 500) : String(e);
+      for (const n of names) if (!lines.some((l) => l.name === n)) lines.push({ name: n, error });
     } finally {
       clearTimeout(timer);
     }
