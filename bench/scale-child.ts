@@ -34,7 +34,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNode, nodeOf, setLogLevel, type MpNode, type PortId } from '../node/index.ts';
+import { createNode, nodeOf, setLogLevel, setLogSink, type MpNode, type PortId } from '../node/index.ts';
 import type { Mesh } from '../lib/mesh/mesh.ts';
 import { systemClock } from '../lib/clock.ts';
 import { runHandshake } from '../lib/mesh/dial.ts';
@@ -162,6 +162,11 @@ switch (args.role) {
     };
     await Promise.all(Array.from({ length: Math.min(inflight, count) }, worker));
     io.emit({ ev: 'joined', failed });
+    // A node losing its seed link (a figure then may never complete): say so, with the reason.
+    setLogSink((level, ns, msg) => {
+      if (level <= 5 || (ns === 'conn' && msg.includes('closed'))) io.emit({ ev: 'log', level, ns, msg });
+    });
+    setLogLevel(7);
     const seen = new Map<PortId, number[]>();
     await Promise.all(
       nodes.map(

@@ -65,6 +65,17 @@ function team(signal: AbortSignal) {
   };
 }
 
+/** What a child logged (its queued 'log' events; 200 at most), for an error message. */
+async function logsOf(c: Child): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const e = await c.next('log', 1).catch(() => undefined);
+    if (e === undefined) break;
+    out.push(String(e.msg));
+  }
+  return [`${out.length} lines`, ...out.slice(0, 2), ...out.slice(-2)];
+}
+
 /** Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. */
 async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal): Promise<number[]> {
   const out: number[] = [];
@@ -73,7 +84,13 @@ async function propagation(reg: Child, clients: Child[], nodes: number, runs: nu
     if (signal.aborted) throw new Error('aborted');
     reg.send({ cmd: 'go', run: k });
     const st = await reg.next('started', RUN_MS, (e) => e.run === k);
-    const seen = await Promise.all(clients.map((w) => w.next('seen', RUN_MS, (e) => e.port === st.port)));
+    const seen = await Promise.all(
+      clients.map((w, i) =>
+        w.next('seen', RUN_MS, (e) => e.port === st.port).catch(async (e: Error) => {
+          throw new Error(`${e.message}; client ${i} logged: ${JSON.stringify(await logsOf(w))}`);
+        }),
+      ),
+    );
     const lat = seen.flatMap((e) => (e.times as number[]).map((x) => x - (st.t as number)));
     if (lat.length !== nodes) throw new Error(`run ${k}: ${lat.length} of ${nodes} watchers saw the port`);
     if (k >= warm) out.push(quantile(lat, 0.99));
