@@ -128,3 +128,28 @@ test('liveness — one sweep timer serves every link of a clock, and stops when 
   await run(clock, 10);
   assert.equal(clock.pending, 0);
 });
+
+test('liveness — over a real seed: the seed never pings a node; a node that pings stays linked, a silent one is closed at monitor_timeout', async () => {
+  const { createNode } = await import('../node/index.ts');
+  const { rawNode } = await import('./fixtures/raw-client.ts');
+  const seed = await createNode({ nodeid: 'live-seed', binds: ['127.0.0.1:0'], secret: 's', monitor_timeout: 1000 });
+  try {
+    const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+    const talker = await rawNode(url, { nodeId: 'talker', secret: 's', pingEveryMs: 200 });
+    // Taken before the handshake: the seed heard the silent node last after this.
+    const t0 = Date.now();
+    const silent = await rawNode(url, { nodeId: 'silent', secret: 's', pong: false });
+    const why = await silent.closed;
+    assert.match(why, /heartbeat timeout: nothing from silent for \d+ ms/);
+    assert.ok(Date.now() - t0 >= 1000, 'closed before monitor_timeout');
+    // The talker's pings were answered all along, and it is still linked: past 1.5 × monitor_timeout.
+    const answers = () => talker.packets.filter((p) => p[0] === 'P').length;
+    await talker.waitFrame(() => answers() >= 8, 10_000);
+    assert.equal(talker.isClosed(), false);
+    // The seed answered but never pinged either of them.
+    for (const r of [talker, silent]) assert.equal(r.packets.filter((p) => p[0] === 'p').length, 0);
+    talker.link.close('done');
+  } finally {
+    await seed.shutdown();
+  }
+});
