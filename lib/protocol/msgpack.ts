@@ -8,7 +8,10 @@
  *
  * The reader takes untrusted bytes: every length is checked against what is
  * left before anything is allocated, errors are ProtocolErrors with exact
- * codes, and nesting is bounded. It differs from the library's Decoder in
+ * codes, and nesting is bounded. So is what a batch may expand to: every
+ * array/map header's count is charged to an element budget (and the batch's
+ * own count to a packet budget) before the array is allocated, because an
+ * empty array is one byte on the wire and ~40 bytes of heap. It differs from the library's Decoder in
  * three ways: bin values are copies (never views into the frame), extension
  * types are refused, and a "__proto__" map key becomes an own property.
  */
@@ -24,6 +27,9 @@ function truncated(): never {
 }
 function garbage(message: string): never {
   throw new ProtocolError(C.GARBAGE, message);
+}
+function tooManyPackets(n: number, max: number): never {
+  throw new ProtocolError(C.BATCH_PACKETS, `batch of ${n} packets exceeds maxBatchPackets ${max}`);
 }
 function unencodable(message: string): never {
   throw new ProtocolError(C.ENCODE, message);
@@ -67,6 +73,8 @@ export class MsgpackWriter {
   private buf = new Uint8Array(INITIAL_BYTES);
   private view = new DataView(this.buf.buffer);
   private p = 0;
+  /** Elements (array elements, map keys and values) of the last value written, counted as the reader charges them. */
+  elements = 0;
 
   /** `maxDepth`: deepest nesting written, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {
@@ -87,6 +95,7 @@ export class MsgpackWriter {
     this.ensure(head);
     this.buf.fill(0, 0, head);
     this.p = head;
+    this.elements = 0;
     try {
       this.value(v, 1);
     } catch (e) {
@@ -124,6 +133,7 @@ export class MsgpackWriter {
         this.buf[this.p++] = 0xc0;
       } else if (Array.isArray(v)) {
         this.head(v.length, 0x90, 0xdc, 0xdd);
+        this.elements += v.length;
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
       } else if (ArrayBuffer.isView(v)) {
         this.bin(v);
@@ -165,6 +175,7 @@ export class MsgpackWriter {
     let n = 0;
     for (let i = 0; i < keys.length; i++) if (o[keys[i]] !== undefined) n++;
     this.head(n, 0x80, 0xde, 0xdf);
+    this.elements += 2 * n;
     for (let i = 0; i < keys.length; i++) {
       const x = o[keys[i]];
       if (x === undefined) continue;
@@ -295,19 +306,39 @@ export class MsgpackWriter {
   }
 }
 
+/** What one read() may expand to. */
+export interface ReadBudget {
+  /** Most elements of the outermost array (a batch's packets). */
+  packets: number;
+  /** Most elements in all: every array element, map key and map value counts one. */
+  elements: number;
+}
+
+const UNBOUNDED: ReadBudget = { packets: Infinity, elements: Infinity };
+
 export class MsgpackReader {
   private b: Uint8Array = EMPTY;
   private v: DataView = new DataView(EMPTY.buffer);
   private p = 0;
+  private maxTop = Infinity;
+  private maxElements = Infinity;
+  /** Elements still allowed in this read. */
+  private left = Infinity;
 
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {}
 
-  /** The one msgpack value that fills `bytes` exactly. Throws ProtocolError. */
-  read(bytes: Uint8Array): unknown {
+  /**
+   * The one msgpack value that fills `bytes` exactly. Throws ProtocolError
+   * (AEMP_ERR_BATCH_PACKETS / AEMP_ERR_BATCH_ELEMENTS past the budget, checked
+   * at each header before its array or map exists).
+   */
+  read(bytes: Uint8Array, budget: ReadBudget = UNBOUNDED): unknown {
     this.b = bytes;
     this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.p = 0;
+    this.maxTop = budget.packets;
+    this.maxElements = this.left = budget.elements;
     try {
       const x = this.value(1);
       if (this.p !== bytes.length) garbage(`${bytes.length - this.p} bytes after the batch`);
@@ -396,8 +427,10 @@ export class MsgpackReader {
   // Depth rule of @msgpack's Encoder: a value deeper than maxDepth was never encoded.
   private array(n: number, depth: number): unknown[] {
     if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
+    if (depth === 1 && n > this.maxTop) tooManyPackets(n, this.maxTop);
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
+    if ((this.left -= n) < 0) this.tooManyElements();
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
     return a;
@@ -406,6 +439,7 @@ export class MsgpackReader {
   private map(n: number, depth: number): Record<string, unknown> {
     if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
     if (2 * n > this.b.length - this.p) truncated();
+    if ((this.left -= 2 * n) < 0) this.tooManyElements();
     const o: Record<string, unknown> = {};
     for (let i = 0; i < n; i++) {
       const k = this.value(depth + 1);
@@ -415,6 +449,10 @@ export class MsgpackReader {
       else o[k] = x;
     }
     return o;
+  }
+
+  private tooManyElements(): never {
+    throw new ProtocolError(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.maxElements} values`);
   }
 
   private bin(n: number): Uint8Array {
