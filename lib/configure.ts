@@ -11,6 +11,7 @@ import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
+import { batchLimitOptions } from './mesh/batch-limits.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import type { Framing } from './protocol/codec.ts';
 import type { GroupLimits } from './groups/options.ts';
@@ -127,6 +128,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(typeof opts.handshakeTimeoutMs === 'number' ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
     ...directOptions(opts, env.wrtc),
+    // maxMessageSize, pageMaxMessageSize, maxBatchPackets, ... (lib/mesh/batch-limits.ts)
+    ...batchLimitOptions(opts),
   });
   n.net = mesh;
   n.kernel.transport = mesh;

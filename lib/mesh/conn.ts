@@ -17,6 +17,7 @@ import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../protocol/codec.ts';
 import type { PeerKind } from './peer-kind.ts';
+import type { KindLimits } from './batch-limits.ts';
 
 const log = logger('conn');
 
@@ -37,6 +38,8 @@ export interface ConnOptions {
   /** Packets queued in one tick before the link counts as overflowing. */
   maxQueuedPackets: number;
   maxMessageSize: number;
+  /** Batch limits by kind (batch-limits.ts): the peer's kind picks what is decoded, `self` what is encoded. Unset: maxMessageSize both ways. */
+  limits?: KindLimits;
   onPacket(p: Packet, c: Conn): void;
   onClose(reason: string, c: Conn): void;
   /** Frames that arrived behind the handshake are handed over through this. */
@@ -71,15 +74,18 @@ export class Conn {
   private hb: TimerId | undefined;
   private hbDue = 0;
   private graced = false;
+  private fragTimer: TimerId | undefined;
 
   constructor(private readonly o: ConnOptions) {
     this.peer = o.peer;
     this.peerIsSeed = o.peerIsSeed;
     this.kind = o.kind;
     this.link = o.link;
-    const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize, maxMessageSize: o.maxMessageSize };
-    this.enc = new FrameEncoder(codec);
-    this.dec = new FrameDecoder(codec);
+    const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
+    const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
+    this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret') });
+    // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
+    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: () => o.clock.now() });
     this.lastRx = o.clock.now();
     o.link.setHandlers({
       frame: (f) => this.onFrame(f),
@@ -138,6 +144,7 @@ export class Conn {
       this.close(`protocol error from ${this.peer}: ${code}: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
+    this.watchFragments();
     for (const p of packets) {
       if (this.closed) return;
       const t = p[0];
@@ -145,6 +152,24 @@ export class Conn {
       else if (t === 'P') {
         if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.o.clock.now() - p[1]);
       } else this.o.onPacket(p, this);
+    }
+  }
+
+  /**
+   * A fragmented batch open: cut the link at its deadline, even if its
+   * fragments keep trickling in (each one resets the heartbeat timeout).
+   */
+  private watchFragments(): void {
+    const due = this.dec.deadline;
+    if (due === undefined) {
+      if (this.fragTimer !== undefined) this.o.clock.clearTimeout(this.fragTimer);
+      this.fragTimer = undefined;
+    } else if (this.fragTimer === undefined) {
+      const late = () => {
+        const held = this.dec.pendingBytes;
+        this.close(`protocol error from ${this.peer}: AEMP_ERR_FRAGMENT_TIMEOUT: fragmented batch not complete within ${this.o.monitorTimeoutMs} ms of its first fragment (${held} bytes held)`);
+      };
+      this.fragTimer = unrefTimer(this.o.clock.setTimeout(late, Math.max(0, due - this.o.clock.now()) + 1));
     }
   }
 
@@ -211,6 +236,8 @@ export class Conn {
     if (this.closed) return;
     this.closed = true;
     this.q = [];
+    this.dec.reset(); // a half-received batch goes with the link
+    if (this.fragTimer !== undefined) this.o.clock.clearTimeout(this.fragTimer);
     if (this.hb !== undefined) this.o.clock.clearTimeout(this.hb);
     log.info(`link to ${this.peer} closed: ${reason}`);
     this.o.onClose(reason, this);

@@ -22,6 +22,7 @@ import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
 import { peerKindOf } from './peer-kind.ts';
+import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
 
@@ -34,7 +35,7 @@ export interface MeshTransport {
   listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions extends DirectOptions {
+export interface MeshOptions extends DirectOptions, BatchLimitOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
@@ -49,7 +50,6 @@ export interface MeshOptions extends DirectOptions {
   handshakeTimeoutMs: number;
   maxBufferedBytes: number;
   maxQueuedPackets: number;
-  maxMessageSize: number;
   maxPendingHandshakes: number;
   /** URLs this seed tells others to reach it by (default: from binds). */
   advertise?: string[];
@@ -62,9 +62,10 @@ export const MESH_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedPackets: 4_000_000,
-  maxMessageSize: 128 * 1024 * 1024,
   maxPendingHandshakes: 256,
   ...DIRECT_DEFAULTS,
+  // maxMessageSize / pageMaxMessageSize, maxBatchPackets, maxBatchElements (and their page* twins): batch-limits.ts
+  ...BATCH_LIMIT_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
@@ -196,6 +197,8 @@ export class Mesh implements Network {
       maxBufferedBytes: this.o.maxBufferedBytes,
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
+      // What this node sends is held to the limits of its own kind: its peers apply them.
+      limits: kindLimits(this.o, this.o.secret !== undefined ? 'secret' : this.o.token !== undefined ? 'token' : 'anon'),
       onPacket: (p, conn) => this.handlePacket(p, conn),
       onClose: (reason, conn) => this.onConnClose(reason, conn),
       attach: hs.attach,
