@@ -27,7 +27,8 @@ export interface BatchLimitOptions {
 
 export const BATCH_LIMIT_DEFAULTS: BatchLimitOptions = {
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE, // 128 MiB
-  pageMaxMessageSize: 4 * 1024 * 1024,
+  // As socket.io's default; what a page sends in one batch, so a trickling page holds at most this.
+  pageMaxMessageSize: 1024 * 1024,
   maxBatchPackets: DEFAULT_MAX_BATCH_PACKETS, // 65536
   // A page's batch is one tick of its sends (at most 4096 packets, lib/mesh/conn.ts), ~8 values each.
   pageMaxBatchPackets: 4096,

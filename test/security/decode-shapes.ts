@@ -83,7 +83,9 @@ const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 export async function assertContained(seed: Seed, before: Memory, what: string): Promise<string> {
   const peak = seed.peakRss();
   const after = await seed.memory();
-  const line = `${what}: seed RSS before ${mib(before.rss)}, peak ${mib(peak)} (+${mib(peak - before.rss)}), after GC ${mib(after.rss)}`;
+  const line =
+    `${what}: seed RSS before ${mib(before.rss)}, peak ${mib(peak)} (+${mib(peak - before.rss)}), after GC ${mib(after.rss)}` +
+    ` (heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)}, external ${mib(before.external)} → ${mib(after.external)})`;
   assert.ok(peak - before.rss <= 150 * MiB, line);
   assert.ok(after.rss <= before.rss * 1.1, line);
   return line;
