@@ -74,8 +74,12 @@ export const DEFAULT_MAX_DEPTH = 100;
 export const MIN_FRAME_SIZE = 64;
 export const KIND = { WHOLE: 0x01, FIRST: 0x02, MIDDLE: 0x03, LAST: 0x04 } as const;
 
-/** Reassembly buffers grow as chunks arrive, so a FIRST frame's claim alone allocates at most this. */
-const INITIAL_REASSEMBLY_BYTES = 1024 * 1024;
+/**
+ * Reassembly buffers grow as chunks arrive (doubling), starting at twice the
+ * first chunk: a FIRST frame's claim alone allocates no more than its own
+ * size warrants.
+ */
+const MIN_REASSEMBLY_BYTES = 64 * 1024;
 
 function fail(code: string, message: string, cause?: unknown): never {
   throw new ProtocolError(code, message, cause === undefined ? undefined : { cause });
@@ -323,7 +327,7 @@ export class FrameDecoder {
       const chunk = b.subarray(5);
       if (chunk.length >= total) fail(C.FRAGMENT_ORDER, `first fragment holds ${chunk.length} of ${total} bytes`);
       this.batchHeader(chunk, total);
-      const parts = new Uint8Array(Math.min(total, Math.max(INITIAL_REASSEMBLY_BYTES, chunk.length)));
+      const parts = new Uint8Array(Math.min(total, Math.max(MIN_REASSEMBLY_BYTES, 2 * chunk.length)));
       parts.set(chunk);
       this.bin = { total, got: chunk.length, parts, due: this.start() };
       return [];
