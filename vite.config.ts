@@ -1,56 +1,35 @@
 /**
- * Two builds (`npm run build` runs both):
+ * Two builds (`npm run build`, scripts/build.mjs, runs both after tsc):
  *   vite build             the chat demo page → dist/demo/ (served by `npm start`)
- *   vite build --mode lib  aemp for web pages: one ESM file dist/aemp.js, its
- *                          type declarations dist/aemp.d.ts → dist/types/
+ *   vite build --mode lib  aemp for plain web pages: one ESM file dist/aemp.js
+ *                          with its chunks next to it (dist/*.js), and
+ *                          dist/aemp.d.ts pointing at tsc's dist/web/index.d.ts
  *
- * simple-peer (direct links) is CommonJS written for Node: it and its
- * readable-stream want `process`, `Buffer` and `global`. `global` is
- * rewritten to `globalThis` here; web/shim.ts (imported first by
- * web/index.ts) supplies `process` (and `global`, for bundlers without this
- * define); `Buffer` is the `buffer` package simple-peer imports itself, and
- * readable-stream needs the `events` package (a dependency). An app that
- * bundles aemp/web from source needs nothing more than this `define`.
+ * No `define` or alias: simple-peer (direct links) is CommonJS written for
+ * Node and wants `process`, `global` and `Buffer`; web/shim.ts (imported
+ * first by web/index.ts) supplies `process` and `global` before simple-peer
+ * is loaded, `Buffer` is the `buffer` package simple-peer imports itself,
+ * and readable-stream's `events` is a dependency. So an app bundling
+ * aemp/web needs no configuration either.
  */
 import { defineConfig, type Plugin } from 'vite';
 import { fileURLToPath } from 'node:url';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
-/** dist/types/** (tsc, declarations only, the repo's tsconfig) and dist/aemp.d.ts pointing at them. */
+/** dist/aemp.d.ts: the bundle's types are aemp/web's (tsc writes them to dist/web/). */
 function declarations(): Plugin {
   return {
     name: 'aemp-declarations',
     apply: 'build',
     generateBundle() {
-      this.emitFile({ type: 'asset', fileName: 'aemp.d.ts', source: "export * from './types/web/index.ts';\n" });
-    },
-    async closeBundle() {
-      const { default: ts } = await import('typescript');
-      const cfg = ts.getParsedCommandLineOfConfigFile(here('./tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
-      if (!cfg) throw new Error('cannot read tsconfig.json');
-      const options = {
-        ...cfg.options,
-        noEmit: false,
-        declaration: true,
-        emitDeclarationOnly: true,
-        rootDir: here('.'),
-        outDir: here('./dist/types'),
-      };
-      const program = ts.createProgram([here('./web/index.ts')], options);
-      const res = program.emit();
-      const diags = [...ts.getPreEmitDiagnostics(program), ...res.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
-      // Reported, not fatal: `npm run typecheck` is the gate; a type error elsewhere must not stop `npm test`.
-      if (diags.length) {
-        this.warn(`type errors in the declarations' sources:\n${ts.formatDiagnostics(diags, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => here('.'), getNewLine: () => '\n' })}`);
-      }
+      this.emitFile({ type: 'asset', fileName: 'aemp.d.ts', source: "export * from './web/index.js';\n" });
     },
   };
 }
 
 export default defineConfig(({ mode }) => {
   const common = {
-    define: { global: 'globalThis' },
     logLevel: 'warn' as const,
     build: { target: 'es2022', sourcemap: true, reportCompressedSize: true },
   };
@@ -62,7 +41,7 @@ export default defineConfig(({ mode }) => {
       build: {
         ...common.build,
         outDir: here('./dist'),
-        emptyOutDir: false, // dist/demo is built separately
+        emptyOutDir: false, // dist/demo and tsc's output live there too
         lib: { entry: here('./web/index.ts'), formats: ['es'], fileName: () => 'aemp.js' },
         // Vite keeps an ES library readable (no whitespace minification); a page loads it as is, so minify fully.
         rolldownOptions: { output: { minify: true } },

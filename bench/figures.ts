@@ -11,6 +11,8 @@ import { linkedSignal } from './signals.ts';
 import { median, round } from './stats.ts';
 import { groupsFigures } from './figures-groups.ts';
 import { rtcFigures } from './figures-rtc.ts';
+import { packageFigures } from './figures-package.ts';
+import { browserFigures } from './figures-browser.ts';
 
 /** Messages per run of the ws throughput figures (raw and aemp must match). */
 export const WS_COUNT = 2_000_000;
@@ -230,4 +232,6 @@ export const figures: Figure[] = [
   },
   ...groupsFigures,
   ...rtcFigures,
+  ...packageFigures,
+  ...browserFigures,
 ];

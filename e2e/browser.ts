@@ -1,6 +1,6 @@
 /**
  * e2e: headless Chromium (Debian's, /usr/bin/chromium or $CHROMIUM_PATH)
- * under playwright-core, with the flags of ../shared/docs/webrtc-notes.md,
+ * under playwright-core, with the flags WebRTC needs on a machine without a network (see launchChromium),
  * and the chat page opened in its own browser context (own storage, own
  * nick) per simulated user.
  */

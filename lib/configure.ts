@@ -10,34 +10,12 @@ import { MpNode } from './node.ts';
 import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
-import { Mesh, MESH_DEFAULTS, type MeshTransport } from './mesh/mesh.ts';
+import { Mesh, MESH_DEFAULTS, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
 import { batchLimitOptions } from './mesh/batch-limits.ts';
 import { directOptions } from './mesh/direct-options.ts';
-import type { Framing } from './protocol/codec.ts';
-import type { GroupLimits } from './groups/options.ts';
+import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
 
-export interface ConfigureOptions {
-  profile?: string;
-  nodeid?: string;
-  binds?: string[];
-  seeds?: string[];
-  secret?: string;
-  token?: string;
-  cert?: unknown;
-  services?: string[];
-  parent?: string;
-  /** Milliseconds here (the config database and CLI use seconds). Default 6000. */
-  monitor_timeout?: number;
-  connect_interval?: number;
-  framing_format?: Framing;
-  auth_offer?: string[];
-  auth_accept?: string[];
-  /** Injected clock (tests). */
-  clock?: Clock;
-  /** Limits of the global groups (lib/groups/options.ts, docs/groups.md). */
-  groups?: Partial<GroupLimits>;
-  [key: string]: unknown;
-}
+export type { ConfigureOptions } from './options.ts';
 
 export interface Environment {
   transport: MeshTransport;
@@ -67,7 +45,7 @@ function list(v: unknown, key: string): string[] {
 }
 
 /** A duration option: milliseconds in the API (the config database's seconds are converted when read). */
-function ms(o: ConfigureOptions, key: string, dflt: number): number {
+function ms(o: ConfigureOptions, key: 'monitor_timeout' | 'connect_interval', dflt: number): number {
   const v = o[key];
   if (v === undefined || v === null) return dflt;
   const n = Number(v);
@@ -75,12 +53,22 @@ function ms(o: ConfigureOptions, key: string, dflt: number): number {
   return n;
 }
 
+/** A count option (a limit): a whole number >= 1. */
+function count(o: ConfigureOptions, key: OptionKey): number {
+  const n = o[key];
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new BadArgumentError(`configure: ${key} must be a whole number >= 1`);
+  return n;
+}
+
 /** (Re)attach node n to its network according to opts. */
 export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<void> {
+  checkOptions(given);
   const opts = env?.resolve ? await env.resolve(given) : given;
+  if (opts !== given) checkOptions(opts, 'configure (resolved profile)');
   const seeds = list(opts.seeds, 'seeds');
   const binds = list(opts.binds, 'binds');
   const wantsNet = seeds.length > 0 || binds.length > 0;
+  if (opts.maxPendingCalls !== undefined) n.maxPendingCalls = count(opts, 'maxPendingCalls');
   if (opts.nodeid !== undefined && opts.nodeid !== n.NODE) {
     const id = resolveNodeId(opts.nodeid);
     if (n.net) await n.shutdown();
@@ -99,7 +87,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   // Every networked node answers `aemp trace` / `aemp nodes` (node-port requests, no code evaluated).
   installTrace(n);
   const secret = opts.secret as string | undefined;
-  const token = opts.token as string | undefined;
+  const token = opts.token as string | TokenSource | undefined;
+  if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') throw new BadArgumentError('configure: token must be a string or a function returning one');
   const mesh = new Mesh(n, {
     ...MESH_DEFAULTS,
     seeds,
@@ -118,7 +107,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
           : ['none'],
     authAccept: list(opts.auth_accept, 'auth_accept').length
       ? list(opts.auth_accept, 'auth_accept')
-      : opts.anonymous === true || opts.anonymous === 'yes'
+      : opts.anonymous === true || (opts.anonymous as unknown) === 'yes'
         ? ['hmac_sha256', 'token', 'none']
         : ['hmac_sha256', 'token'],
     transport: env.transport,
@@ -126,10 +115,12 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(typeof opts.maxBufferedBytes === 'number' ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
     ...(typeof opts.maxQueuedPackets === 'number' ? { maxQueuedPackets: opts.maxQueuedPackets } : {}),
     ...(typeof opts.handshakeTimeoutMs === 'number' ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+    ...(opts.maxRemoteMonitors !== undefined ? { maxRemoteMonitors: count(opts, 'maxRemoteMonitors') } : {}),
+    ...(opts.pageMaxRemoteMonitors !== undefined ? { pageMaxRemoteMonitors: count(opts, 'pageMaxRemoteMonitors') } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
-    ...directOptions(opts, env.wrtc),
+    ...directOptions(opts as Record<string, unknown>, env.wrtc),
     // maxMessageSize, pageMaxMessageSize, maxBatchPackets, ... (lib/mesh/batch-limits.ts)
-    ...batchLimitOptions(opts),
+    ...batchLimitOptions(opts as Record<string, unknown>),
   });
   n.net = mesh;
   n.kernel.transport = mesh;

@@ -9,6 +9,7 @@
  */
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
+import { denial, TRUSTED, type Sender } from './caps.ts';
 import { BadArgumentError } from './errors.ts';
 import { type NodeId, type PortId, randomId } from './ids.ts';
 import { logger, trace, traceOn } from './log.ts';
@@ -36,8 +37,12 @@ export type MonFn = (reason: Reason) => void;
 export class Port {
   def: Handler | undefined = undefined;
   tags: Map<string, Handler> | undefined = undefined;
-  /** Monitors on this port, called with the reason when it dies (one function, or several). */
-  mons: MonFn | MonFn[] | undefined = undefined;
+  /**
+   * Monitors on this port, called with the reason when it dies (one
+   * function, or several: a Set, so removing one of many is O(1) — a node
+   * may hold 100,000s of other nodes' monitors on one port).
+   */
+  mons: MonFn | Set<MonFn> | undefined = undefined;
   /** Things to dispose when the port dies (monGuard, monitors it set up). */
   guards: Set<Guard> | undefined = undefined;
   inbox: Inbox | undefined = undefined;
@@ -48,8 +53,11 @@ export class Port {
 /** Run-queue entries are pairs; a function in the first slot is a task. */
 type Task = (arg: unknown) => void;
 
-/** Node-port request handler: `from` is the authenticated sending node. */
-export type NodePortHandler = (from: NodeId, args: unknown[]) => void;
+/**
+ * Node-port request handler: `from` is the authenticated sending node, `who`
+ * its kind and capabilities (the kernel has checked them: caps.ts).
+ */
+export type NodePortHandler = (from: NodeId, args: unknown[], who: Sender) => void;
 
 export function isNormal(reason: Reason): boolean {
   return reason.length === 0;
@@ -65,6 +73,8 @@ export class Kernel {
   current: Port | undefined = undefined;
   transport: Transport | undefined = undefined;
   readonly nodePort = new Map<string, NodePortHandler>();
+  /** A node-port request was refused for the sender's kind: tell the requester (remote.ts sets it). */
+  onDenied: ((from: NodeId, req: string, args: unknown[], why: string) => void) | undefined = undefined;
   /** Remote tracing (aemp trace): called for every local SND/RCV while set. */
   tracer: ((ev: 'SND' | 'RCV', port: PortId, msg: Message, from?: NodeId) => void) | undefined = undefined;
   private prefix: string;
@@ -141,8 +151,8 @@ export class Kernel {
     else log.debug(`no transport: dropping message to ${port}`);
   }
 
-  /** A message from another node (already authenticated as `from`). */
-  receive(from: NodeId, port: PortId, msg: Message): void {
+  /** A message from another node (already authenticated as `from`; `who`: its kind, as the mesh knows it). */
+  receive(from: NodeId, port: PortId, msg: Message, who: Sender = TRUSTED): void {
     const p = this.ports.get(port);
     if (traceOn()) trace('kernel', `RCV ${port} <- ${from} ${safeJson(msg)}`);
     if (this.tracer !== undefined) this.tracer('RCV', port, msg, from);
@@ -150,7 +160,7 @@ export class Kernel {
       this.q.push(p, msg);
       if (!this.scheduled) this.schedule();
     } else if (this.aliases.has(port)) {
-      this.enqueueTask(this.nodePortTask, [from, msg]);
+      this.enqueueTask(this.nodePortTask, [from, msg, who]);
     } else {
       // Not (yet) here: a spawn request queued before it may create it.
       this.enqueueTask(this.lateTask, [port, msg]);
@@ -170,15 +180,26 @@ export class Kernel {
   }
 
   private nodePortTask: Task = (a) => {
-    const [from, msg] = a as [NodeId, Message];
+    const [from, msg, who] = a as [NodeId, Message, Sender | undefined];
+    this.nodePortRequest(from, msg, who ?? TRUSTED);
+  };
+
+  /** Run a node-port request now, if `who` may send it (caps.ts); else tell the requester. */
+  nodePortRequest(from: NodeId, msg: Message, who: Sender): void {
     const req = msg[0];
     const h = typeof req === 'string' ? this.nodePort.get(req) : undefined;
     if (!h) {
       log.warn(`node port: refused unknown request ${safeJson(req)} from ${from}`);
       return;
     }
-    h(from, msg.slice(1));
-  };
+    const why = denial(who, req as string);
+    if (why !== undefined) {
+      log.warn(`node port: denied ${req} from ${from}: ${why}`);
+      this.onDenied?.(from, req as string, msg.slice(1), why);
+      return;
+    }
+    h(from, msg.slice(1), who);
+  }
 
   private schedule(): void {
     this.scheduled = true;
@@ -206,7 +227,7 @@ export class Kernel {
     while (q.size > 0) {
       if (++n > this.budget) {
         // Let I/O and timers run; continue in a macrotask.
-        (globalThis.setImmediate ?? setTimeout)(this.drain);
+        ((globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? setTimeout)(this.drain);
         return;
       }
       const target = q.shift();
@@ -307,15 +328,12 @@ export class Kernel {
     const f: MonFn = (r) => fire(r);
     const m = p.mons;
     if (m === undefined) p.mons = f;
-    else if (typeof m === 'function') p.mons = [m, f];
-    else m.push(f);
+    else if (typeof m === 'function') p.mons = new Set([m, f]);
+    else m.add(f);
     return () => {
       const cur = p.mons;
       if (cur === f) p.mons = undefined;
-      else if (Array.isArray(cur)) {
-        const i = cur.indexOf(f);
-        if (i >= 0) cur.splice(i, 1);
-      }
+      else if (cur !== undefined && typeof cur !== 'function') cur.delete(f);
     };
   }
 

@@ -23,6 +23,13 @@ export interface PortContext {
   getCond(pred: (...msg: any[]) => boolean, timeoutMs?: number): Promise<Message | undefined>;
 }
 
+declare global {
+  interface SymbolConstructor {
+    /** Explicit resource management's Symbol.dispose, declared so aemp's types need no esnext lib (as @types/node does). */
+    readonly dispose: unique symbol;
+  }
+}
+
 export interface Disposable {
   [Symbol.dispose](): void;
 }
@@ -40,6 +47,9 @@ export class MpNode {
   readonly clock: Clock;
   /** The network this node talks through (in-process hub or mesh). */
   net: Network | undefined;
+  /** cal/call waiting for a reply now, and the most allowed at once (rpc.ts; createNode's maxPendingCalls). */
+  pendingCalls = 0;
+  maxPendingCalls = 100_000;
 
   constructor(opts: NodeOptions = {}) {
     this.clock = opts.clock ?? systemClock;

@@ -1,8 +1,15 @@
 /**
  * cal and call: send a message with a fresh reply port appended, and wait
  * for the reply. The target replies with snd(replyPort, ...reply).
+ *
+ * A node has at most `maxPendingCalls` of them waiting at once (each holds
+ * a reply port, a monitor on the target — on another node, one of the
+ * remote monitors it counts against our quota there — and maybe a timer):
+ * past it, call rejects and cal throws QuotaError (AEMP_ERR_QUOTA), so a
+ * runaway caller fails loudly instead of growing without bound.
  */
 import { AbortedError, BadArgumentError, PortDiedError, TimeoutError } from './errors.ts';
+import { QuotaError } from './mesh/errors.ts';
 import type { Guard, Message } from './kernel.ts';
 import type { PortId } from './ids.ts';
 import type { MpNode } from './node.ts';
@@ -19,12 +26,16 @@ export function cal(n: MpNode, port: PortId, args: unknown[]): PortId {
   const cb = args[end - 1];
   if (typeof cb !== 'function') throw new BadArgumentError('cal: the last argument (before an optional timeout) must be a callback');
   const msg = args.slice(0, end - 1);
+  const quota = overQuota(n, port);
+  if (quota) throw quota;
+  n.pendingCalls++;
   let done = false;
   let timer: Guard | undefined;
   let monG: Guard | undefined;
   const finish = (reply: unknown[]) => {
     if (done) return;
     done = true;
+    n.pendingCalls--;
     timer?.();
     monG?.();
     n.kil(replyPort);
@@ -46,11 +57,15 @@ export interface CallOptions {
 export function call(n: MpNode, port: PortId, msg: Message, opts: CallOptions = {}): Promise<Message> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(new AbortedError('call aborted before it started', opts.signal.reason));
+    const quota = overQuota(n, port);
+    if (quota) return reject(quota);
+    n.pendingCalls++;
     let done = false;
     let timer: Guard | undefined;
     const settle = (ok: boolean, v: unknown) => {
       if (done) return;
       done = true;
+      n.pendingCalls--;
       timer?.();
       monG();
       opts.signal?.removeEventListener('abort', onAbort);
@@ -67,4 +82,9 @@ export function call(n: MpNode, port: PortId, msg: Message, opts: CallOptions = 
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     n.snd(port, ...msg, replyPort);
   });
+}
+
+function overQuota(n: MpNode, port: PortId): QuotaError | undefined {
+  if (n.pendingCalls < n.maxPendingCalls) return undefined;
+  return new QuotaError(`call to ${port}: ${n.pendingCalls} calls of node ${n.NODE} wait for replies already (limit maxPendingCalls ${n.maxPendingCalls})`);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `aemp` command: loads tsx so the TypeScript sources run as they are.
+// The `aemp` command from a clone: loads tsx (a devDependency) so the TypeScript sources run as they are.
+// The package's bin is the compiled dist/node/bin.js (node/bin.ts).
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('./cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('./bin.ts');

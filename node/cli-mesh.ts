@@ -9,6 +9,7 @@
  */
 import { nodeOf, type NodeId, type PortId } from '../lib/ids.ts';
 import { joinNetwork } from '../lib/configure.ts';
+import type { AuthMethod } from '../lib/protocol/handshake.ts';
 import { AempError, PortDiedError, TimeoutError } from '../lib/errors.ts';
 import { safeJson } from '../lib/kernel.ts';
 import { Mesh } from '../lib/mesh/mesh.ts';
@@ -126,8 +127,8 @@ async function joinAnon(cmd: string, ctx: MeshCtx): Promise<MpNode> {
     monitor_timeout: opts.monitor_timeout as number | undefined,
     connect_interval: opts.connect_interval as number | undefined,
     framing_format: opts.framing_format as 'json' | 'msgpack' | undefined,
-    auth_offer: opts.auth_offer as string[] | undefined,
-    auth_accept: opts.auth_accept as string[] | undefined,
+    auth_offer: opts.auth_offer as AuthMethod[] | undefined,
+    auth_accept: opts.auth_accept as AuthMethod[] | undefined,
     // A command that lives for a moment talks through the seed: a WebRTC link set up
     // (and switched to) in the middle of a one-shot snd or a trace only adds churn.
     direct: false,

@@ -6,10 +6,9 @@
  * Exit codes: 0 done; 1 the database is unreadable or corrupt, a profile does
  * not resolve, a mesh command failed; 2 unknown command or bad argument.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { AempError } from '../lib/errors.ts';
 import {
   ConfigError, addToList, defaultRcPath, deleteProfile, deleteValue, readConfig, removeFromList,
@@ -19,6 +18,7 @@ import type { ConfigDb } from './config.ts';
 import { KEYS, KEY_NAMES, DEFAULTS, assertKey, checkNodeId, checkProfileName, parseCliValue, pemCertificates, validateValue } from './config-keys.ts';
 import { generateSelfSignedCert } from './selfsigned.ts';
 import { badGroupName, GROUP_DEFAULTS } from '../lib/groups/options.ts';
+import { CAPS, isCap } from '../lib/caps.ts';
 
 /** A bad command line: exit 2, one line, with a hint. */
 export class UsageError extends AempError {
@@ -174,13 +174,13 @@ function describeValue(key: string, v: unknown): string {
   return JSON.stringify(v);
 }
 
-function tokenFlags(a: ArgReader): { node?: string; ttl?: string; profile?: string } {
+function tokenFlags(a: ArgReader): { node?: string; ttl?: string; profile?: string; caps?: string } {
   const flags: Record<string, string> = {};
   while (a.more() && a.peek()!.startsWith('--')) {
     const arg = a.next('flag');
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!['node', 'ttl', 'profile'].includes(name)) throw new UsageError(`token: unknown flag '--${name}'`, 'token');
+    if (!['node', 'ttl', 'profile', 'caps'].includes(name)) throw new UsageError(`token: unknown flag '--${name}'`, 'token');
     flags[name] = eq >= 0 ? arg.slice(eq + 1) : a.next(`value of --${name}`);
   }
   return flags;
@@ -304,10 +304,11 @@ const COMMANDS: Record<string, Cmd> = {
     parse: (a) => show(a.cmd, (c) => c.out(JSON.stringify(c.db, null, 2))),
   },
   token: {
-    usage: 'token --node PATTERN --ttl SECONDS [--profile P]',
+    usage: 'token --node PATTERN --ttl SECONDS [--caps CAP,...] [--profile P]',
     summary: 'print a token a browser node presents instead of the secret',
     more: "Signed with the secret of profile P (default: the current 'profile', else global).\n"
-      + 'PATTERN is the node ID the bearer may use (see the token format for wildcards).',
+      + 'PATTERN is the node ID the bearer may use (see the token format for wildcards).\n'
+      + `CAPs grant more than a page may do by default: ${CAPS.join(', ')} (docs/security.md).`,
     parse: (a) => {
       const f = tokenFlags(a);
       if (!f.node) throw new UsageError('token: missing --node PATTERN', 'token');
@@ -318,12 +319,16 @@ const COMMANDS: Record<string, Cmd> = {
       if (f.ttl === undefined) throw new UsageError('token: missing --ttl SECONDS', 'token');
       if (!/^\d+$/.test(f.ttl) || ttl <= 0) throw new UsageError(`token: bad --ttl '${f.ttl}': a whole number of seconds > 0`, 'token');
       if (f.profile !== undefined) word('token', 'profile name', checkProfileName)(new ArgReader('token', [f.profile], 0));
+      const caps = f.caps === undefined ? [] : f.caps.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const cap of caps) {
+        if (!isCap(cap)) throw new UsageError(`token: unknown capability '${cap}' in --caps: expected some of ${CAPS.join(', ')}`, 'token');
+      }
       return show(a.cmd, async (c) => {
         const profile = f.profile ?? c.profile;
         const secret = resolveProfile(c.db, profile).values.secret;
         if (typeof secret !== 'string') throw new ConfigError(`no secret in ${profile === undefined ? 'the global settings' : `profile '${profile}'`}`);
         const { createToken } = await import('../lib/protocol/token.ts');
-        c.out(await createToken(globalThis.crypto.subtle, secret, { node: f.node!, ttlSec: ttl, nowMs: Date.now() }));
+        c.out(await createToken(globalThis.crypto.subtle, secret, { node: f.node!, ttlSec: ttl, nowMs: Date.now(), caps }));
       });
     },
   },
@@ -453,18 +458,8 @@ async function runMesh(cmd: string, args: string[], profile: string | undefined,
   }
   if (profile !== undefined) word(cmd, 'profile name', checkProfileName)(new ArgReader(cmd, [profile], 0));
   parseMeshArgs(cmd, args);
-  const url = new URL('./cli-mesh.ts', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) {
-    io.err(`aemp: ${cmd}: not implemented yet`);
-    return 1;
-  }
-  const m = (await import(url.href)) as {
-    runMeshCommand(
-      cmd: string,
-      args: string[],
-      ctx: { profile?: string; rcPath?: string; out: (line: string) => void; err: (line: string) => void },
-    ): Promise<number | void>;
-  };
+  // Loaded only for mesh commands: the configuration commands and --help start without the mesh.
+  const m = await import('./cli-mesh.ts');
   const code = await m.runMeshCommand(cmd, args, { profile, rcPath: rc(io), out: io.out, err: io.err });
   return typeof code === 'number' ? code : 0;
 }

@@ -55,6 +55,9 @@ export const KEYS = {
   auth_accept: { kind: 'enumlist', choices: ['hmac_sha256', 'token', 'none'], doc: 'authentication methods this node accepts from peers' },
   direct: { kind: 'bool', doc: 'yes/no: allow direct WebRTC links (else everything is relayed by seeds)' },
   anonymous: { kind: 'bool', doc: 'yes/no: a seed accepts anonymous browser nodes' },
+  turn_secret: { kind: 'string', check: (s) => { if (!s) throw 'must not be empty'; }, doc: "a seed's TURN shared secret (coturn static-auth-secret): it hands its nodes short-lived TURN credentials" },
+  turn_urls: { kind: 'list', check: (s) => { if (!/^turns?:\S+$/.test(s)) throw 'must be a turn: or turns: URL'; }, doc: 'TURN servers a seed hands out with credentials (turn:host:port?transport=udp, turns:…)' },
+  turn_ttl: { kind: 'seconds', doc: 'lifetime of the TURN credentials a seed hands out (default 3600)' },
 } as const satisfies Record<string, KeyDef>;
 
 export type ConfigKey = keyof typeof KEYS;
@@ -70,7 +73,7 @@ export const DEFAULTS: Partial<Record<ConfigKey, unknown>> = {
 };
 
 /** Keys holding seconds in the database and milliseconds in the TypeScript API. */
-export const DURATION_KEYS: readonly ConfigKey[] = ['monitor_timeout', 'connect_interval'];
+export const DURATION_KEYS: readonly ConfigKey[] = ['monitor_timeout', 'connect_interval', 'turn_ttl'];
 
 /** Largest duration: setTimeout's limit (2^31-1 ms) in whole seconds. */
 const MAX_SECONDS = 2147483;

@@ -6,7 +6,7 @@ import './env.ts';
 import { setEnvironment, type ConfigureOptions } from '../lib/configure.ts';
 import { loadConfigFor } from './config.ts';
 import { serveHttp } from './http.ts';
-import { nodeWrtc } from './rtc-env.ts';
+import { nodeWrtc, noteRelayOnly } from './rtc-env.ts';
 import { ProfileTls } from './transport.ts';
 
 // Each configure()'s profile decides its binds' certificate and adds to the wss:// trust (node/transport.ts).
@@ -15,12 +15,13 @@ const tls = new ProfileTls();
 setEnvironment({
   subtle: globalThis.crypto.subtle,
   transport: tls.transport({ onHttp: serveHttp }),
-  wrtc: nodeWrtc,
+  ...(nodeWrtc ? { wrtc: nodeWrtc } : {}),
   // configure() reads the profile database (AEMP_RC): profile chain beats global defaults beats the program's values.
   resolve: async (opts: ConfigureOptions) => {
     const { clock, ...programOpts } = opts;
     const { values } = await loadConfigFor({ profile: opts.profile, programOpts });
     tls.note(values);
+    noteRelayOnly(values);
     return clock ? { ...values, clock } : values;
   },
 });
@@ -28,3 +29,4 @@ setEnvironment({
 export * from '../lib/index.ts';
 export { setEnvironment } from '../lib/configure.ts';
 export { setHttpHandler, type HttpHandler } from './http.ts';
+export { createToken, type TokenOptions } from './token.ts';

@@ -11,13 +11,24 @@
  * process.exit(code) — after every other 'exit' listener has run, with the
  * same exit code. Nothing else changes: 'exit' only fires once all work is
  * done (or process.exit was called anyway).
+ *
+ * `@roamhq/wrtc` is an optional peer dependency (native, large): without it
+ * Node nodes stay on the seeds' relay, and the first networked node says so
+ * once at level note.
  */
-import wrtc from '@roamhq/wrtc';
 import { createRtcLink } from '../lib/links/rtc.ts';
 import type { RtcLinkHandle, RtcLinkOptions } from '../lib/links/rtc.ts';
+import { logger } from '../lib/log.ts';
 
 type Ctor = new (...args: unknown[]) => object;
-const NativePC = (wrtc as unknown as { RTCPeerConnection: Ctor }).RTCPeerConnection;
+let wrtc: object | undefined;
+try {
+  wrtc = ((await import('@roamhq/wrtc')) as { default: object }).default;
+} catch (e) {
+  const code = (e as { code?: string })?.code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw e; // installed but broken: say so loudly
+}
+const NativePC = (wrtc as { RTCPeerConnection: Ctor } | undefined)?.RTCPeerConnection;
 
 let guarded = false;
 
@@ -40,15 +51,30 @@ function RTCPeerConnection(this: unknown, ...args: unknown[]): object {
     guarded = true;
     process.on('exit', exitGuard);
   }
-  return new NativePC(...args);
+  return new NativePC!(...args);
 }
-RTCPeerConnection.prototype = NativePC.prototype;
-Object.setPrototypeOf(RTCPeerConnection, NativePC);
+if (NativePC) {
+  RTCPeerConnection.prototype = NativePC.prototype;
+  Object.setPrototypeOf(RTCPeerConnection, NativePC);
+}
 
-/** The RTCPeerConnection implementation for Node (simple-peer's `wrtc` option). */
-export const nodeWrtc: object = { ...(wrtc as object), RTCPeerConnection };
+/** The RTCPeerConnection implementation for Node (simple-peer's `wrtc` option); undefined without `@roamhq/wrtc`. */
+export const nodeWrtc: object | undefined = wrtc && { ...wrtc, RTCPeerConnection };
 
-/** createRtcLink with Node's WebRTC implementation. */
+let noted = false;
+
+/** Called when a node joins a network: without `@roamhq/wrtc`, say once that it stays on the relay. */
+export function noteRelayOnly(opts: { seeds?: unknown; binds?: unknown; direct?: unknown }): void {
+  if (nodeWrtc || noted) return;
+  const has = (v: unknown) => (Array.isArray(v) ? v.length > 0 : typeof v === 'string' && v !== '');
+  if (!has(opts.seeds) && !has(opts.binds)) return;
+  if (opts.direct === false || opts.direct === 'no') return;
+  noted = true;
+  logger('rtc').note('@roamhq/wrtc is not installed: this process takes no direct WebRTC links, its messages go through the seeds (npm install @roamhq/wrtc to enable them)');
+}
+
+/** createRtcLink with Node's WebRTC implementation (`@roamhq/wrtc` must be installed). */
 export function createNodeRtcLink(opts: Omit<RtcLinkOptions, 'wrtc'>): RtcLinkHandle {
+  if (!nodeWrtc) throw new Error('@roamhq/wrtc is not installed');
   return createRtcLink({ ...opts, wrtc: nodeWrtc });
 }

@@ -21,7 +21,7 @@ import { installTrace } from '../lib/trace.ts';
 import { DURATION_KEYS } from './config-keys.ts';
 import { loadConfigFor } from './config.ts';
 import { serveHttp } from './http.ts';
-import { nodeWrtc } from './rtc-env.ts';
+import { nodeWrtc, noteRelayOnly } from './rtc-env.ts';
 import { listenCert, nodeTransport, trustedCerts } from './transport.ts';
 
 /** A service module failed to load. */
@@ -33,7 +33,7 @@ export class ServiceError extends AempError {
 
 /** Use `transport` for every node of this process, with no profile lookup in configure(). */
 export function useCliEnvironment(transport: MeshTransport = nodeTransport({ onHttp: serveHttp })): void {
-  setEnvironment({ subtle: globalThis.crypto.subtle, transport, wrtc: nodeWrtc });
+  setEnvironment({ subtle: globalThis.crypto.subtle, transport, ...(nodeWrtc ? { wrtc: nodeWrtc } : {}) });
 }
 
 /** Database values (seconds) as configure() takes them (milliseconds). */
@@ -79,6 +79,7 @@ export async function runNode(o: RunOptions = {}): Promise<RunningNode> {
   const opts = { ...values, ...toApiUnits(o.overrides ?? {}) };
   // A cert makes the binds wss://; seeds over wss:// are checked against tls_ca and the cert.
   useCliEnvironment(nodeTransport({ onHttp: serveHttp, tls: listenCert(opts), ca: trustedCerts(opts) }));
+  noteRelayOnly(opts);
   await configure(opts);
   const node = defaultNode();
   installTrace(node);

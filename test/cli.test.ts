@@ -155,6 +155,7 @@ test('cli — bad arguments exit 2 with one line naming the key or command, and 
     [['token', '--node', 'a', '--ttl', '-5'], /^aemp: token: bad --ttl '-5'/],
     [['token', '--ttl', '5'], /^aemp: token: missing --node PATTERN/],
     [['token', '--node', 'a b', '--ttl', '5'], /^aemp: token: bad --node 'a b'/],
+    [['token', '--node', 'a', '--ttl', '5', '--caps', 'kil,root'], /^aemp: token: unknown capability 'root' in --caps: expected some of kil, spawn, trace, sndon; try 'aemp help token'$/],
     [['help', 'nosuch'], /^aemp: help: unknown command 'nosuch'; try 'aemp help'$/],
     [['snd'], /^aemp: snd: missing PORT; try 'aemp help snd'$/],
     [['mon', 'n#p', 'extra'], /^aemp: mon: unexpected argument 'extra'/],
@@ -223,10 +224,13 @@ test('cli — token prints a token that verifies with the profile secret', async
   assert.equal(r.code, 0, r.err);
   const tok = r.out.trim();
   assert.equal(r.out, tok + '\n');
+  const t1 = Date.now();
   const subtle = globalThis.crypto.subtle;
-  await verifyToken(subtle, 'web-s', tok, 'web/tab1', t0);
+  // Signed with the CLI's clock, somewhere between t0 and t1 (however slow a loaded machine starts it).
+  const { exp } = await verifyToken(subtle, 'web-s', tok, 'web/tab1', t0);
+  assert.ok(exp >= Math.floor(t0 / 1000) + 60 && exp <= Math.ceil(t1 / 1000) + 60, `exp ${exp}`);
   await assert.rejects(verifyToken(subtle, 'global-s', tok, 'web/tab1', t0), { code: 'AEMP_ERR_TOKEN' });
-  await assert.rejects(verifyToken(subtle, 'web-s', tok, 'web/tab1', t0 + 62_000), { code: 'AEMP_ERR_TOKEN' });
+  await assert.rejects(verifyToken(subtle, 'web-s', tok, 'web/tab1', exp * 1000), { code: 'AEMP_ERR_TOKEN' });
   await assert.rejects(verifyToken(subtle, 'web-s', tok, 'other', t0), { code: 'AEMP_ERR_TOKEN' });
   // In a chain, token uses the current profile, as edited so far.
   r = await aemp(rc, 'profile', 'web', 'token', '--node', 'w', '--ttl', '5', 'profile', 'x', 'setsecret', 'x-s', 'token', '--node', 'w', '--ttl', '5');
@@ -234,6 +238,10 @@ test('cli — token prints a token that verifies with the profile secret', async
   const [a, b] = r.out.trim().split('\n');
   await verifyToken(subtle, 'web-s', a!, 'w', Date.now());
   await verifyToken(subtle, 'x-s', b!, 'w', Date.now());
+  // --caps signs capabilities into the token.
+  r = await aemp(rc, 'token', '--node', 'web/*', '--ttl', '60', '--caps', 'kil,spawn', '--profile', 'web');
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual((await verifyToken(subtle, 'web-s', r.out.trim(), 'web/tab1', Date.now())).caps, ['kil', 'spawn']);
 });
 
 test('cli — help lists every command; help CMD explains one', async () => {

@@ -167,7 +167,7 @@ test('handshake — a browser token is verified by the secret holder', async () 
   const [b, s] = await connect(browser, seed);
   // the browser cannot check the seed's mac: it relies on wss
   assert.deepEqual(ok(b), { peerNode: 'seed1', peerIsSeed: true, framing: 'msgpack', auth: 'hmac_sha256', verified: false });
-  assert.deepEqual(ok(s), { peerNode: 'web/alice', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true });
+  assert.deepEqual(ok(s), { peerNode: 'web/alice', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true, caps: [] });
 });
 
 test('handshake — expired, foreign-pattern and forged tokens refuse with AEMP_ERR_TOKEN', async () => {
@@ -355,4 +355,13 @@ test('handshake — bad options give BadArgumentError', () => {
     { secret: '' },
   ];
   for (const o of bad) assert.throws(() => side({ nodeId: 'a', ...o }), BadArgumentError, JSON.stringify(o));
+});
+
+test('handshake — the caps a token grants are in the secret holder\'s result', async () => {
+  const token = await createToken(subtle, SECRET, { node: 'web/*', ttlSec: 600, nowMs: NOW, caps: ['kil', 'trace'] });
+  const browser = side({ nodeId: 'web/bob', secret: undefined, token, authOffer: ['token'] });
+  const seed = side({ nodeId: 'seed1', isSeed: true, authAccept: ['hmac_sha256', 'token'] });
+  const [b, s] = await connect(browser, seed);
+  assert.deepEqual(ok(s), { peerNode: 'web/bob', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true, caps: ['kil', 'trace'] });
+  assert.equal(ok(b).caps, undefined);
 });

@@ -118,3 +118,33 @@ test('token — tokenMatches stays fast on a pathological pattern', () => {
   assert.equal(tokenMatches('a*'.repeat(60) + 'b', 'a'.repeat(256)), false);
   assert.ok(performance.now() - t0 < 500);
 });
+
+test('token — caps are signed into the payload and come back from verifyToken', async () => {
+  const t = await createToken(subtle, SECRET, { node: 'web/*', ttlSec: 60, nowMs: NOW, caps: ['kil', 'spawn', 'kil'] });
+  assert.equal(t, handToken(JSON.stringify({ node: 'web/*', exp: NOW / 1000 + 60, caps: ['kil', 'spawn'] })));
+  assert.deepEqual(await verifyToken(subtle, SECRET, t, 'web/a', NOW), { node: 'web/*', exp: NOW / 1000 + 60, caps: ['kil', 'spawn'] });
+  // No caps: the payload is exactly what it was before caps existed, and verifies to none.
+  const plain = await createToken(subtle, SECRET, { node: 'web/*', ttlSec: 60, nowMs: NOW, caps: [] });
+  assert.equal(plain, handToken(JSON.stringify({ node: 'web/*', exp: NOW / 1000 + 60 })));
+  assert.deepEqual((await verifyToken(subtle, SECRET, plain, 'web/a', NOW)).caps, []);
+});
+
+test('token — a literal token with caps verifies; unknown cap names grant nothing; malformed caps are refused', async () => {
+  // Hand-built from the documented format: {"node":"web/*","exp":2000000000,"caps":["trace","sndon","root"]}
+  const lit = handToken('{"node":"web/*","exp":2000000000,"caps":["trace","sndon","root"]}');
+  assert.deepEqual((await verifyToken(subtle, SECRET, lit, 'web/x', NOW)).caps, ['trace', 'sndon']);
+  await rejects(verifyToken(subtle, SECRET, handToken('{"node":"web/*","exp":2000000000,"caps":"kil"}'), 'web/x', NOW), 'malformed');
+  await rejects(verifyToken(subtle, SECRET, handToken('{"node":"web/*","exp":2000000000,"caps":[1]}'), 'web/x', NOW), 'malformed');
+  // Caps are under the signature: editing them breaks it.
+  const t = await createToken(subtle, SECRET, { node: 'web/*', ttlSec: 60, nowMs: NOW, caps: ['kil'] });
+  const forged = `${b64u(JSON.stringify({ node: 'web/*', exp: NOW / 1000 + 60, caps: ['kil', 'spawn'] }))}.${t.split('.')[1]}`;
+  await rejects(verifyToken(subtle, SECRET, forged, 'web/a', NOW), 'bad_signature');
+});
+
+test('token — createToken refuses an unknown capability', async () => {
+  await assert.rejects(createToken(subtle, SECRET, { node: 'web/*', ttlSec: 60, nowMs: NOW, caps: ['kil', 'root'] }), (e: unknown) => {
+    assert.ok(e instanceof BadArgumentError);
+    assert.match((e as Error).message, /unknown capability "root"/);
+    return true;
+  });
+});

@@ -71,7 +71,7 @@ const joined = new Map<MpNode, ConfigureOptions>();
 let listening = false;
 
 function track(n: MpNode, opts: ConfigureOptions): void {
-  const wants = (k: string) => opts[k] !== undefined && opts[k] !== null && String(opts[k]) !== '';
+  const wants = (k: 'seeds' | 'binds') => opts[k] !== undefined && opts[k] !== null && String(opts[k]) !== '';
   if (wants('seeds') || wants('binds')) joined.set(n, opts);
   else joined.delete(n);
   if (listening || typeof g.addEventListener !== 'function') return;

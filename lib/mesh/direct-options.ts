@@ -3,6 +3,7 @@
  * defaults, and their parsing. Every limit has a safe default.
  */
 import { BadArgumentError } from '../errors.ts';
+import type { TurnOptions } from './ice.ts';
 
 export interface DirectOptions {
   /** RTCPeerConnection & co. (Environment.wrtc). Without it this node never takes a direct link. */
@@ -28,8 +29,10 @@ export interface DirectOptions {
    * WebRTC's own thread.
    */
   directMaxFrame: number;
-  /** STUN/TURN servers; none by default (host candidates only). */
+  /** STUN/TURN servers; none by default (host candidates only). A seed with TURN adds its own (ice.ts). */
   iceServers: RTCIceServer[];
+  /** 'relay': ICE uses TURN relays only (tests, or peers that must not learn each other's addresses). Default 'all'. */
+  iceTransportPolicy: RTCIceTransportPolicy;
   /** Test option: drop every ICE candidate, so no direct link can form. */
   directDropCandidates: boolean;
 }
@@ -44,6 +47,7 @@ export const DIRECT_DEFAULTS: Omit<DirectOptions, 'wrtc'> = {
   directMaxResend: 1_000_000,
   directMaxFrame: 64 * 1024,
   iceServers: [],
+  iceTransportPolicy: 'all',
   directDropCandidates: false,
 };
 
@@ -65,8 +69,8 @@ function positive(v: unknown, key: string): number | undefined {
 }
 
 /** The direct-link options given to configure() (unset ones are left out, so defaults apply). */
-export function directOptions(o: Record<string, unknown>, wrtc: object | undefined): Partial<DirectOptions> {
-  const out: Partial<DirectOptions> = {};
+export function directOptions(o: Record<string, unknown>, wrtc: object | undefined): Partial<DirectOptions & TurnOptions> {
+  const out: Partial<DirectOptions & TurnOptions> = {};
   if (wrtc !== undefined) out.wrtc = wrtc;
   const direct = flag(o.direct, 'direct');
   if (direct !== undefined) out.direct = direct;
@@ -80,5 +84,21 @@ export function directOptions(o: Record<string, unknown>, wrtc: object | undefin
     if (!Array.isArray(o.iceServers)) throw new BadArgumentError('configure: iceServers must be a list of RTCIceServer objects');
     out.iceServers = o.iceServers as RTCIceServer[];
   }
+  if (o.iceTransportPolicy !== undefined) {
+    if (o.iceTransportPolicy !== 'all' && o.iceTransportPolicy !== 'relay') throw new BadArgumentError("configure: iceTransportPolicy must be 'all' or 'relay'");
+    out.iceTransportPolicy = o.iceTransportPolicy;
+  }
+  // TURN credentials a seed hands out (ice.ts): turn_secret, turn_urls, turn_ttl (ms).
+  if (o.turn_secret !== undefined && o.turn_secret !== null) {
+    if (typeof o.turn_secret !== 'string' || o.turn_secret === '') throw new BadArgumentError('configure: turn_secret must be a non-empty string');
+    out.turnSecret = o.turn_secret;
+  }
+  if (o.turn_urls !== undefined && o.turn_urls !== null) {
+    const urls = typeof o.turn_urls === 'string' ? o.turn_urls.split(',').map((u) => u.trim()).filter(Boolean) : o.turn_urls;
+    if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string' && /^turns?:/.test(u))) throw new BadArgumentError('configure: turn_urls must be a list of turn: or turns: URLs');
+    out.turnUrls = urls;
+  }
+  const ttl = positive(o.turn_ttl, 'turn_ttl');
+  if (ttl !== undefined) out.turnTtlMs = ttl;
   return out;
 }

@@ -18,6 +18,7 @@
  *   With no relay to fall back on (or too much unconfirmed), the node
  *   counts as down: monitors fire.
  */
+import type { Sender } from '../caps.ts';
 import { unrefTimer } from '../clock.ts';
 import type { NodeId, PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
@@ -44,6 +45,8 @@ interface PeerState {
   held: Array<[PortId, Message]>;
   failures: number;
   retryAt: number;
+  /** The peer's kind and caps as the seeds vouched for them on its last signal (none seen: no rights). */
+  vouched?: Sender;
 }
 
 export class DirectLinks {
@@ -62,7 +65,7 @@ export class DirectLinks {
         : m.seed
           ? `${this.me} is a seed (seeds take no direct links)`
           : undefined;
-    m.node.kernel.nodePort.set('rtc', (from, args) => this.onRequest(from, args));
+    m.node.kernel.nodePort.set('rtc', (from, args, who) => this.onRequest(from, args, who));
   }
 
   // --- called by the mesh ---------------------------------------------------
@@ -142,7 +145,7 @@ export class DirectLinks {
     a.connect(
       {
         wrtc: o.wrtc,
-        config: { iceServers: o.iceServers },
+        config: { iceServers: o.iceServers, iceTransportPolicy: o.iceTransportPolicy },
         signal: (data) => this.m.node.kernel.snd(st.node, ['rtc', 'sig', cid, data, framing]),
         timeoutMs: o.directConnectTimeoutMs,
         dropCandidates: o.directDropCandidates,
@@ -183,8 +186,8 @@ export class DirectLinks {
       framing: a.framing,
       peer: st.node,
       peerIsSeed: false,
-      // Direct links are signalled through the seeds; until seeds vouch for a peer's kind, a direct peer counts as a secret holder.
-      kind: 'secret',
+      // The peer is who the seeds said it is when they relayed its signals (a direct link has no handshake of its own).
+      kind: st.vouched?.kind ?? 'anon',
       outbound: a.initiator,
       clock: m.clock,
       monitorTimeoutMs: o.monitorTimeoutMs,
@@ -194,6 +197,7 @@ export class DirectLinks {
       onPacket: (p, conn) => this.onPacket(st, p, conn),
       onClose: (reason, conn) => this.onClose(st, conn, reason),
     });
+    m.vouch(c, st.vouched?.caps ?? []);
     a.conn = c;
     const dec = new FrameDecoder({ framing: a.framing, maxFrameSize: a.handle.link.maxFrameSize, maxMessageSize: o.maxMessageSize });
     a.tx = new DirectTx(c, o.directMaxResend, (frames) => frames.flatMap((f) => dec.decode(f)));
@@ -244,14 +248,14 @@ export class DirectLinks {
       case 'n':
         if (a === undefined || a.conn !== c) return;
         if (a.rxSeq < 0) return this.m.bad(c, p);
-        this.m.deliver(c.peer, a.rxSid, ++a.rxSeq, p[1], p[2]);
+        this.m.deliver(c.peer, a.rxSid, ++a.rxSeq, p[1], p[2], this.m.senderOf(c));
         return a.received();
       case 'm':
         if (a === undefined || a.conn !== c) return;
         if (typeof p[1] !== 'number' || typeof p[2] !== 'number') return this.m.bad(c, p);
         a.rxSid = p[1];
         a.rxSeq = p[2];
-        this.m.deliver(c.peer, p[1], p[2], p[3], p[4]);
+        this.m.deliver(c.peer, p[1], p[2], p[3], p[4], this.m.senderOf(c));
         return a.received();
       case 'ack':
         if (a !== undefined && a.conn === c) a.tx!.ack(p[1], p[2]);
@@ -323,14 +327,14 @@ export class DirectLinks {
 
   // --- signalling (node-port requests) --------------------------------------
 
-  private onRequest(from: NodeId, [op, cid, x, y]: unknown[]): void {
+  private onRequest(from: NodeId, [op, cid, x, y]: unknown[], who: Sender): void {
     if (typeof cid !== 'number') {
       log.warn(`bad rtc request from ${from}: ${String(op).slice(0, 20)} without an attempt number`);
       return;
     }
     switch (op) {
       case 'sig':
-        return this.onSignal(from, cid, x, y);
+        return this.onSignal(from, cid, x, y, who);
       case 'mark':
         return this.onMark(from, cid);
       case 'no': {
@@ -349,7 +353,7 @@ export class DirectLinks {
     }
   }
 
-  private onSignal(from: NodeId, cid: number, data: unknown, framing: unknown): void {
+  private onSignal(from: NodeId, cid: number, data: unknown, framing: unknown, who: Sender): void {
     if (data === null || typeof data !== 'object') {
       log.warn(`bad rtc signal from ${from}`);
       return;
@@ -362,7 +366,10 @@ export class DirectLinks {
     }
     let st = this.peers.get(from);
     const a = st?.attempt;
-    if (a !== undefined && a.cid === cid) return a.feed(data);
+    if (a !== undefined && a.cid === cid) {
+      st!.vouched = who;
+      return a.feed(data);
+    }
     // We offer to nodes with larger IDs and never answer them; signals of attempts gone here are dropped.
     if (this.me < from || !isOffer) return;
     if (framing !== 'msgpack' && framing !== 'json') {
@@ -379,7 +386,9 @@ export class DirectLinks {
       this.m.node.kernel.snd(from, ['rtc', 'no', cid, `${this.me} takes no more direct links now`]);
       return;
     }
-    this.start(st ?? this.state(from), cid, false, framing).feed(data);
+    st ??= this.state(from);
+    st.vouched = who;
+    this.start(st, cid, false, framing).feed(data);
   }
 
   /** The peer's marker arrived over the relay: everything it relayed before is here; confirm over the channel. */

@@ -7,7 +7,9 @@
  * leaving a hole. Seed-only behaviour lives in seed.ts; direct WebRTC
  * links between nodes (the relay → direct upgrade) in direct.ts.
  */
+import { stampedSender, TRUSTED, type Cap, type Sender } from '../caps.ts';
 import type { Clock } from '../clock.ts';
+import { AempError } from '../errors.ts';
 import { unrefTimer } from '../clock.ts';
 import { isNodeId, isPortId, randomBytes, type NodeId, type PortId } from '../ids.ts';
 import type { Guard, Message } from '../kernel.ts';
@@ -17,11 +19,13 @@ import type { LinkInfo, Network, NodeMonitor } from '../network.ts';
 import type { MpNode } from '../node.ts';
 import type { Framing, Packet } from '../protocol/codec.ts';
 import type { HandshakeOptions } from '../protocol/handshake.ts';
+import { REMOTE_DEFAULTS } from '../remote.ts';
 import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
-import { peerKindOf } from './peer-kind.ts';
+import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
+import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
@@ -35,11 +39,12 @@ export interface MeshTransport {
   listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions extends DirectOptions, BatchLimitOptions {
+export interface MeshOptions extends DirectOptions, TurnOptions, BatchLimitOptions {
   seeds: string[];
   binds: string[];
   secret?: string;
-  token?: string;
+  /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
+  token?: string | TokenSource;
   monitorTimeoutMs: number;
   connectIntervalMs: number;
   framing: Framing;
@@ -51,9 +56,16 @@ export interface MeshOptions extends DirectOptions, BatchLimitOptions {
   maxBufferedBytes: number;
   maxQueuedPackets: number;
   maxPendingHandshakes: number;
+  /** Monitors one secret-holding node may hold on this node's ports (remote.ts); more fire ['denied', 'AEMP_ERR_QUOTA: …']. */
+  maxRemoteMonitors: number;
+  /** The same for a page (a token or anonymous node). */
+  pageMaxRemoteMonitors: number;
   /** URLs this seed tells others to reach it by (default: from binds). */
   advertise?: string[];
 }
+
+/** Called before every connect and reconnect to a seed; may fetch the token from the app's backend. */
+export type TokenSource = () => string | Promise<string>;
 
 export const MESH_DEFAULTS = {
   monitorTimeoutMs: 6000,
@@ -63,12 +75,19 @@ export const MESH_DEFAULTS = {
   maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedPackets: 4_000_000,
   maxPendingHandshakes: 256,
+  maxRemoteMonitors: REMOTE_DEFAULTS.maxRemoteMonitors,
+  pageMaxRemoteMonitors: REMOTE_DEFAULTS.pageMaxRemoteMonitors,
   ...DIRECT_DEFAULTS,
+  ...TURN_DEFAULTS,
   // maxMessageSize / pageMaxMessageSize, maxBatchPackets, maxBatchElements (and their page* twins): batch-limits.ts
   ...BATCH_LIMIT_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
+
+/** What a seed appends to a relayed message (seed.ts): nothing for a secret holder, [kind, caps] for a page. */
+export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
+const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
 
 /**
  * Observers of the mesh (global groups, direct links): each method is
@@ -103,16 +122,20 @@ export class Mesh implements Network {
   private firstSeed: Promise<void>;
   private firstSeedDone!: () => void;
   readonly clock: Clock;
+  /** What the peer of a Conn may ask (its kind and its token's caps); pages only, secret holders are TRUSTED. */
+  private readonly senders = new WeakMap<Conn, Sender>();
 
   constructor(
     readonly node: MpNode,
     readonly o: MeshOptions,
   ) {
     this.clock = node.clock;
+    node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
     if (o.binds.length > 0) this.seed = new SeedRole(this);
     this.direct = new DirectLinks(this);
+    installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
     node.kernel.nodePort.set('gap', (from, [sid]) => {
       if (this.sessions.txSid(from) === sid) this.nodeDown(from, te(`messages to ${from} were lost on the way`));
     });
@@ -155,13 +178,13 @@ export class Mesh implements Network {
 
   // --- links ---------------------------------------------------------------
 
-  handshakeOptions(): HandshakeOptions {
+  handshakeOptions(token = typeof this.o.token === 'string' ? this.o.token : undefined): HandshakeOptions {
     const o = this.o;
     return {
       nodeId: this.nodeId,
       isSeed: !!this.seed,
       secret: o.secret,
-      token: o.token,
+      token,
       authOffer: o.authOffer,
       authAccept: o.authAccept,
       framings: o.framing === 'json' ? ['json', 'msgpack'] : ['msgpack', 'json'],
@@ -172,8 +195,8 @@ export class Mesh implements Network {
   }
 
   /** Authenticate a fresh link and turn it into a Conn (or refuse it). */
-  async establish(link: Link, outbound: boolean): Promise<Conn> {
-    const hs = await runHandshake(link, this.handshakeOptions(), this.o.handshakeTimeoutMs, this.clock);
+  async establish(link: Link, outbound: boolean, token?: string): Promise<Conn> {
+    const hs = await runHandshake(link, this.handshakeOptions(token), this.o.handshakeTimeoutMs, this.clock);
     const { peerNode, peerIsSeed, framing } = hs.result;
     const refuse = (code: string, why: string): never => {
       log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
@@ -203,6 +226,7 @@ export class Mesh implements Network {
       onClose: (reason, conn) => this.onConnClose(reason, conn),
       attach: hs.attach,
     });
+    this.vouch(c, hs.result.caps ?? []);
     this.conns.set(peerNode, c);
     log.info(`linked ${outbound ? 'to' : 'from'} ${peerIsSeed ? 'seed ' : ''}${peerNode}`);
     this.markUp(peerNode);
@@ -218,8 +242,9 @@ export class Mesh implements Network {
     while (!this.stopping.signal.aborted) {
       const url = this.seedUrls[i++ % this.seedUrls.length]!;
       try {
+        const token = await this.freshToken();
         const link = await this.o.transport.connect(url, { signal: this.stopping.signal, timeoutMs: this.o.monitorTimeoutMs });
-        const c = await this.establish(link, true);
+        const c = await this.establish(link, true, token);
         if (!c.peerIsSeed) {
           c.close('expected a seed at ' + url);
           throw new Error(`${url} is not a seed`);
@@ -249,6 +274,29 @@ export class Mesh implements Network {
     }
   }
 
+  /** The token for the next connect: a token function is asked every time (a long-lived page's token expires). */
+  private async freshToken(): Promise<string | undefined> {
+    const t = this.o.token;
+    if (typeof t !== 'function') return t;
+    let v: unknown;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    // Bounded like a connect: a token fetch that hangs (a backend going down) must not stall reconnecting for good.
+    const ms = this.o.monitorTimeoutMs;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => reject(new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function did not answer within ${ms} ms`)), ms);
+    });
+    try {
+      v = await Promise.race([t(), late]);
+    } catch (e) {
+      if ((e as AempError)?.code === 'AEMP_ERR_TOKEN_SOURCE') throw e;
+      throw new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    } finally {
+      this.clock.clearTimeout(timer!);
+    }
+    if (typeof v !== 'string' || v === '') throw new AempError('AEMP_ERR_TOKEN_SOURCE', 'the token function returned no token (a non-empty string)');
+    return v;
+  }
+
   readonly closeWaiters = new Map<Conn, () => void>();
   private pendingSeed: Conn | undefined;
   /** Seed URL → the seed node that listens there (learned from 'seeds'). */
@@ -274,6 +322,24 @@ export class Mesh implements Network {
     for (const n of this.sessions.txVia(c)) if (n !== c.peer) this.nodeDown(n, te(why));
     this.seed?.onConnDown(c, reason);
     this.nodeDown(c.peer, te(reason.startsWith('goodbye') || reason.includes('bye:') ? `node ${c.peer} shut down` : why));
+  }
+
+  /** Record what the peer of `c` may ask: its kind (c.kind) and, for a page, its caps. */
+  vouch(c: Conn, caps: readonly Cap[]): void {
+    if (c.kind !== 'secret') this.senders.set(c, { kind: c.kind, caps });
+  }
+
+  /** The peer of `c` as a Sender (caps.ts). */
+  senderOf(c: Conn): Sender {
+    if (c.kind === 'secret') return TRUSTED;
+    return this.senders.get(c) ?? { kind: c.kind, caps: [] };
+  }
+
+  /** A seed's stamp for relayed packets from the peer of `c`: none for secret holders, [kind, caps] for pages. */
+  stampOf(c: Conn): Stamp {
+    if (c.kind === 'secret') return NO_STAMP;
+    const s = this.senderOf(c);
+    return [s.kind, s.caps];
   }
 
   /** A direct link's Conn is up (direct.ts): the peer is up, observers hear of it. */
@@ -304,12 +370,12 @@ export class Mesh implements Network {
   handlePacket(p: Packet, c: Conn): void {
     switch (p[0]) {
       case 'm':
-        return this.deliver(c.peer, p[1], p[2], p[3], p[4]);
+        return this.deliver(c.peer, p[1], p[2], p[3], p[4], this.senderOf(c));
       case 'f':
-        // A message relayed by our seed; the seed vouches for the sender.
+        // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
         this.direct.traffic(p[1]);
-        return this.deliver(p[1], p[2], p[3], p[4], p[5]);
+        return this.deliver(p[1], p[2], p[3], p[4], p[5], stampedSender(p[6], p[7]));
       case 'nack':
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
         return this.nodeDown(p[1], te(String(p[2] ?? `node ${p[1]} is not reachable`)));
@@ -342,8 +408,8 @@ export class Mesh implements Network {
     c.close(`bad packet ${JSON.stringify(String(p[0])).slice(0, 40)} from ${c.peer}`);
   }
 
-  /** A message for a port here, from node `from`, checked against its session. */
-  deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown): void {
+  /** A message for a port here, from node `from` (of kind `who`), checked against its session. */
+  deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, who: Sender): void {
     if (typeof sid !== 'number' || typeof seq !== 'number' || typeof port !== 'string' || !Array.isArray(msg)) {
       log.warn(`dropping malformed message from ${from}`);
       return;
@@ -351,7 +417,7 @@ export class Mesh implements Network {
     const v = this.sessions.accept(from, sid, seq);
     if (v === 'ok') {
       if (!this.up.has(from)) this.markUp(from);
-      this.node.kernel.receive(from, port, msg);
+      this.node.kernel.receive(from, port, msg, who);
     } else if (v === 'gap') {
       log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`);
       this.send(this.nodeId, from, from, ['gap', sid]);

@@ -4,23 +4,27 @@
  * messages between nodes, and tells its nodes when a node goes down.
  *
  * Seed packets: ['r', dst, sid, seq, port, msg] node → seed relay request;
- * ['f', src, ...] seed → node; ['F', src, dst, ...] seed → seed;
+ * ['f', src, ...] seed → node; ['F', src, dst, ...] seed → seed; both
+ * end in [kind, caps] when src is a page (the seed it is attached to
+ * stamps them from its handshake: docs/security.md), nothing otherwise;
  * ['fnack', src, dst, text]; ['att', node] / ['det', node, reason] /
  * ['dir', nodes] directory gossip among seeds; ['seeds', urls];
  * ['down', node, reason] and ['nack', dst, text] to nodes. The group
  * registry rides on node-port requests (groups/seed-groups.ts).
  */
+import { denial, stampedSender } from '../caps.ts';
 import { isNodeId, type NodeId, type PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
 import type { Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
-import type { Mesh } from './mesh.ts';
+import type { Mesh, Stamp } from './mesh.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
 
 const log = logger('seed');
+
 
 export class SeedRole {
   /** Nodes attached to other seeds: node → its seed. */
@@ -168,18 +172,21 @@ export class SeedRole {
         // Relay request from a node (or seed): the link's peer is the sender, whatever it claims.
         const [, dst, sid, seq, port, msg] = p;
         if (!isNodeId(dst)) return (m.bad(c, p), true);
-        this.route(c.peer, dst, sid, seq, port, msg, c);
+        const stamp = m.stampOf(c);
+        this.route(c.peer, dst, sid, seq, port, stamp.length === 0 ? msg : this.screen(c.peer, dst, port, msg, stamp), c, stamp);
         return true;
       }
       case 'F': {
         if (!c.peerIsSeed) return false;
-        const [, src, dst, sid, seq, port, msg] = p;
+        const [, src, dst, sid, seq, port, msg, kind, caps] = p;
         if (!isNodeId(src) || !isNodeId(dst)) return (m.bad(c, p), true);
         const to = m.conns.get(dst);
-        if (dst === m.nodeId) m.deliver(src, sid, seq, port, msg);
+        // The stamp of src's own seed goes on with the message (re-read, so only a well-formed one).
+        const who = stampedSender(kind, caps);
+        if (dst === m.nodeId) m.deliver(src, sid, seq, port, msg, who);
         else if (to && !to.peerIsSeed) {
           this.relayed++;
-          to.send(['f', src, sid, seq, port, msg]);
+          to.send(who.kind === 'secret' ? ['f', src, sid, seq, port, msg] : ['f', src, sid, seq, port, msg, who.kind, who.caps]);
         } else c.send(['fnack', src, dst, `node ${dst} is not attached to seed ${m.nodeId}`]);
         return true;
       }
@@ -210,20 +217,40 @@ export class SeedRole {
     return false;
   }
 
-  /** Forward a message from src (authenticated) to dst. */
-  private route(src: NodeId, dst: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, from: Conn): void {
+  /**
+   * A page's relayed message to another node's node port with a request
+   * the page may not make is not forwarded: in its place goes ['refused',
+   * req, text, spawnId?], which keeps the page's message numbers to dst in
+   * sequence (no gap that would cut its session) and lets dst answer the
+   * page's monitors on a refused spawn; the page hears why from us.
+   */
+  private screen(src: NodeId, dst: NodeId, port: unknown, msg: unknown, stamp: Stamp): unknown {
     const m = this.m;
-    if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg);
+    if (dst === m.nodeId || typeof port !== 'string' || port.indexOf('#') >= 0 || !Array.isArray(msg) || typeof msg[0] !== 'string') return msg;
+    const req = msg[0];
+    const why = denial(stampedSender(stamp[0], stamp[1]), req);
+    if (why === undefined) return msg;
+    log.warn(`not relaying ${req.slice(0, 40)} from ${src} to ${dst}: ${why}`);
+    // Told as if refused here (remote.ts): ['denied', …] to the page, ['refused', …] to a trace's reply port.
+    m.node.kernel.onDenied?.(src, req, msg.slice(1), `${why} (refused by seed ${m.nodeId})`);
+    return req === 'spawn' ? ['refused', req, why, msg[1]] : ['refused', req, why];
+  }
+
+  /** Forward a message from src (authenticated; `stamp`: its kind and caps if a page) to dst. */
+  private route(src: NodeId, dst: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, from: Conn, stamp: Stamp): void {
+    const m = this.m;
+    if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg, m.senderOf(from));
     const to = m.conns.get(dst);
     this.relayed++;
     if (to) {
-      to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg] : ['f', src, sid, seq, port, msg]);
+      if (stamp.length === 0) to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg] : ['f', src, sid, seq, port, msg]);
+      else to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg, ...stamp] : ['f', src, sid, seq, port, msg, ...stamp]);
       return;
     }
     const viaSeed = this.directory.get(dst);
     const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
     if (sc) {
-      sc.send(['F', src, dst, sid, seq, port, msg]);
+      sc.send(stamp.length === 0 ? ['F', src, dst, sid, seq, port, msg] : ['F', src, dst, sid, seq, port, msg, ...stamp]);
       return;
     }
     this.relayed--;

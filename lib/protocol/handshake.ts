@@ -18,6 +18,7 @@ import type { Framing } from './codec.ts';
 import { HANDSHAKE_CODES as H, HandshakeError, PeerRefusedError, TokenError } from './errors.ts';
 import { fromHex, toHex, utf8 } from './bytes.ts';
 import { hmacKey, MAX_TOKEN_LENGTH, verifyToken } from './token.ts';
+import type { Cap } from '../caps.ts';
 
 export const PROTOCOL_VERSION = 1;
 export type AuthMethod = 'hmac_sha256' | 'token' | 'none';
@@ -68,6 +69,8 @@ export interface HandshakeResult {
    * (browsers: wss vouches for the seed).
    */
   verified: boolean;
+  /** For a peer accepted by a token we verified: the capabilities it grants (lib/caps.ts); else absent. */
+  caps?: Cap[];
 }
 
 export interface HandshakeStep {
@@ -231,8 +234,10 @@ export class Handshake {
     if (g.nonce === this.nonce) refuse(H.REPLAY, 'peer sent our own nonce');
     if (g.node === this.o.nodeId) refuse(H.SELF_CONNECT, `peer claims our own node id ${g.node}`);
     const framing = this.chooseFraming(g);
-    const [auth, verified] = await this.authenticate(g);
-    this.peer = { text, g, result: { peerNode: g.node, peerIsSeed: g.seed, framing, auth, verified } };
+    const [auth, verified, caps] = await this.authenticate(g);
+    const result: HandshakeResult = { peerNode: g.node, peerIsSeed: g.seed, framing, auth, verified };
+    if (caps !== undefined) result.caps = caps;
+    this.peer = { text, g, result };
     this.state = 'auth';
     const mac = this.o.secret === undefined ? null : toHex(await this.mac(this.mine, text));
     return { send: [JSON.stringify({ mac })] };
@@ -246,7 +251,7 @@ export class Handshake {
   }
 
   /** Pick how to accept the peer (our accept order) and check what can be checked now. */
-  private async authenticate(peer: Greeting): Promise<[AuthMethod, boolean]> {
+  private async authenticate(peer: Greeting): Promise<[AuthMethod, boolean, Cap[]?]> {
     const secret = this.o.secret;
     const method = this.accept.find((m) => {
       if (!peer.auth.includes(m)) return false;
@@ -263,7 +268,8 @@ export class Handshake {
     if (method === 'token') {
       if (peer.seed) refuse(H.AUTH, 'a token-authenticated node cannot be a seed');
       try {
-        await verifyToken(this.o.subtle, secret, peer.token as string, peer.node, this.o.now());
+        const t = await verifyToken(this.o.subtle, secret, peer.token as string, peer.node, this.o.now());
+        return [method, true, t.caps];
       } catch (e) {
         if (e instanceof TokenError) refuse(H.TOKEN, e.message, e);
         throw e;

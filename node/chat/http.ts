@@ -9,7 +9,7 @@
 import type http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
-import { randomId } from '../../lib/ids.ts';
+import { isNodeId, randomId } from '../../lib/ids.ts';
 import { createToken } from '../../lib/protocol/token.ts';
 import { logger } from '../../lib/log.ts';
 
@@ -44,7 +44,7 @@ export interface DemoHttpOptions {
   nodePrefix?: string;
 }
 
-/** GET /token → {"nodeid", "token", "expires", "anonymous"}; anything else: a file of `dir`. */
+/** GET /token[?nodeid=ID] → {"nodeid", "token", "expires", "anonymous"}; anything else: a file of `dir`. */
 export function demoHttpHandler(o: DemoHttpOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     handle(o, req, res).catch((e) => {
@@ -68,7 +68,14 @@ async function handle(o: DemoHttpOptions, req: http.IncomingMessage, res: http.S
     return;
   }
   if (path === '/token') {
-    const nodeid = `${o.nodePrefix ?? 'web/'}${randomId(10)}`;
+    // ?nodeid= renews the token of a page that already has its ID (its old token expired); the ID must be one of ours.
+    const prefix = o.nodePrefix ?? 'web/';
+    const asked = new URL(req.url ?? '/', 'http://x').searchParams.get('nodeid');
+    if (asked !== null && !(asked.startsWith(prefix) && isNodeId(asked) && !asked.includes('*'))) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`nodeid must be ${prefix}… \n`);
+      return;
+    }
+    const nodeid = asked ?? `${prefix}${randomId(10)}`;
     const now = Date.now();
     const token = await createToken(globalThis.crypto.subtle, o.secret, { node: nodeid, ttlSec: o.tokenTtlSec, nowMs: now });
     const body = JSON.stringify({ nodeid, token, expires: Math.floor(now / 1000 + o.tokenTtlSec), anonymous: !!o.anonymous });

@@ -4,7 +4,8 @@
  * allows it), runs the chat client and shows the room, the members with
  * their link path and RTT, and the connection state.
  *
- * URL parameters: nick, token + nodeid, anon, seed (a ws:// URL).
+ * URL parameters: nick, token + nodeid, anon, seed (a ws:// URL), relay
+ * (direct links through TURN only: iceTransportPolicy 'relay').
  * `window.aempDemo` exposes the node's state to tests (linkInfo, members, …).
  */
 import { configure, grpGet, linkInfo, monLinkFailures, monSeed, nodeOf, shutdown, upNodes, NODE } from '../index.ts';
@@ -97,10 +98,10 @@ function renderConn(): void {
   else if (!seedNode) [state, text] = ['connecting', everLinked ? 'reconnecting…' : 'connecting…'];
   else {
     const direct = directPeers().length;
-    const rtt = linkInfo(seedNode)?.rttMs;
+    const rtt = medianRtt(seedNode, linkInfo(seedNode)?.rttMs);
     [state, text] = direct
       ? ['direct', `connected · direct to ${direct} peer${direct === 1 ? '' : 's'}`]
-      : ['seed', `connected via seed ${seedNode}${rtt !== undefined ? ` · ${rtt} ms` : ''}`];
+      : ['seed', `connected via seed ${seedNode}${rtt !== undefined ? ` · ${rtt < 1 ? '<1' : Math.round(rtt)} ms` : ''}`];
   }
   ui.conn.dataset.state = state;
   ui.conn.textContent = text;
@@ -111,6 +112,24 @@ function renderConn(): void {
   const joined = chatState === 'joined' && !refused;
   ui.text.disabled = !joined;
   ui.send.disabled = !joined;
+}
+
+/** The last few RTTs measured per node (a new heartbeat reply changes linkInfo's rttMs). */
+const RTT_SAMPLES = 5;
+const rtts = new Map<string, number[]>();
+
+/** The median of the last RTT_SAMPLES pings to `node`, with `rttMs` (the latest) taken in: one slow ping does not make the badge jump. */
+function medianRtt(node: string, rttMs: number | undefined): number | undefined {
+  if (rttMs === undefined) return undefined;
+  let s = rtts.get(node);
+  if (!s) rtts.set(node, (s = []));
+  if (s.at(-1) !== rttMs) {
+    s.push(rttMs);
+    if (s.length > RTT_SAMPLES) s.shift();
+  }
+  const sorted = [...s].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function pathBadge(path: string | undefined, rttMs: number | undefined): HTMLElement {
@@ -143,7 +162,7 @@ function renderMembers(list: Member[]): void {
       const node = document.createElement('span');
       node.className = 'node';
       node.textContent = m.node;
-      const link = pathBadge(m.self ? 'self' : m.path, m.rttMs);
+      const link = pathBadge(m.self ? 'self' : m.path, medianRtt(m.node, m.rttMs));
       link.className = 'link';
       li.append(who, link, node);
       return li;
@@ -158,24 +177,41 @@ function renderServer(): void {
     ui.server.textContent = chatState === 'lost' ? 'lost; looking for it again…' : 'looking for it…';
     return;
   }
-  ui.server.replaceChildren(document.createTextNode(`${s.node} `), pathBadge(s.path, s.rttMs));
+  ui.server.replaceChildren(document.createTextNode(`${s.node} `), pathBadge(s.path, medianRtt(s.node, s.rttMs)));
 }
 
 // ---- joining ----------------------------------------------------------------------
 
 interface Credentials {
   nodeid: string;
-  token?: string;
+  token?: string | (() => Promise<string>);
 }
 
+async function fetchToken(nodeid?: string): Promise<{ nodeid: string; token: string }> {
+  // Bounded: a server going down may take the request and never answer.
+  const res = await fetch(nodeid ? `token?nodeid=${encodeURIComponent(nodeid)}` : 'token', { cache: 'no-store', signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`GET /token: HTTP ${res.status}`);
+  return (await res.json()) as { nodeid: string; token: string };
+}
+
+/**
+ * The page's node ID and token. From /token, the token is a function: the
+ * mesh calls it before every connect and reconnect, so a page open longer
+ * than a token lives gets a fresh one for the same node ID (the first
+ * connect uses the one fetched with the ID).
+ */
 async function credentials(): Promise<Credentials> {
   if (params.has('anon')) return { nodeid: 'anon/' };
   const token = params.get('token');
   if (token) return { nodeid: params.get('nodeid') || 'web/' + Math.random().toString(36).slice(2, 12), token };
-  const res = await fetch('token', { cache: 'no-store' });
-  if (!res.ok) throw new Error(`GET /token: HTTP ${res.status}`);
-  const j = (await res.json()) as { nodeid: string; token: string };
-  return { nodeid: j.nodeid, token: j.token };
+  const first = await fetchToken();
+  let fresh: string | undefined = first.token;
+  const source = async () => {
+    const t = fresh ?? (await fetchToken(first.nodeid)).token;
+    fresh = undefined;
+    return t;
+  };
+  return { nodeid: first.nodeid, token: source };
 }
 
 /** "AEMP_ERR_REFUSED_BY_PEER: refused by peer: AEMP_ERR_TOKEN token expired: …" → the seed's words. */
@@ -207,7 +243,15 @@ async function start(): Promise<void> {
     renderConn();
     return;
   }
-  await configure({ seeds: [seed], nodeid: cred.nodeid, token: cred.token, monitor_timeout: 3000, connect_interval: 1000 });
+  await configure({
+    seeds: [seed],
+    nodeid: cred.nodeid,
+    token: cred.token,
+    monitor_timeout: 3000,
+    connect_interval: 1000,
+    // ?relay: direct links only through TURN relays (the seed hands out the TURN servers; tests use it).
+    ...(params.has('relay') ? { iceTransportPolicy: 'relay' } : {}),
+  });
   if (refused) return;
   ui.whoami.textContent = NODE;
   monSeed((s) => {
@@ -261,6 +305,7 @@ Object.assign(window, {
     server: () => client?.server,
     servers: () => grpGet(SERVER_GROUP),
     members: () => client?.memberList() ?? [],
+    rttSamples: (node: string) => rtts.get(node) ?? [],
     say: (text: string) => client?.say(text) ?? false,
   },
 });

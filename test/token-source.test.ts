@@ -1,0 +1,133 @@
+/**
+ * `token` as a function (sync or async): called before every connect and
+ * reconnect to a seed, over real WebSockets on 127.0.0.1. A node whose
+ * tokens live one second reconnects after its seed restarted, with a fresh
+ * token; a failing token function is a failed connect, retried.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode, type MpNode } from '../node/index.ts';
+import { createToken } from '../lib/protocol/token.ts';
+import { Mesh } from '../lib/mesh/mesh.ts';
+
+const rcDir = mkdtempSync(join(tmpdir(), 'aemp-token-source-'));
+process.env.AEMP_RC = join(rcDir, 'rc.json');
+after(() => rmSync(rcDir, { recursive: true, force: true }));
+
+const SECRET = 'token-source-secret';
+const opts = { monitor_timeout: 1000, connect_interval: 100, direct: false };
+const seedUrl = (n: MpNode): string => (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+const tokenFor = (node: string, ttlSec: number) => createToken(globalThis.crypto.subtle, SECRET, { node, ttlSec, nowMs: Date.now() });
+
+/** Resolves once `n` is linked to a seed (its seed conn promoted). */
+function linked(n: MpNode, timeoutMs = 15_000): Promise<string> {
+  const mesh = n.net as Mesh;
+  if (mesh.seedConn) return Promise.resolve(mesh.seedConn.peer);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${n.NODE}: no seed link within ${timeoutMs} ms`)), timeoutMs);
+    const hook = {
+      seedLink: (s: string | undefined) => {
+        if (!s) return;
+        clearTimeout(t);
+        mesh.hooks.delete(hook);
+        resolve(s);
+      },
+    };
+    mesh.hooks.add(hook);
+  });
+}
+
+/** Resolves once `n` has lost its seed link. */
+function unlinked(n: MpNode): Promise<void> {
+  const mesh = n.net as Mesh;
+  if (!mesh.seedConn) return Promise.resolve();
+  return new Promise((resolve) => {
+    const hook = { seedLink: (s: string | undefined) => s === undefined && (mesh.hooks.delete(hook), resolve()) };
+    mesh.hooks.add(hook);
+  });
+}
+
+test('token source — an async token function is called on every connect; a reconnect after a seed restart presents a fresh token', async () => {
+  let seed = await createNode({ ...opts, nodeid: 'ts_seed', binds: ['127.0.0.1:0'], secret: SECRET });
+  const url = seedUrl(seed);
+  const issued: string[] = [];
+  const node = await createNode({
+    ...opts,
+    nodeid: 'web/ts-page',
+    seeds: [url],
+    // One-second tokens: the one the node joined with has expired by the time the seed is back.
+    token: async () => {
+      const t = await tokenFor('web/ts-page', 1);
+      issued.push(t);
+      return t;
+    },
+  });
+  try {
+    assert.equal(await linked(node), 'ts_seed');
+    assert.equal(issued.length, 1);
+    const gone = unlinked(node);
+    await seed.shutdown();
+    await gone;
+    // Wait until the first token has certainly expired, then bring the seed back on the same address.
+    await new Promise((r) => setTimeout(r, 2100));
+    seed = await createNode({ ...opts, nodeid: 'ts_seed', binds: [url.replace(/^ws:\/\/|\/$/g, '')], secret: SECRET });
+    assert.equal(await linked(node), 'ts_seed');
+    assert.ok(issued.length >= 2, `token function called ${issued.length} times`);
+    assert.notEqual(issued.at(-1), issued[0]);
+  } finally {
+    await node.shutdown();
+    await seed.shutdown();
+  }
+});
+
+test('token source — a sync function works, and one that throws or returns nothing is a failed connect, tried again', async () => {
+  const seed = await createNode({ ...opts, nodeid: 'ts_seed2', binds: ['127.0.0.1:0'], secret: SECRET });
+  const good = await tokenFor('web/ts-sync', 60);
+  let calls = 0;
+  const node = await createNode({
+    ...opts,
+    nodeid: 'web/ts-sync',
+    seeds: [seedUrl(seed)],
+    token: () => {
+      calls++;
+      if (calls === 1) throw new Error('backend unreachable');
+      if (calls === 2) return '' as string;
+      return good;
+    },
+  });
+  try {
+    assert.equal(await linked(node), 'ts_seed2');
+    assert.equal(calls, 3);
+  } finally {
+    await node.shutdown();
+    await seed.shutdown();
+  }
+});
+
+test('token source — a token function that never answers fails that connect after monitor_timeout; the next call is made', async () => {
+  const seed = await createNode({ ...opts, nodeid: 'ts_seed3', binds: ['127.0.0.1:0'], secret: SECRET });
+  const good = await tokenFor('web/ts-hang', 60);
+  let calls = 0;
+  const node = await createNode({
+    ...opts,
+    nodeid: 'web/ts-hang',
+    seeds: [seedUrl(seed)],
+    token: () => (++calls === 1 ? new Promise<string>(() => {}) : good),
+  });
+  try {
+    assert.equal(await linked(node), 'ts_seed3');
+    assert.equal(calls, 2);
+  } finally {
+    await node.shutdown();
+    await seed.shutdown();
+  }
+});
+
+test('token source — configure refuses a token that is neither a string nor a function', async () => {
+  await assert.rejects(createNode({ ...opts, nodeid: 'web/ts-bad', seeds: ['ws://127.0.0.1:9/'], token: 42 as unknown as string }), {
+    code: 'AEMP_ERR_BAD_ARGUMENT',
+  });
+});
