@@ -26,7 +26,7 @@ import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
 import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf, type PeerKind } from './peer-kind.ts';
-import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions } from './batch-limits.ts';
+import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
 
@@ -122,6 +122,8 @@ export class Mesh implements Network {
   private firstSeed: Promise<void>;
   private firstSeedDone!: () => void;
   readonly clock: Clock;
+  /** Batch limits for Conns (batch-limits.ts); what this node sends is held to those of its own kind, which its peers apply. */
+  readonly batchLimits: KindLimits;
   /** What the peer of a Conn may ask (its kind and its token's caps); pages only, secret holders are TRUSTED. */
   private readonly senders = new WeakMap<Conn, Sender>();
 
@@ -130,6 +132,7 @@ export class Mesh implements Network {
     readonly o: MeshOptions,
   ) {
     this.clock = node.clock;
+    this.batchLimits = kindLimits(o, o.secret !== undefined ? 'secret' : o.token !== undefined ? 'token' : 'anon');
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
@@ -220,8 +223,7 @@ export class Mesh implements Network {
       maxBufferedBytes: this.o.maxBufferedBytes,
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
-      // What this node sends is held to the limits of its own kind: its peers apply them.
-      limits: kindLimits(this.o, this.o.secret !== undefined ? 'secret' : this.o.token !== undefined ? 'token' : 'anon'),
+      limits: this.batchLimits,
       onPacket: (p, conn) => this.handlePacket(p, conn),
       onClose: (reason, conn) => this.onConnClose(reason, conn),
       attach: hs.attach,
