@@ -137,7 +137,7 @@ test('codec-limits — jsonShape counts elements outside strings, the same way f
   assert.deepEqual(jsonShape('[' + '[],'.repeat(9) + '[]]', 100, 3), { packets: 4, elements: 4 }, 'stops counting past stopAbove');
 });
 
-test('codec-limits — json: packets and elements are counted before JSON.parse', () => {
+test('codec-limits — json: a batch over its element budget is refused before JSON.parse, over its packet limit after it', () => {
   throwsCode(() => dec('json', { maxBatchPackets: 2 }).decode('[[],[],[]]'), 'AEMP_ERR_BATCH_PACKETS');
   assert.deepEqual(dec('json', { maxBatchPackets: 3 }).decode('[[],[],[]]'), [[], [], []]);
   throwsCode(() => dec('json', { maxBatchElements: 3 }).decode('[[1,2,3]]'), 'AEMP_ERR_BATCH_ELEMENTS');

@@ -187,8 +187,9 @@ export class FrameEncoder {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
     }
-    // Counted as the decoder will count it, so what leaves here is never refused by the same limits.
-    const elements = jsonShape(text, this.o.maxDepth, this.o.maxBatchElements).elements;
+    // Counted as the decoder will count it, so what leaves here is never refused by the same limits
+    // (each value counted takes a character of its own: a text no longer than the budget is within it).
+    const elements = text.length > this.o.maxBatchElements ? jsonShape(text, this.o.maxDepth, this.o.maxBatchElements).elements : 0;
     if (text.length > this.o.maxMessageSize || elements > this.o.maxBatchElements) return this.over(batch, text.length, elements);
     const max = this.o.maxFrameSize;
     // Fast path: at most 3 UTF-8 bytes per UTF-16 unit, so short texts fit without counting.
@@ -401,11 +402,15 @@ export class FrameDecoder {
   }
 
   private jsonBatch(text: string): Packet[] {
-    // JSON.parse builds everything at once: count first, refuse before it runs.
-    const shape = jsonShape(text, this.o.maxDepth, this.o.maxBatchElements);
-    if (shape.packets > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${shape.packets} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
-    if (shape.elements > this.o.maxBatchElements) {
-      fail(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.o.maxBatchElements} values`);
+    // JSON.parse builds everything at once: count first, refuse before it runs. Each value counted
+    // takes a character of its own, so a text no longer than the budget cannot be over it (no scan;
+    // its packets are counted after parsing, which the budget already bounds).
+    if (text.length > this.o.maxBatchElements) {
+      const shape = jsonShape(text, this.o.maxDepth, this.o.maxBatchElements);
+      if (shape.packets > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${shape.packets} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
+      if (shape.elements > this.o.maxBatchElements) {
+        fail(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.o.maxBatchElements} values`);
+      }
     }
     let v: unknown;
     try {
@@ -415,6 +420,7 @@ export class FrameDecoder {
       return fail(C.GARBAGE, `undecodable batch: ${(e as Error).message}`, e);
     }
     const batch = this.packets(v);
+    if (batch.length > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${batch.length} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
     for (let i = 0; i < batch.length; i++) fromJsonValue(batch[i], 2, this.o.maxDepth);
     return batch;
   }
