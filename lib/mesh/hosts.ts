@@ -21,7 +21,7 @@ export type GroupsHost = Pick<Mesh, GroupsHostKeys>;
 /** What DirectLinks (direct.ts) uses of the mesh. */
 export type DirectHost = Pick<
   Mesh,
-  | 'bad' | 'clock' | 'connClosed' | 'connOpened' | 'conns' | 'deliver' | 'handlePacket' | 'node' | 'nodeDown' | 'nodeId' | 'o' | 'seed'
+  | 'bad' | 'batchLimits' | 'clock' | 'connClosed' | 'connOpened' | 'conns' | 'deliver' | 'handlePacket' | 'node' | 'nodeDown' | 'nodeId' | 'o' | 'seed'
   | 'seedConn' | 'send' | 'senderOf' | 'sessions' | 'signal' | 'vouch'
 >;
 

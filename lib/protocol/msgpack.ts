@@ -8,7 +8,10 @@
  *
  * The reader takes untrusted bytes: every length is checked against what is
  * left before anything is allocated, errors are ProtocolErrors with exact
- * codes, and nesting is bounded. It differs from the library's Decoder in
+ * codes, and nesting is bounded. So is what a batch may expand to: every
+ * array/map header's count is charged to an element budget (and the batch's
+ * own count to a packet budget) before the array is allocated, because an
+ * empty array is one byte on the wire and ~40 bytes of heap. It differs from the library's Decoder in
  * three ways: bin values are copies (never views into the frame), extension
  * types are refused, and a "__proto__" map key becomes an own property.
  */
@@ -25,6 +28,9 @@ function truncated(): never {
 function garbage(message: string): never {
   throw new ProtocolError(C.GARBAGE, message);
 }
+function tooManyPackets(n: number, max: number): never {
+  throw new ProtocolError(C.BATCH_PACKETS, `batch of ${n} packets exceeds maxBatchPackets ${max}`);
+}
 function unencodable(message: string): never {
   throw new ProtocolError(C.ENCODE, message);
 }
@@ -32,6 +38,12 @@ function unencodable(message: string): never {
 /** Buffers above this are dropped after use, so one big message does not pin memory per link. */
 const RETAIN_BYTES = 256 * 1024;
 const INITIAL_BYTES = 16 * 1024;
+/** Encodings of frozen arrays (MsgpackWriter.frozen): bytes, nesting levels and elements (as the reader counts them). */
+const memo = new WeakMap<object, { bytes: Uint8Array; levels: number; elements: number }>();
+/** The buffer writers borrow (undefined while one is writing into it). */
+let scratch: Uint8Array | undefined;
+let scratchView: DataView | undefined;
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /**
  * One value that takes every branch of the writer: every int width, both
@@ -64,29 +76,41 @@ let warmedUp = false;
  * number passing 65535 in the middle of a hot loop.
  */
 export class MsgpackWriter {
-  private buf = new Uint8Array(INITIAL_BYTES);
-  private view = new DataView(this.buf.buffer);
+  // The buffer is borrowed from `scratch` for the length of one write(): a
+  // thousand idle links hold no encoder memory, and all links of a process
+  // write into the same warm buffer.
+  private buf: Uint8Array = EMPTY;
+  private view: DataView = EMPTY_VIEW;
   private p = 0;
+  /** While writing a frozen array: something inside it is not frozen (its bytes cannot be kept). */
+  private mutable = false;
+  /** While writing a frozen array: the deepest level reached. */
+  private deepest = 0;
+  /** Elements (array elements, map keys and values) of the last value written, counted as the reader charges them. */
+  elements = 0;
 
   /** `maxDepth`: deepest nesting written, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {
     if (!warmedUp && maxDepth >= 3) {
       warmedUp = true;
       this.write(warmUpSample(), 1);
-      this.p = 0;
+      this.release();
     }
   }
 
   /**
    * Encode `v` after `head` zero bytes the caller fills in (a frame's kind).
-   * Returns a view of the writer's buffer, valid until the next call; throws
-   * ProtocolError AEMP_ERR_ENCODE for values msgpack packets cannot hold.
+   * Returns a view of a buffer shared by every writer of this process, valid
+   * until the next write() of any writer: copy it out, then call release();
+   * throws ProtocolError AEMP_ERR_ENCODE for values msgpack packets cannot hold.
    */
   write(v: unknown, head: number): Uint8Array {
+    this.borrow();
     this.p = 0;
     this.ensure(head);
     this.buf.fill(0, 0, head);
     this.p = head;
+    this.elements = 0;
     try {
       this.value(v, 1);
     } catch (e) {
@@ -98,9 +122,25 @@ export class MsgpackWriter {
     return this.buf.subarray(0, this.p);
   }
 
-  /** Drop a buffer that grew for a big message (call once its bytes are copied out). */
+  /** Give the buffer back (call once the bytes of the last write are copied out); one grown for a big message is dropped. */
   release(): void {
-    if (this.buf.length > RETAIN_BYTES) {
+    if (this.buf === EMPTY) return;
+    if (this.buf.length <= RETAIN_BYTES && scratch === undefined) {
+      scratch = this.buf;
+      scratchView = this.view;
+    }
+    this.buf = EMPTY;
+    this.view = EMPTY_VIEW;
+  }
+
+  private borrow(): void {
+    if (this.buf !== EMPTY) return;
+    // Taken by another writer mid-write (e.g. a getter that encodes): that one keeps it, this one gets its own.
+    if (scratch !== undefined) {
+      this.buf = scratch;
+      this.view = scratchView!;
+      scratch = scratchView = undefined;
+    } else {
       this.buf = new Uint8Array(INITIAL_BYTES);
       this.view = new DataView(this.buf.buffer);
     }
@@ -123,11 +163,16 @@ export class MsgpackWriter {
         this.ensure(1);
         this.buf[this.p++] = 0xc0;
       } else if (Array.isArray(v)) {
+        if (Object.isFrozen(v)) return this.frozen(v, depth);
+        this.mutable = true;
         this.head(v.length, 0x90, 0xdc, 0xdd);
+        this.elements += v.length;
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
       } else if (ArrayBuffer.isView(v)) {
+        this.mutable = true;
         this.bin(v);
       } else {
+        this.mutable = true;
         this.map(v as Record<string, unknown>, depth);
       }
       return;
@@ -143,6 +188,36 @@ export class MsgpackWriter {
       return;
     }
     unencodable(`cannot encode a ${typeof v}`);
+  }
+
+  /**
+   * A frozen array: its bytes are kept (memo) the first time, if everything in
+   * it is frozen too, and copied from then on. The same message fanned out to
+   * many links (a group change to every watcher) is encoded once.
+   */
+  private frozen(v: unknown[], depth: number): void {
+    const hit = memo.get(v);
+    if (hit !== undefined && depth + hit.levels - 1 <= this.maxDepth) {
+      this.ensure(hit.bytes.length);
+      this.buf.set(hit.bytes, this.p);
+      this.p += hit.bytes.length;
+      this.elements += hit.elements;
+      if (this.deepest < depth + hit.levels - 1) this.deepest = depth + hit.levels - 1;
+      return;
+    }
+    const outerMutable = this.mutable;
+    const outerDeepest = this.deepest;
+    this.mutable = false;
+    this.deepest = depth;
+    const start = this.p;
+    const elementsBefore = this.elements;
+    this.head(v.length, 0x90, 0xdc, 0xdd);
+    this.elements += v.length;
+    for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
+    if (v.length > 0 && this.deepest < depth + 1) this.deepest = depth + 1;
+    if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1, elements: this.elements - elementsBefore });
+    this.mutable ||= outerMutable;
+    if (this.deepest < outerDeepest) this.deepest = outerDeepest;
   }
 
   /** Array/map header: fix form below 16, then 16- and 32-bit counts. */
@@ -165,6 +240,7 @@ export class MsgpackWriter {
     let n = 0;
     for (let i = 0; i < keys.length; i++) if (o[keys[i]] !== undefined) n++;
     this.head(n, 0x80, 0xde, 0xdf);
+    this.elements += 2 * n;
     for (let i = 0; i < keys.length; i++) {
       const x = o[keys[i]];
       if (x === undefined) continue;
@@ -295,19 +371,39 @@ export class MsgpackWriter {
   }
 }
 
+/** What one read() may expand to. */
+export interface ReadBudget {
+  /** Most elements of the outermost array (a batch's packets). */
+  packets: number;
+  /** Most elements in all: every array element, map key and map value counts one. */
+  elements: number;
+}
+
+const UNBOUNDED: ReadBudget = { packets: Infinity, elements: Infinity };
+
 export class MsgpackReader {
   private b: Uint8Array = EMPTY;
   private v: DataView = new DataView(EMPTY.buffer);
   private p = 0;
+  private maxTop = Infinity;
+  private maxElements = Infinity;
+  /** Elements still allowed in this read. */
+  private left = Infinity;
 
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {}
 
-  /** The one msgpack value that fills `bytes` exactly. Throws ProtocolError. */
-  read(bytes: Uint8Array): unknown {
+  /**
+   * The one msgpack value that fills `bytes` exactly. Throws ProtocolError
+   * (AEMP_ERR_BATCH_PACKETS / AEMP_ERR_BATCH_ELEMENTS past the budget, checked
+   * at each header before its array or map exists).
+   */
+  read(bytes: Uint8Array, budget: ReadBudget = UNBOUNDED): unknown {
     this.b = bytes;
     this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.p = 0;
+    this.maxTop = budget.packets;
+    this.maxElements = this.left = budget.elements;
     try {
       const x = this.value(1);
       if (this.p !== bytes.length) garbage(`${bytes.length - this.p} bytes after the batch`);
@@ -396,8 +492,10 @@ export class MsgpackReader {
   // Depth rule of @msgpack's Encoder: a value deeper than maxDepth was never encoded.
   private array(n: number, depth: number): unknown[] {
     if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
+    if (depth === 1 && n > this.maxTop) tooManyPackets(n, this.maxTop);
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
+    if ((this.left -= n) < 0) this.tooManyElements();
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
     return a;
@@ -406,6 +504,7 @@ export class MsgpackReader {
   private map(n: number, depth: number): Record<string, unknown> {
     if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
     if (2 * n > this.b.length - this.p) truncated();
+    if ((this.left -= 2 * n) < 0) this.tooManyElements();
     const o: Record<string, unknown> = {};
     for (let i = 0; i < n; i++) {
       const k = this.value(depth + 1);
@@ -415,6 +514,10 @@ export class MsgpackReader {
       else o[k] = x;
     }
     return o;
+  }
+
+  private tooManyElements(): never {
+    throw new ProtocolError(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.maxElements} values`);
   }
 
   private bin(n: number): Uint8Array {
