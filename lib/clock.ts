@@ -11,6 +11,15 @@ export interface Clock {
   clearTimeout(id: TimerId): void;
 }
 
+/**
+ * Uniform numbers in [0, 1), injected (NodeOptions.random) so back-off
+ * jitter and session and link IDs can be made repeatable in a test. Not for
+ * secrets: nonces and node IDs take crypto's (ids.ts randomBytes).
+ */
+export type Random = () => number;
+
+export const systemRandom: Random = () => Math.random();
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),

@@ -3,8 +3,8 @@
  * node behind the plain functions (api.ts) is one of these; tests and
  * simulations create more with createNode().
  */
-import type { Clock } from './clock.ts';
-import { systemClock } from './clock.ts';
+import type { Clock, Random } from './clock.ts';
+import { systemClock, systemRandom } from './clock.ts';
 import { BadArgumentError } from './errors.ts';
 import { nodeOf, resolveNodeId, type NodeId, type PortId } from './ids.ts';
 import { type Guard, type Handler, Kernel, type Message, isNormal, describeError } from './kernel.ts';
@@ -39,12 +39,15 @@ const disposeSym: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.fo
 export interface NodeOptions {
   nodeid?: string;
   clock?: Clock;
+  /** Jitter and IDs that need no secrecy (default Math.random). */
+  random?: Random;
 }
 
 export class MpNode {
   readonly kernel: Kernel;
   readonly remote: Remote;
   readonly clock: Clock;
+  readonly random: Random;
   /** The network this node talks through (in-process hub or mesh). */
   net: Network | undefined;
   /** cal/call waiting for a reply now, and the most allowed at once (rpc.ts; createNode's maxPendingCalls). */
@@ -53,6 +56,7 @@ export class MpNode {
 
   constructor(opts: NodeOptions = {}) {
     this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? systemRandom;
     this.kernel = new Kernel(resolveNodeId(opts.nodeid), this.clock);
     this.remote = new Remote(this.kernel);
   }

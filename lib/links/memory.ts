@@ -15,7 +15,7 @@ export interface MemoryLinkOptions {
   latencyMs?: number;
   /** `drain` fires when the bytes in flight fall to this. Default 256 KiB. */
   lowWaterMark?: number;
-  /** Timers for latency (e.g. a ManualClock). Default: the global setTimeout. */
+  /** Timers for latency (e.g. a ManualClock). Default: systemClock. */
   clock?: Clock;
 }
 

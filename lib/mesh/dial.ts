@@ -131,7 +131,7 @@ function closeHandOver(link: Link): { deliver(reason: string): void; cancel(): v
 }
 
 /** Connect-interval back-off: doubles per failure up to 8x, ±25% jitter so seeds don't dial in lockstep. */
-export function backoffMs(baseMs: number, failures: number, random: () => number = Math.random): number {
+export function backoffMs(baseMs: number, failures: number, random: () => number): number {
   const f = Math.min(8, 2 ** Math.max(0, failures - 1));
   return Math.round(baseMs * f * (0.75 + random() * 0.5));
 }

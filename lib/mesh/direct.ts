@@ -96,7 +96,7 @@ export class DirectLinks {
     // Glare-free: only the smaller node ID offers.
     if (!(this.me < node) || this.m.conns.has(node) || this.m.signal.aborted) return;
     if (this.attempts() >= this.m.o.directMaxLinks) return;
-    this.start(st ?? this.state(node), randomCid(), true, this.m.o.framing);
+    this.start(st ?? this.state(node), randomCid(this.m.node.random), true, this.m.o.framing);
   }
 
   /** `node` is down (monitors fire): cut its direct link hard, drop what waited; a new session starts afresh. */
@@ -171,7 +171,7 @@ export class DirectLinks {
   private backoff(st: PeerState, clean: boolean): void {
     if (clean) return;
     st.failures++;
-    st.retryAt = this.m.clock.now() + backoffMs(this.m.o.directRetryMs, st.failures);
+    st.retryAt = this.m.clock.now() + backoffMs(this.m.o.directRetryMs, st.failures, this.m.node.random);
   }
 
   // --- the switch -------------------------------------------------------------
@@ -405,6 +405,6 @@ export class DirectLinks {
   }
 }
 
-function randomCid(): number {
-  return 1 + Math.floor(Math.random() * 0x7ffffffe);
+function randomCid(random: () => number): number {
+  return 1 + Math.floor(random() * 0x7ffffffe);
 }

@@ -113,7 +113,7 @@ export interface MeshHooks {
 
 export class Mesh implements Network {
   readonly conns = new Map<NodeId, Conn>();
-  readonly sessions = new Sessions(Math.random);
+  readonly sessions: Sessions;
   readonly seed: SeedRole | undefined;
   /** The relay → WebRTC upgrade (direct.ts); answers peers' offers with 'no' where it is off. */
   readonly direct: DirectLinks;
@@ -139,6 +139,7 @@ export class Mesh implements Network {
     readonly o: MeshOptions,
   ) {
     this.clock = node.clock;
+    this.sessions = new Sessions(node.random);
     this.batchLimits = kindLimits(o, o.secret !== undefined ? 'secret' : o.token !== undefined ? 'token' : 'anon');
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
@@ -217,7 +218,7 @@ export class Mesh implements Network {
       framings: o.framing === 'json' ? ['json', 'msgpack'] : ['msgpack', 'json'],
       nonce: randomBytes(16),
       subtle: o.subtle,
-      now: () => Date.now(),
+      now: () => this.clock.now(),
     };
   }
 
@@ -299,7 +300,7 @@ export class Mesh implements Network {
       if (this.stopping.signal.aborted) return;
       // Only wait once every listed seed failed in a row.
       if (failures > 0 && failures % this.seedUrls.length === 0)
-        await this.sleep(backoffMs(this.o.connectIntervalMs, failures / this.seedUrls.length));
+        await this.sleep(backoffMs(this.o.connectIntervalMs, failures / this.seedUrls.length, this.node.random));
       else if (failures === 0) await this.sleep(Math.min(250, this.o.connectIntervalMs));
     }
   }

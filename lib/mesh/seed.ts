@@ -120,7 +120,7 @@ export class SeedRole {
           m.closeWaiters.set(existing, () => (prev?.(), r()));
         });
         if (m.signal.aborted) return;
-        await m.sleep(backoffMs(m.o.connectIntervalMs, 1));
+        await m.sleep(backoffMs(m.o.connectIntervalMs, 1, m.node.random));
         continue;
       }
       try {
@@ -139,7 +139,7 @@ export class SeedRole {
         if (code !== 'AEMP_ERR_DUPLICATE_NODE') log.note(`cannot link to seed ${url}: ${code ? `${code} ` : ''}${(e as Error).message}`);
       }
       if (m.signal.aborted) return;
-      await m.sleep(backoffMs(m.o.connectIntervalMs, Math.max(1, failures)));
+      await m.sleep(backoffMs(m.o.connectIntervalMs, Math.max(1, failures), m.node.random));
     }
   }
 
