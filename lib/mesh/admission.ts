@@ -16,6 +16,7 @@
  * Addresses are compared as IPv4 (IPv4-mapped IPv6 unwrapped) or by IPv6
  * /64 prefix: one IPv6 host usually owns a whole /64.
  */
+import { MESH_CODES } from './errors.ts';
 
 export interface AdmissionLimits {
   /** Handshakes in progress at once, all addresses. */
@@ -64,7 +65,7 @@ export class Admission {
       if (heaviest === undefined || heaviest.size <= mine + 1) return `${this.count} handshakes pending (limit ${this.limits.total})`;
       const victim = heaviest.values().next().value!;
       this.release(victim);
-      victim.evict(`AEMP_ERR_BUSY: handshake table full; this address (${victim.address}) holds the most pending handshakes`);
+      victim.evict(`${MESH_CODES.BUSY}: handshake table full; this address (${victim.address}) holds the most pending handshakes`);
     }
     const slot: Slot = {
       address: key,

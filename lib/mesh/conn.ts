@@ -16,6 +16,8 @@ import { unrefTimer } from '../clock.ts';
 import type { NodeId } from '../ids.ts';
 import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
+import type { LinkEnd } from './errors.ts';
+import { FRAME_CODES } from '../protocol/errors.ts';
 import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../protocol/codec.ts';
 import { livenessFor, type Live, type Liveness } from './liveness.ts';
 import type { PeerKind } from './peer-kind.ts';
@@ -172,7 +174,7 @@ export class Conn implements Live {
     try {
       packets = this.dec.decode(f);
     } catch (e) {
-      const code = (e as { code?: string }).code ?? 'AEMP_ERR_FRAME_GARBAGE';
+      const code = (e as { code?: string }).code ?? FRAME_CODES.GARBAGE;
       this.close(`protocol error from ${this.peer}: ${code}: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
@@ -199,7 +201,7 @@ export class Conn implements Live {
     } else if (this.fragTimer === undefined) {
       const late = () => {
         const held = this.dec.pendingBytes;
-        this.close(`protocol error from ${this.peer}: AEMP_ERR_FRAGMENT_TIMEOUT: fragmented batch not complete within ${this.o.monitorTimeoutMs} ms of its first fragment (${held} bytes held)`);
+        this.close(`protocol error from ${this.peer}: ${FRAME_CODES.FRAGMENT_TIMEOUT}: fragmented batch not complete within ${this.o.monitorTimeoutMs} ms of its first fragment (${held} bytes held)`);
       };
       this.fragTimer = unrefTimer(this.o.clock.setTimeout(late, Math.max(0, due - this.o.clock.now()) + 1));
     }
@@ -217,8 +219,12 @@ export class Conn implements Live {
     this.close(`heartbeat timeout: nothing from ${this.peer} for ${silentMs} ms`);
   }
 
+  /** How the link ended (mesh.ts sets 'goodbye' when the peer says bye). */
+  end: LinkEnd = 'lost';
+
   /** Say goodbye (peers' monitors fire at once) and close. */
   goodbye(reason: string): void {
+    this.end = 'goodbye';
     this.lastWord(['bye', reason], `goodbye: ${reason}`);
   }
 

@@ -5,6 +5,8 @@
 import type { Clock } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
 import { AempError } from '../errors.ts';
+import { MESH_CODES } from './errors.ts';
+import { HANDSHAKE_CODES } from '../protocol/errors.ts';
 import type { Frame, Link, LinkHandlers } from '../link.ts';
 import { Handshake, parseRefusal, refusalFrame, type HandshakeOptions, type HandshakeResult } from '../protocol/handshake.ts';
 
@@ -39,7 +41,7 @@ export function runHandshake(link: Link, opts: HandshakeOptions, timeoutMs: numb
     };
     const timer = unrefTimer(
       clock.setTimeout(
-        () => fail(new AempError('AEMP_ERR_HANDSHAKE_TIMEOUT', `handshake did not finish within ${timeoutMs} ms`), true),
+        () => fail(new AempError(MESH_CODES.HANDSHAKE_TIMEOUT, `handshake did not finish within ${timeoutMs} ms`), true),
         timeoutMs,
       ),
     );
@@ -67,8 +69,8 @@ export function runHandshake(link: Link, opts: HandshakeOptions, timeoutMs: numb
               resolve({ result: done, attach });
             }
           } catch (e) {
-            const err = e instanceof AempError ? e : new AempError('AEMP_ERR_HANDSHAKE', String(e));
-            fail(err, err.code !== 'AEMP_ERR_REFUSED_BY_PEER' && parseRefusal(f) === undefined);
+            const err = e instanceof AempError ? e : new AempError(HANDSHAKE_CODES.HANDSHAKE, String(e));
+            fail(err, err.code !== HANDSHAKE_CODES.REFUSED_BY_PEER && parseRefusal(f) === undefined);
           }
         });
       },
@@ -81,7 +83,7 @@ export function runHandshake(link: Link, opts: HandshakeOptions, timeoutMs: numb
           if (failed) return handOver.cancel();
           if (!done) {
             handOver.cancel();
-            return fail(new AempError('AEMP_ERR_LINK_CLOSED', `link closed during handshake: ${reason}`), false);
+            return fail(new AempError(MESH_CODES.LINK_CLOSED, `link closed during handshake: ${reason}`), false);
           }
           handOver.deliver(reason);
         });

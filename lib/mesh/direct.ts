@@ -34,7 +34,6 @@ const log = logger('direct');
 
 const te = (text: string): unknown[] => ['transport_error', text];
 /** Closes that mean the peer left on purpose: its monitors fire, no fallback. */
-const isGoodbye = (reason: string): boolean => reason.startsWith('goodbye') || reason.includes('bye:');
 
 /** Per peer: the current attempt, how our messages travel, back-off. */
 interface PeerState {
@@ -293,7 +292,7 @@ export class DirectLinks {
       return;
     }
     if (tx !== 'direct') return;
-    if (isGoodbye(reason)) {
+    if (c.end === 'goodbye') {
       this.m.nodeDown(st.node, te(`node ${st.node} shut down`));
       return;
     }

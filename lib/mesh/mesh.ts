@@ -30,6 +30,7 @@ import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
+import { LinkRefusedError, MESH_CODES, type MeshCode } from './errors.ts';
 import { meshUpstream, seedLinkOf } from './mesh-network.ts';
 import type { Upstream } from '../groups/upstream.ts';
 
@@ -226,16 +227,16 @@ export class Mesh implements Network {
   async establish(link: Link, outbound: boolean, token?: string): Promise<Conn> {
     const hs = await runHandshake(link, this.handshakeOptions(token), this.o.handshakeTimeoutMs, this.clock);
     const { peerNode, peerIsSeed, framing } = hs.result;
-    const refuse = (code: string, why: string): never => {
+    const refuse = (code: MeshCode, why: string): never => {
       log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`, 'refused-link');
       link.send(JSON.stringify({ refused: code, reason: why }));
       link.close(`${code}: ${why}`);
-      throw Object.assign(new Error(why), { code, peer: peerNode });
+      throw new LinkRefusedError(code, why, peerNode);
     };
-    if (peerNode === this.nodeId) refuse('AEMP_ERR_SELF', 'this is a link to myself');
-    if (this.stopping.signal.aborted) refuse('AEMP_ERR_SHUTDOWN', 'node is shutting down');
+    if (peerNode === this.nodeId) refuse(MESH_CODES.SELF, 'this is a link to myself');
+    if (this.stopping.signal.aborted) refuse(MESH_CODES.SHUTDOWN, 'node is shutting down');
     const old = this.conns.get(peerNode);
-    if (old && old.isOpen) refuse('AEMP_ERR_DUPLICATE_NODE', `node ${peerNode} is already connected; the newer connection loses`);
+    if (old && old.isOpen) refuse(MESH_CODES.DUPLICATE_NODE, `node ${peerNode} is already connected; the newer connection loses`);
     const c = new Conn({
       link,
       framing,
@@ -314,17 +315,17 @@ export class Mesh implements Network {
     // Bounded like a connect: a token fetch that hangs (a backend going down) must not stall reconnecting for good.
     const ms = this.o.monitorTimeoutMs;
     const late = new Promise<never>((_, reject) => {
-      timer = this.clock.setTimeout(() => reject(new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function did not answer within ${ms} ms`)), ms);
+      timer = this.clock.setTimeout(() => reject(new AempError(MESH_CODES.TOKEN_SOURCE, `the token function did not answer within ${ms} ms`)), ms);
     });
     try {
       v = await Promise.race([t(), late]);
     } catch (e) {
-      if ((e as AempError)?.code === 'AEMP_ERR_TOKEN_SOURCE') throw e;
-      throw new AempError('AEMP_ERR_TOKEN_SOURCE', `the token function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      if ((e as AempError)?.code === MESH_CODES.TOKEN_SOURCE) throw e;
+      throw new AempError(MESH_CODES.TOKEN_SOURCE, `the token function failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     } finally {
       this.clock.clearTimeout(timer!);
     }
-    if (typeof v !== 'string' || v === '') throw new AempError('AEMP_ERR_TOKEN_SOURCE', 'the token function returned no token (a non-empty string)');
+    if (typeof v !== 'string' || v === '') throw new AempError(MESH_CODES.TOKEN_SOURCE, 'the token function returned no token (a non-empty string)');
     return v;
   }
 
@@ -354,7 +355,7 @@ export class Mesh implements Network {
     }
     for (const n of this.sessions.txVia(c)) if (n !== c.peer) this.nodeDown(n, te(why));
     this.seed?.onConnDown(c, reason);
-    this.nodeDown(c.peer, te(reason.startsWith('goodbye') || reason.includes('bye:') ? `node ${c.peer} shut down` : why));
+    this.nodeDown(c.peer, te(c.end === 'goodbye' ? `node ${c.peer} shut down` : why));
   }
 
   /** Record what the peer of `c` may ask: its kind (c.kind) and, for a page, its caps. */
@@ -429,6 +430,7 @@ export class Mesh implements Network {
         if (Array.isArray(p[2])) for (const u of p[2]) if (typeof u === 'string' && u.length < 300) this.urlOwner.set(normalizeSeedUrl(u), c.peer);
         return;
       case 'bye':
+        c.end = 'goodbye';
         c.close(`bye: ${String(p[1]).slice(0, 200)}`);
         return;
       default:

@@ -15,9 +15,6 @@
  */
 import type { Clock } from '../clock.ts';
 
-/** The code of every quota refusal (relay quota here; monitor and call quotas elsewhere use the same). */
-export const QUOTA_CODE = 'AEMP_ERR_QUOTA';
-
 export interface RelayLimits {
   /** Relayed messages per second; 0: unlimited. */
   messagesPerSec: number;

@@ -26,7 +26,9 @@ import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
 import type { Link } from '../link.ts';
 import { Admission } from './admission.ts';
-import { QUOTA_CODE, RelayQuota } from './quota.ts';
+import { RelayQuota } from './quota.ts';
+import { MESH_CODES } from './errors.ts';
+import { HANDSHAKE_CODES } from '../protocol/errors.ts';
 
 const log = logger('seed');
 
@@ -81,7 +83,7 @@ export class SeedRole {
     const ticket = this.admission.admit(link.remoteAddress, (why) => link.close(why));
     if (typeof ticket === 'string') {
       log.warn(`refusing a link from ${link.remoteAddress ?? 'an unknown address'}: ${ticket}`, 'busy');
-      link.close(`AEMP_ERR_BUSY: too many pending handshakes: ${ticket}`);
+      link.close(`${MESH_CODES.BUSY}: too many pending handshakes: ${ticket}`);
       return;
     }
     // Every byte the node sends counts against its relay quota (bytes/s), from the first frame on.
@@ -131,12 +133,12 @@ export class SeedRole {
         await new Promise<void>((r) => m.closeWaiters.set(c, r));
       } catch (e) {
         const code = (e as { code?: string }).code;
-        if (code === 'AEMP_ERR_SELF' || code === 'AEMP_ERR_SELF_CONNECT') {
+        if (code === MESH_CODES.SELF || code === HANDSHAKE_CODES.SELF_CONNECT) {
           this.dialling.delete(url);
           return;
         }
         failures++;
-        if (code !== 'AEMP_ERR_DUPLICATE_NODE') log.note(`cannot link to seed ${url}: ${code ? `${code} ` : ''}${(e as Error).message}`);
+        if (code !== MESH_CODES.DUPLICATE_NODE) log.note(`cannot link to seed ${url}: ${code ? `${code} ` : ''}${(e as Error).message}`);
       }
       if (m.signal.aborted) return;
       await m.sleep(backoffMs(m.o.connectIntervalMs, Math.max(1, failures), m.node.random));
@@ -316,13 +318,13 @@ export class SeedRole {
   /** A relay request over quota: dropped; the sender's monitors on dst fire (once per session), and a node over quota for long loses its link. */
   private overQuota(from: Conn, q: RelayQuota, dst: NodeId, sid: unknown): void {
     if (q.nackDue(dst, sid)) {
-      const why = `${QUOTA_CODE}: node ${from.peer} is over its relay quota at seed ${this.m.nodeId} (${q.describe()}); messages to ${dst} dropped`;
+      const why = `${MESH_CODES.QUOTA}: node ${from.peer} is over its relay quota at seed ${this.m.nodeId} (${q.describe()}); messages to ${dst} dropped`;
       from.send(['nack', dst, why]);
       log.note(why, 'quota');
     }
     const closeMs = this.m.o.quotaCloseMs;
     if (closeMs > 0 && q.overMs >= closeMs) {
-      const text = `${QUOTA_CODE}: node ${from.peer} stayed over its relay quota for ${Math.round(closeMs / 1000)} s (${q.dropped} messages dropped)`;
+      const text = `${MESH_CODES.QUOTA}: node ${from.peer} stayed over its relay quota for ${Math.round(closeMs / 1000)} s (${q.dropped} messages dropped)`;
       log.warn(`closing the link: ${text}`, 'quota-close');
       from.close(text);
     }
