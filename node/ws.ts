@@ -20,6 +20,7 @@ import { logger } from '../lib/log.ts';
 import { LinkEvents, errText } from '../lib/links/link-events.ts';
 import { approxSize, checkFrameSize, plainBytes, truncateUtf8 } from '../lib/links/frame-size.ts';
 import { closeCodeText } from '../lib/links/close-codes.ts';
+import { connectAttempt, connectError } from '../lib/links/connect-attempt.ts';
 import { ADMIT_DEFAULTS } from '../lib/mesh/admit-options.ts';
 import { guardConnections } from './http-admission.ts';
 
@@ -309,12 +310,9 @@ const zeroMask = (mask: Uint8Array): void => {
 /** Open a WebSocket link to `url`; rejects with AEMP_ERR_CONNECT on failure, timeout or abort (TLS failures included). */
 export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Link> {
   const max = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const { signal } = opts;
-  const fail = (why: string, cause?: unknown) =>
-    new AempError('AEMP_ERR_CONNECT', `connect ${url}: ${why}`, cause === undefined ? undefined : { cause });
+  const fail = connectError(url);
   return new Promise<Link>((resolve, reject) => {
-    if (signal?.aborted) return reject(fail('aborted', new AbortedError('aborted', signal.reason)));
+    if (opts.signal?.aborted) return reject(fail('aborted', new AbortedError('aborted', opts.signal.reason)));
     let ws: WebSocket;
     try {
       // Node-to-node links skip client masking (an all-zero mask): masking guards
@@ -326,30 +324,20 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
     } catch (err) {
       return reject(fail(errText(err), err));
     }
-    let done = false;
-    const finish = (err?: AempError) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      ws.off('open', onOpen).off('error', onError).off('unexpected-response', onResponse).off('close', onClose);
-      if (err) {
+    const a = connectAttempt(url, opts, { resolve, reject }, {
+      detach: () => ws.off('open', onOpen).off('error', onError).off('unexpected-response', onResponse).off('close', onClose),
+      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${url}` }),
+      abandon: () => {
         // terminate() during the handshake emits a late 'error'.
         ws.on('error', () => {});
         ws.terminate();
-        reject(err);
-      } else {
-        resolve(new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${url}` }));
-      }
-    };
-    const onAbort = () => finish(fail('aborted', new AbortedError('aborted', signal?.reason)));
-    const timer = setTimeout(() => finish(fail(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const onOpen = () => finish();
-    const onError = (err: Error) => finish(fail(err.message, err));
+      },
+    });
+    const onOpen = () => a.finish();
+    const onError = (err: Error) => a.finish(fail(err.message, err));
     const onResponse = (_req: http.ClientRequest, res: http.IncomingMessage) =>
-      finish(fail(`server answered HTTP ${res.statusCode}`));
-    const onClose = (code: number) => finish(fail(`closed during handshake (${code})`));
+      a.finish(fail(`server answered HTTP ${res.statusCode}`));
+    const onClose = (code: number) => a.finish(fail(`closed during handshake (${code})`));
     ws.on('open', onOpen).on('error', onError).on('unexpected-response', onResponse).on('close', onClose);
   });
 }

@@ -7,12 +7,13 @@
  * incoming message size, so `drain` is polled while over the low-water mark
  * and an oversized frame is checked after it arrived.
  */
-import { AbortedError, AempError } from '../lib/errors.ts';
+import { AbortedError } from '../lib/errors.ts';
 import type { Frame, Link, LinkHandlers } from '../lib/link.ts';
 import { logger } from '../lib/log.ts';
 import { LinkEvents, errText } from '../lib/links/link-events.ts';
 import { approxSize, checkFrameSize, frameFits, truncateUtf8 } from '../lib/links/frame-size.ts';
 import { closeCodeText } from '../lib/links/close-codes.ts';
+import { connectAttempt, connectError } from '../lib/links/connect-attempt.ts';
 
 const log = logger('ws');
 
@@ -144,12 +145,9 @@ export interface ConnectWsOptions extends WebWsLinkOptions {
 
 /** Open a WebSocket link to `url`; rejects with AEMP_ERR_CONNECT on failure, timeout or abort. */
 export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Link> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const { signal } = opts;
-  const fail = (why: string, cause?: unknown) =>
-    new AempError('AEMP_ERR_CONNECT', `connect ${url}: ${why}`, cause === undefined ? undefined : { cause });
+  const fail = connectError(url);
   return new Promise<Link>((resolve, reject) => {
-    if (signal?.aborted) return reject(fail('aborted', new AbortedError('aborted', signal.reason)));
+    if (opts.signal?.aborted) return reject(fail('aborted', new AbortedError('aborted', opts.signal.reason)));
     const Ctor = opts.WebSocket ?? globalThis.WebSocket;
     if (!Ctor) return reject(fail('no WebSocket in this environment'));
     let ws: WebSocket;
@@ -158,34 +156,28 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
     } catch (err) {
       return reject(fail(errText(err), err));
     }
-    let done = false;
-    const finish = (err?: AempError) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      ws.removeEventListener('open', onOpen);
-      ws.removeEventListener('close', onClose);
-      if (err) {
-        // onError stays: closing a connecting socket reports an error late.
+    const a = connectAttempt(url, opts, { resolve, reject }, {
+      detach: () => {
+        ws.removeEventListener('open', onOpen);
+        ws.removeEventListener('close', onClose);
+      },
+      open: () => {
+        ws.removeEventListener('error', onError);
+        return new WebWsLink(ws, { ...opts, name: `ws ${url}` });
+      },
+      // onError stays: closing a connecting socket reports an error late.
+      abandon: () => {
         try {
           ws.close();
         } catch {
           // already closing
         }
-        reject(err);
-      } else {
-        ws.removeEventListener('error', onError);
-        resolve(new WebWsLink(ws, { ...opts, name: `ws ${url}` }));
-      }
-    };
-    const onAbort = () => finish(fail('aborted', new AbortedError('aborted', signal?.reason)));
-    const onOpen = () => finish();
+      },
+    });
+    const onOpen = () => a.finish();
     // Browsers say nothing about why; the close event that follows has the code.
     const onError = () => {};
-    const onClose = (ev: CloseEvent) => finish(fail(`connection failed (${ev.code} ${closeCodeText(ev.code)})`));
-    const timer = setTimeout(() => finish(fail(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onClose = (ev: CloseEvent) => a.finish(fail(`connection failed (${ev.code} ${closeCodeText(ev.code)})`));
     ws.addEventListener('open', onOpen);
     ws.addEventListener('error', onError);
     ws.addEventListener('close', onClose);

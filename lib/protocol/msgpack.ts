@@ -439,21 +439,17 @@ export class MsgpackReader {
       case 0xc3:
         return true;
       case 0xc4:
-        return this.bin(b[this.need(1)]);
       case 0xc5:
-        return this.bin(v.getUint16(this.need(2)));
       case 0xc6:
-        return this.bin(v.getUint32(this.need(4)));
+        return this.bin(this.length(h - 0xc4));
       case 0xca:
         return v.getFloat32(this.need(4));
       case 0xcb:
         return v.getFloat64(this.need(8));
       case 0xcc:
-        return b[this.need(1)];
       case 0xcd:
-        return v.getUint16(this.need(2));
       case 0xce:
-        return v.getUint32(this.need(4));
+        return this.length(h - 0xcc); // uint 8/16/32: read as a length is
       case 0xcf: {
         const at = this.need(8);
         return v.getUint32(at) * 0x100000000 + v.getUint32(at + 4); // beyond 2^53 loses precision, as in @msgpack
@@ -469,24 +465,26 @@ export class MsgpackReader {
         return v.getInt32(at) * 0x100000000 + v.getUint32(at + 4);
       }
       case 0xd9:
-        return this.str(b[this.need(1)]);
       case 0xda:
-        return this.str(v.getUint16(this.need(2)));
       case 0xdb:
-        return this.str(v.getUint32(this.need(4)));
+        return this.str(this.length(h - 0xd9));
       case 0xdc:
-        return this.array(v.getUint16(this.need(2)), depth);
       case 0xdd:
-        return this.array(v.getUint32(this.need(4)), depth);
+        return this.array(this.length(h - 0xdb), depth);
       case 0xde:
-        return this.map(v.getUint16(this.need(2)), depth);
       case 0xdf:
-        return this.map(v.getUint32(this.need(4)), depth);
+        return this.map(this.length(h - 0xdd), depth);
       case 0xc1:
         return garbage('msgpack byte 0xc1 (never used)');
       default: // 0xc7-0xc9, 0xd4-0xd8
         return garbage(`msgpack extension (0x${h.toString(16)}) is not a packet value`);
     }
+  }
+
+  /** A length field after a header byte: 1, 2 or 4 bytes for size 0, 1, 2 (the str/bin/array/map 8/16/32 forms). */
+  private length(size: number): number {
+    if (size === 0) return this.b[this.need(1)]!;
+    return size === 1 ? this.v.getUint16(this.need(2)) : this.v.getUint32(this.need(4));
   }
 
   // Depth rule of @msgpack's Encoder: a value deeper than maxDepth was never encoded.
