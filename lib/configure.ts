@@ -133,7 +133,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
 
 /** A new node with its own ports, identity and network (many may live in one process). */
 export async function createNode(opts: ConfigureOptions = {}): Promise<MpNode> {
-  const n = new MpNode({ nodeid: opts.nodeid, clock: opts.clock });
+  const n = new MpNode({ nodeid: opts.nodeid, clock: opts.clock, random: opts.random });
   await joinNetwork(n, { ...opts, nodeid: undefined });
   return n;
 }

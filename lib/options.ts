@@ -6,7 +6,7 @@
  * one. Adding an option is one line here (the code that uses it aside).
  * Every option is documented in docs/api.md.
  */
-import type { Clock } from './clock.ts';
+import type { Clock, Random } from './clock.ts';
 import { BadArgumentError } from './errors.ts';
 import type { GroupLimits } from './groups/options.ts';
 import type { Framing } from './protocol/codec.ts';
@@ -73,6 +73,8 @@ export const OPTIONS = {
   anonymous: opt<boolean>(),
   /** Injected clock (tests): timers and heartbeats run on it. */
   clock: opt<Clock>(),
+  /** Injected random source (tests): back-off jitter and IDs that need no secrecy. Default Math.random. */
+  random: opt<Random>(),
   /** Limits of the global groups (docs/groups.md). */
   groups: opt<Partial<GroupLimits>>(),
   /** A link whose send buffer holds more than this many bytes is closed (monitors fire). Default 64 MiB. */
