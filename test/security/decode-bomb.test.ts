@@ -14,11 +14,6 @@ import { assertContained, emptyArrays, firstFragment, flatEmpty, fragments, whol
 
 after(() => killAll());
 
-// glibc raises its mmap threshold as big blocks are freed, then keeps later ones of that size in the heap:
-// freed, reusable, but resident. Seeds facing pages run with a fixed threshold (docs/security.md), so
-// "memory back after the attack" measures what the seed holds, not the allocator's cache.
-process.env.MALLOC_MMAP_THRESHOLD_ ??= '65536';
-
 /** What the attacker sends on one link, and the code the seed must close it with. */
 const ATTACKS: Array<[string, () => Uint8Array[], RegExp]> = [
   // ~1M empty packets in one 1 MiB frame: refused by the batch header's count.

@@ -15,11 +15,6 @@ import { assertContained } from './decode-shapes.ts';
 
 after(() => killAll());
 
-// glibc raises its mmap threshold as big blocks are freed, then keeps later ones of that size in the heap:
-// freed, reusable, but resident. Seeds facing pages run with a fixed threshold (docs/security.md), so
-// "memory back after the attack" measures what the seed holds, not the allocator's cache.
-process.env.MALLOC_MMAP_THRESHOLD_ ??= '65536';
-
 /** 768 KiB of a batch announced as 1 MiB − 1 (just under a page's limit), in 256 KiB frames. */
 function headFrames(): Uint8Array[] {
   const total = MiB - 1;
