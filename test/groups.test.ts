@@ -62,13 +62,16 @@ function recorder(n: MpNode, group: string) {
   return {
     calls,
     stop,
+    /** The next call: at once, or when it comes (woken by the monitor, never polled); fails after 5 s. */
     async next(): Promise<Call> {
-      const end = Date.now() + 5000;
-      while (calls.length <= seen) {
-        if (Date.now() > end) throw new Error(`no grpMon call for ${group} (${JSON.stringify(calls)})`);
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, 100);
+      if (calls.length <= seen) {
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`no grpMon call for ${group} (${JSON.stringify(calls)})`)), 5000);
+          wake = () => {
+            wake = undefined;
+            clearTimeout(t);
+            resolve();
+          };
         });
       }
       return calls[seen++]!;
