@@ -10,7 +10,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, setLogLevel, setLogSink, ManualClock, type MpNode } from '../node/index.ts';
-import { createToken } from '../lib/protocol/token.ts';
 import { getLogLevel } from '../lib/log.ts';
 import type { Packet } from '../lib/protocol/codec.ts';
 import { rawConnect, rawNode } from './fixtures/raw-client.ts';
@@ -99,17 +98,6 @@ after(async () => {
   setLogSink(undefined);
   setLogLevel(savedLevel);
   rmSync(rcDir, { recursive: true, force: true });
-});
-
-test('clock — a seed checks a token against its injected clock, not the wall clock', async () => {
-  const since = lines.length;
-  // The seed's time is two hours ahead: a token good for one hour of wall-clock time has expired there.
-  const seed = await mk({ nodeid: 'clockseed', binds: ['127.0.0.1:0'], clock: new ManualClock(Date.now() + 2 * 3600_000) });
-  const token = await createToken(globalThis.crypto.subtle, SECRET, { node: 'web/clocked', ttlSec: 3600, nowMs: Date.now() });
-  const start = startRefused({ nodeid: 'web/clocked', seeds: [seedUrl(seed)], secret: undefined, token });
-  assert.match(await waitLog((l) => l.ns === 'seed' && l.msg.includes('AEMP_ERR_TOKEN'), since), /expired/);
-  start.clock.advance(10_000); // createNode stops waiting for a seed
-  await (await start.ready).shutdown();
 });
 
 describe('a seed and nodes in one process', () => {
