@@ -290,6 +290,11 @@ describe('the AEMP guarantee over a cut link', () => {
   });
   after(() => killAll());
 
+  /** The seed has both nodes' new links (since its event `since`): the tail is relayed from its first message. */
+  async function seedHasBoth(since: number): Promise<void> {
+    for (const n of ['ga', 'gb']) await s.waitFor((e) => e.ev === 'node' && e.node === n && e.up, { since, timeoutMs: 10_000 });
+  }
+
   /**
    * a streams ['s', 0..N-1] to a port on b (re-monitoring after each fire);
    * `cut` breaks the path once 20,000 have arrived and resolves once it is
@@ -327,9 +332,11 @@ describe('the AEMP guarantee over a cut link', () => {
   test('guarantee — 100,000 numbered messages while the receiver drops its seed link: a gap-free prefix, the monitor, then only later messages', async (t) => {
     await streamAcross(t, 'drop', async () => {
       const m = b.mark();
+      const ms = s.mark();
       assert.equal(await b.cmd('dropLink', { node: 'gseed' }), true);
       await a.waitFor((e) => e.ev === 'streamFire' && e.name === 'drop', { timeoutMs: 5000 });
       await b.waitFor(nodeEv('gseed', true), { since: m, timeoutMs: 5000 });
+      await s.waitFor((e) => e.ev === 'node' && e.node === 'gb' && e.up, { since: ms, timeoutMs: 10_000 });
     });
   });
 
@@ -337,6 +344,7 @@ describe('the AEMP guarantee over a cut link', () => {
     await streamAcross(t, 'hang', async () => {
       const ma = a.mark();
       const mb = b.mark();
+      const ms = s.mark();
       const t0 = s.signal('SIGSTOP');
       try {
         const fire = await a.waitFor((e) => e.ev === 'streamFire' && e.name === 'hang', { since: ma, timeoutMs: MT + 10_000 });
@@ -348,6 +356,7 @@ describe('the AEMP guarantee over a cut link', () => {
       }
       await a.waitFor(nodeEv('gseed', true), { since: ma, timeoutMs: 10_000 });
       await b.waitFor(nodeEv('gseed', true), { since: mb, timeoutMs: 10_000 });
+      await seedHasBoth(ms);
     });
   });
 
@@ -362,6 +371,7 @@ describe('the AEMP guarantee over a cut link', () => {
       s = await Peer.start({ nodeid: 'gseed', binds: [`127.0.0.1:${port}`], secret: SECRET, monitor_timeout: MT, connect_interval: 200 });
       await a.waitFor(nodeEv('gseed', true), { since: ma, timeoutMs: 10_000 });
       await b.waitFor(nodeEv('gseed', true), { since: mb, timeoutMs: 10_000 });
+      await seedHasBoth(0);
     });
   });
 
