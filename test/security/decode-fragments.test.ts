@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RawNode } from '../fixtures/raw-client.ts';
-import { honestPair, hostile, killAll, MiB, MT, startSeed, tokenFor, type HonestPair, type Seed } from './harness.ts';
+import { honestPair, hostile, killAll, MiB, MT, startSeed, tokenFor, type HonestPair, type Seed, flowing, warmUp } from './harness.ts';
 import { assertContained } from './decode-shapes.ts';
 
 after(() => killAll());
@@ -68,15 +68,9 @@ describe('unfinished fragments at a live seed', () => {
   before(async () => {
     seed = await startSeed({ logLevel: 7 });
     pair = await honestPair(seed);
-    await pair.b.waitFor((e) => e.ev === 'sink' && e.name === 'honest', { timeoutMs: 30_000, what: 'honest stream flowing' });
-    // Baseline: a seed in use, pages have joined and sent a big fragmented batch.
-    for (const token of [await tokenFor('web/*'), undefined]) {
-      const page = await hostile(seed.url, { token });
-      page.send([['p', new Uint8Array(MiB - 64)]]);
-      await page.waitFrame(() => page.packets.some((p) => p[0] === 'P'), 30_000);
-      page.link.close('warmed up');
-      await page.closed;
-    }
+    await flowing(pair);
+    // The baseline is a seed in use: pages of both kinds have joined and sent a big (fragmented) honest batch.
+    await warmUp(seed);
   });
 
   after(async () => {
