@@ -66,7 +66,7 @@ export class Attempt {
         if (this.gone) return;
         let h: RtcLinkHandle;
         try {
-          h = rtc.createRtcLink({ ...o, initiator: this.initiator });
+          h = rtc.createRtcLink({ clock: this.clock, ...o, initiator: this.initiator });
         } catch (e) {
           failed(`cannot create a WebRTC connection: ${errText(e)}`);
           return;
