@@ -155,7 +155,9 @@ test('direct — the two pages, and a page and the chat server (Node), talk over
 
 test('recovery — killing the chat server shows a notice; after its restart chat works again without reloading', () => inRoom(async ({ alice, bob, carol }) => {
   const from = demo.proc.lines.length;
-  const pid = await demo.chatServerPid();
+  // The server running now (the room joined through it): the last pid the demo said.
+  const pidLines = demo.proc.lines.flatMap((l, i) => (/^demo: chat server pid \d+/.test(l) ? [i] : []));
+  const pid = await demo.chatServerPid(pidLines.at(-1) ?? 0);
   process.kill(pid, 'SIGKILL');
   // The notice: a banner while the server is gone, and a line in the log that stays.
   await alice.page.waitForSelector('#notice:not([hidden])', { timeout: 5000 });

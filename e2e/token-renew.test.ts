@@ -1,6 +1,7 @@
 /**
  * e2e: a page open longer than its token lives. The demo hands out
- * one-second tokens (--token-ttl 1); the page's token is a function that
+ * five-second tokens (--token-ttl 5: a join on a loaded machine fits in
+ * it, a test does not wait long for it to expire); the page's token is a function that
  * fetches a fresh one for its node ID (/token?nodeid=…) before every
  * connect. After the seed restarted — long after the first token expired —
  * the page reconnects, rejoins the room and chats, without a reload.
@@ -14,6 +15,8 @@ import { freePort, scratchRc, startDemo, type Demo } from './procs.ts';
 type W = { aempDemo: { node(): string; seed(): string | undefined; state(): string; refused(): string | undefined } };
 
 const rc = scratchRc();
+/** Token lifetime, seconds. */
+const TOKEN_TTL_S = 5;
 let port: number;
 let demo: Demo;
 let browser: Browser;
@@ -24,7 +27,7 @@ const joined = (p: Page, timeout = 20_000) =>
 
 before(async () => {
   port = await freePort();
-  [demo, browser] = await Promise.all([startDemo({ rc: rc.rc, dist: rc.dist, port, args: ['--token-ttl', '1'] }), launchChromium()]);
+  [demo, browser] = await Promise.all([startDemo({ rc: rc.rc, dist: rc.dist, port, args: ['--token-ttl', String(TOKEN_TTL_S)] }), launchChromium()]);
   alice = await openChat(browser, demo.url, { nick: 'alice' });
   await joined(alice.page);
 });
@@ -39,9 +42,9 @@ test('token renewal — after a seed restart the page reconnects with a fresh to
   const node = await alice.page.evaluate(() => (window as unknown as W).aempDemo.node());
   await demo.proc.stop('SIGTERM');
   await alice.page.waitForFunction(() => (window as unknown as W).aempDemo.seed() === undefined, undefined, { timeout: 10_000 });
-  // The first token lived one second; make sure it is dead before the seed comes back (a lower bound, not a deadline).
-  await new Promise((r) => setTimeout(r, 1500));
-  demo = await startDemo({ rc: rc.rc, dist: rc.dist, port, args: ['--token-ttl', '1'] });
+  // The first token lived TOKEN_TTL_S; make sure it is dead before the seed comes back (a lower bound, not a deadline).
+  await new Promise((r) => setTimeout(r, TOKEN_TTL_S * 1000 + 500));
+  demo = await startDemo({ rc: rc.rc, dist: rc.dist, port, args: ['--token-ttl', String(TOKEN_TTL_S)] });
   // Its back-off may be at its longest step (8 × connect_interval ± 25%) when the seed is back.
   await alice.page.waitForFunction(() => (window as unknown as W).aempDemo.seed() === 'demo_seed', undefined, { timeout: 30_000 });
   await joined(alice.page);
