@@ -10,7 +10,7 @@ import { type DetectKind, measureDetect } from './detect.ts';
 import { linkedSignal } from './signals.ts';
 import { median, round } from './stats.ts';
 import { groupsFigures } from './figures-groups.ts';
-import { rtcFigures } from './figures-rtc.ts';
+import { nodeNodeFigures, rtcFigures } from './figures-rtc.ts';
 import { packageFigures } from './figures-package.ts';
 import { browserFigures } from './figures-browser.ts';
 
@@ -232,6 +232,7 @@ export const figures: Figure[] = [
   },
   ...groupsFigures,
   ...rtcFigures,
+  ...nodeNodeFigures,
   ...packageFigures,
   ...browserFigures,
 ];

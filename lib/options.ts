@@ -43,6 +43,8 @@ export const OPTIONS = {
   nodeid: opt<string>(),
   /** Listen addresses (host:port, *:port, [::1]:port): a node with binds is a seed (Node only). */
   binds: opt<string[]>(),
+  /** false: a node with binds is not a seed; its binds take direct WebSocket links from other secret holders only. Default true. */
+  seed: opt<boolean>(),
   /** Seeds to join: host:port or ws://, wss:// URLs. */
   seeds: opt<string[]>(),
   /** The mesh's shared secret (HMAC-SHA256 handshake). */
