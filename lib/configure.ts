@@ -13,6 +13,7 @@ import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
+import { admitOptions } from './mesh/admit-options.ts';
 
 export type { ConfigureOptions } from './options.ts';
 
@@ -120,6 +121,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(opts.pageMaxRemoteMonitors !== undefined ? { pageMaxRemoteMonitors: count(opts, 'pageMaxRemoteMonitors') } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
     ...directOptions(opts as Record<string, unknown>, env.wrtc),
+    // Admission control and relay quotas at a seed: profile keys or option names (lib/mesh/admit-options.ts).
+    ...admitOptions(opts as Record<string, unknown>),
   });
   n.net = mesh;
   n.kernel.transport = mesh;

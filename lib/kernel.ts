@@ -189,12 +189,12 @@ export class Kernel {
     const req = msg[0];
     const h = typeof req === 'string' ? this.nodePort.get(req) : undefined;
     if (!h) {
-      log.warn(`node port: refused unknown request ${safeJson(req)} from ${from}`);
+      log.warn(`node port: refused unknown request ${safeJson(req)} from ${from}`, 'refused-request');
       return;
     }
     const why = denial(who, req as string);
     if (why !== undefined) {
-      log.warn(`node port: denied ${req} from ${from}: ${why}`);
+      log.warn(`node port: denied ${req} from ${from}: ${why}`, 'denied-request');
       this.onDenied?.(from, req as string, msg.slice(1), why);
       return;
     }

@@ -30,6 +30,8 @@ export interface Link {
   readonly maxFrameSize: number;
   readonly bufferedAmount: number;
   readonly isOpen: boolean;
+  /** The peer's network address, on links a listener accepted (a seed's admission control counts by it). */
+  readonly remoteAddress?: string;
   send(frame: Frame): void;
   close(reason?: string): void;
   setHandlers(h: Partial<LinkHandlers>): void;

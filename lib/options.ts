@@ -113,6 +113,29 @@ export const OPTIONS = {
   turn_urls: opt<string[] | string>(),
   /** Seeds: lifetime of the TURN credentials handed out, ms (profiles: seconds). Default one hour. */
   turn_ttl: opt<number>(),
+  /** Seeds: incoming links in their handshake at once. Default 256 (profile key max_pending_handshakes). */
+  maxPendingHandshakes: opt<number>(),
+  max_pending_handshakes: opt<number>(),
+  /** Seeds: handshakes in progress at once from one address (IPv6: one /64). Default 128. */
+  maxPendingPerAddress: opt<number>(),
+  max_pending_per_address: opt<number>(),
+  /** Seeds: ms a connection has to send a complete HTTP request or WebSocket upgrade (profiles: seconds). Default 5000. */
+  admitTimeoutMs: opt<number>(),
+  admit_timeout: opt<number>(),
+  /** Seeds: messages/s relayed for each secret-holding node; 0 unlimited. Default 0. */
+  relayMessagesPerSec: opt<number>(),
+  relay_msgs_per_sec: opt<number>(),
+  /** Seeds: bytes/s a secret-holding node may send while relaying; 0 unlimited. Default 0. */
+  relayBytesPerSec: opt<number>(),
+  relay_bytes_per_sec: opt<number>(),
+  /** Seeds: messages/s relayed for each page (token or anonymous node); 0 unlimited. Default 2000. */
+  pageRelayMessagesPerSec: opt<number>(),
+  page_relay_msgs_per_sec: opt<number>(),
+  /** Seeds: bytes/s a page may send while relaying; 0 unlimited. Default 4 MiB. */
+  pageRelayBytesPerSec: opt<number>(),
+  page_relay_bytes_per_sec: opt<number>(),
+  /** Seeds: a node over its relay quota without a break for this many ms loses its link; 0 never. Default 30000. */
+  quotaCloseMs: opt<number>(),
   /** Test option: drop every ICE candidate, so no direct link can form. */
   directDropCandidates: opt<boolean>(),
 } as const;

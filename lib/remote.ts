@@ -110,7 +110,7 @@ export class Remote {
       const why = `AEMP_ERR_QUOTA: node ${from} holds ${ww.size} monitors on ports of ${this.k.nodeId} (limit ${max})`;
       if (!this.overQuota.has(from)) {
         this.overQuota.add(from);
-        log.warn(`refusing monitors: ${why}`);
+        log.warn(`refusing monitors: ${why}`, 'monitor-quota');
       }
       this.k.snd(from, ['monfire', id, 'denied', why]);
       return;
@@ -184,7 +184,7 @@ export class Remote {
 
   /** Another node (or the seed on its behalf) refused a request of ours. */
   private onDeniedNotice(from: NodeId, [req, text]: unknown[]): void {
-    log.warn(`node ${from} refused our ${String(req).slice(0, 40)} request: ${String(text).slice(0, 300)}`);
+    log.warn(`node ${from} refused our ${String(req).slice(0, 40)} request: ${String(text).slice(0, 300)}`, 'request-refused');
   }
 
   /**
@@ -216,7 +216,7 @@ export class Remote {
     if (p.dead) return;
     const fn = this.inits.get(name);
     if (!fn) {
-      log.warn(`spawn: no init function registered as ${JSON.stringify(name)}`);
+      log.warn(`spawn: no init function registered as ${JSON.stringify(name)}`, 'spawn-unknown');
       this.k.kill(p, ['die', `spawn: no init function registered as ${JSON.stringify(name)}`]);
       return;
     }
@@ -225,7 +225,7 @@ export class Remote {
 }
 
 function bad(from: NodeId, what: string): void {
-  log.warn(`node port: refused malformed ${what} request from ${from}`);
+  log.warn(`node port: refused malformed ${what} request from ${from}`, 'malformed-request');
 }
 
 export { describeError };

@@ -89,7 +89,7 @@ export function installTrace(node: MpNode, opts: TraceOptions = {}): void {
 }
 
 function bad(from: NodeId, what: string): void {
-  log.warn(`node port: refused malformed ${what} request from ${from}`);
+  log.warn(`node port: refused malformed ${what} request from ${from}`, 'malformed-request');
 }
 
 /** A copy any codec carries: plain data as is, anything else as a '<Type>' string. */

@@ -261,7 +261,7 @@ const COMMANDS: Record<string, Cmd> = {
   set: {
     usage: 'set KEY VALUE',
     summary: 'set any key (lists: a,b or a JSON list; yes/no; seconds)',
-    more: 'Keys:\n' + KEY_NAMES.map((k) => `  ${k.padEnd(17)}${KEYS[k].doc}${k in DEFAULTS ? ` (default ${JSON.stringify(DEFAULTS[k])})` : ''}`).join('\n'),
+    more: 'Keys:\n' + KEY_NAMES.map((k) => `  ${k.padEnd(Math.max(...KEY_NAMES.map((n) => n.length)) + 2)}${KEYS[k].doc}${k in DEFAULTS ? ` (default ${JSON.stringify(DEFAULTS[k])})` : ''}`).join('\n'),
     parse: (a) => {
       const key = a.next('KEY');
       const v = wrap(a.cmd, () => parseCliValue(key, a.next('VALUE')));

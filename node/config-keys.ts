@@ -26,7 +26,7 @@ export class ConfigFileError extends AempError {
   }
 }
 
-type Kind = 'string' | 'list' | 'seconds' | 'enum' | 'enumlist' | 'bool' | 'cert';
+type Kind = 'string' | 'list' | 'seconds' | 'count' | 'enum' | 'enumlist' | 'bool' | 'cert';
 interface KeyDef {
   kind: Kind;
   doc: string;
@@ -35,6 +35,8 @@ interface KeyDef {
   choices?: readonly string[];
   /** Lists whose items may repeat (AEMP: several instances of a service). */
   dupes?: boolean;
+  /** Counts: the smallest value (0 where 0 means unlimited). */
+  min?: number;
 }
 
 /** Stored keys. `profile` is a ConfigureOptions key too, but it selects, it is not stored. */
@@ -59,6 +61,13 @@ export const KEYS = {
   turn_secret: { kind: 'string', check: (s) => { if (!s) throw 'must not be empty'; }, doc: "a seed's TURN shared secret (coturn static-auth-secret): it hands its nodes short-lived TURN credentials" },
   turn_urls: { kind: 'list', check: (s) => { if (!/^turns?:\S+$/.test(s)) throw 'must be a turn: or turns: URL'; }, doc: 'TURN servers a seed hands out with credentials (turn:host:port?transport=udp, turns:…)' },
   turn_ttl: { kind: 'seconds', doc: 'lifetime of the TURN credentials a seed hands out (default 3600)' },
+  max_pending_handshakes: { kind: 'count', min: 1, doc: 'seeds: incoming links in their handshake at once (default 256)' },
+  max_pending_per_address: { kind: 'count', min: 1, doc: 'seeds: incoming handshakes at once from one address, IPv6: one /64 (default 128)' },
+  admit_timeout: { kind: 'seconds', doc: 'seeds: seconds a connection has to send a complete HTTP request or WebSocket upgrade (default 5)' },
+  relay_msgs_per_sec: { kind: 'count', min: 0, doc: 'seeds: messages/s relayed for each secret-holding node (0: unlimited; default 0)' },
+  relay_bytes_per_sec: { kind: 'count', min: 0, doc: 'seeds: bytes/s a secret-holding node may send while relaying (0: unlimited; default 0)' },
+  page_relay_msgs_per_sec: { kind: 'count', min: 0, doc: 'seeds: messages/s relayed for each token or anonymous node (0: unlimited; default 2000)' },
+  page_relay_bytes_per_sec: { kind: 'count', min: 0, doc: 'seeds: bytes/s a token or anonymous node may send while relaying (0: unlimited; default 4194304)' },
 } as const satisfies Record<string, KeyDef>;
 
 export type ConfigKey = keyof typeof KEYS;
@@ -74,7 +83,7 @@ export const DEFAULTS: Partial<Record<ConfigKey, unknown>> = {
 };
 
 /** Keys holding seconds in the database and milliseconds in the TypeScript API. */
-export const DURATION_KEYS: readonly ConfigKey[] = ['monitor_timeout', 'connect_interval', 'turn_ttl'];
+export const DURATION_KEYS: readonly ConfigKey[] = ['monitor_timeout', 'connect_interval', 'turn_ttl', 'admit_timeout'];
 
 /** Largest duration: setTimeout's limit (2^31-1 ms) in whole seconds. */
 const MAX_SECONDS = 2147483;
@@ -140,6 +149,13 @@ export function validateValue(key: string, value: unknown): unknown {
         return fail(`must be a number of seconds > 0 and <= ${MAX_SECONDS}, got ${JSON.stringify(value)}`);
       }
       return value;
+    case 'count': {
+      const min = def.min ?? 0;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+        return fail(`must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
+      }
+      return value;
+    }
     case 'enum':
       if (typeof value !== 'string' || !def.choices!.includes(value)) {
         return fail(`must be one of ${def.choices!.join(', ')}, got ${JSON.stringify(value)}`);
@@ -165,6 +181,8 @@ export function parseCliValue(key: string, text: string): unknown {
     case 'seconds':
       // Number('') is 0 and Number(' 5') is 5: accept only plain decimal numbers.
       return validateValue(key, /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : text);
+    case 'count':
+      return validateValue(key, /^\s*\d+\s*$/.test(text) ? Number(text) : text);
     case 'cert':
       throw new ConfigError("cert: set it with 'aemp setcert FILE' or 'aemp gencert'", key);
     default:

@@ -18,6 +18,7 @@ import { Mesh } from '../lib/mesh/mesh.ts';
 import { DEMO_PROFILE, demoProfile, parseArgs, useDemoEnvironment } from './chat/env.ts';
 import { demoHttpHandler } from './chat/http.ts';
 import { ensureDemoBuilt } from './chat/build.ts';
+import { AempError } from '../lib/errors.ts';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -34,8 +35,16 @@ const { flags } = parsed;
 if (!flags['no-build'] && !flags.dist) await ensureDemoBuilt(root, say);
 const dist = flags.dist ?? `${root}dist`;
 
+/** What the demo cannot start with (a corrupt or unreadable config file, a port in use): one line, exit 1, the file left as it is. */
+const orExit = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((e: unknown) => {
+    if (!(e instanceof AempError)) throw e;
+    process.stderr.write(`demo: ${e.message.split('\n')[0]}\n`);
+    process.exit(1);
+  });
+
 const profileName = flags.profile ?? DEMO_PROFILE;
-const profile = await demoProfile(profileName);
+const profile = await orExit(demoProfile(profileName));
 if (profile.created.length) say(`demo: wrote ${profile.created.join(' and ')} of profile ${profileName} to ${profile.rcPath}`);
 const values = { ...profile.values };
 if (flags.port !== undefined || flags.host !== undefined) {
@@ -57,7 +66,7 @@ setHttpHandler(
     anonymous: values.anonymous === true,
   }),
 );
-await configure(values);
+await orExit(configure(values));
 const mesh = defaultNode().net as Mesh;
 const wsUrl = mesh.seed?.urls[0];
 if (!wsUrl) throw new Error(`profile ${profileName} has no binds: the demo needs a seed`);

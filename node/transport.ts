@@ -55,9 +55,10 @@ export function nodeTransport(o: NodeTransportOptions = {}): MeshTransport {
       }
       return link;
     },
-    listen: async (bind, onLink) => {
+    listen: async (bind, onLink, admit) => {
       const tls = typeof o.tls === 'function' ? o.tls(bind) : o.tls;
-      const l = await listenWs({ host: bind.host, port: bind.port, onLink: (link) => onLink(link), onHttp: o.onHttp, tls, maxFrameSize: o.maxFrameSize });
+      const guard = admit ? { admitTimeoutMs: admit.admitTimeoutMs, maxUnfinishedPerAddress: 4 * admit.maxPendingPerAddress } : {};
+      const l = await listenWs({ host: bind.host, port: bind.port, onLink: (link) => onLink(link), onHttp: o.onHttp, tls, maxFrameSize: o.maxFrameSize, ...guard });
       return { url: l.url, close: () => l.close() };
     },
   };

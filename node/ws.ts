@@ -20,6 +20,8 @@ import { logger } from '../lib/log.ts';
 import { LinkEvents, errText } from '../lib/links/link-events.ts';
 import { approxSize, checkFrameSize, plainBytes, truncateUtf8 } from '../lib/links/frame-size.ts';
 import { closeCodeText } from '../lib/links/close-codes.ts';
+import { ADMIT_DEFAULTS } from '../lib/mesh/admit-options.ts';
+import { guardConnections } from './http-admission.ts';
 
 const log = logger('ws');
 
@@ -33,11 +35,14 @@ export interface WsLinkOptions {
   lowWaterMark?: number;
   /** For log lines. */
   name?: string;
+  /** The peer's address (accepted links). */
+  remoteAddress?: string;
 }
 
 class WsLink implements Link {
   readonly kind = 'ws';
   readonly maxFrameSize: number;
+  readonly remoteAddress: string | undefined;
   private readonly lowWaterMark: number;
   private readonly events: LinkEvents;
   private readonly name: string;
@@ -54,6 +59,7 @@ class WsLink implements Link {
     opts: WsLinkOptions,
   ) {
     this.maxFrameSize = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
+    this.remoteAddress = opts.remoteAddress;
     this.lowWaterMark = opts.lowWaterMark ?? DEFAULT_LOW_WATER;
     this.name = opts.name ?? `ws ${socket.url || 'incoming'}`;
     this.events = new LinkEvents(this.name, (reason) => this.fail(1011, reason));
@@ -65,7 +71,7 @@ class WsLink implements Link {
         err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
           ? `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`
           : `ws: ${err.message}`;
-      log.warn(`${this.name}: ${this.error}`);
+      log.warn(`${this.name}: ${this.error}`, 'socket-error');
     });
     socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
@@ -101,7 +107,7 @@ class WsLink implements Link {
     try {
       this.socket.close(1000, truncateUtf8(reason, 123));
     } catch (err) {
-      log.warn(`${this.name}: close failed: ${errText(err)}`);
+      log.warn(`${this.name}: close failed: ${errText(err)}`, 'close-failed');
       this.socket.terminate();
     }
   }
@@ -135,7 +141,7 @@ class WsLink implements Link {
     const buf = data as Buffer;
     if (buf.byteLength > this.maxFrameSize) {
       const reason = `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`;
-      log.warn(`${this.name}: ${reason} (${buf.byteLength} bytes)`);
+      log.warn(`${this.name}: ${reason} (${buf.byteLength} bytes)`, 'frame-too-big');
       // Same as ws's own maxPayload check: 1009 without text.
       this.fail(1009, reason, '');
       return;
@@ -181,6 +187,10 @@ export interface ListenWsOptions {
   lowWaterMark?: number;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
+  /** A connection must finish its HTTP request (upgrade or plain) within this long, ms (node/http-admission.ts). Default 5 s. */
+  admitTimeoutMs?: number;
+  /** Connections from one address that have not finished a request, at most. Default 4 x maxPendingPerAddress (lib/mesh/admit-options.ts). */
+  maxUnfinishedPerAddress?: number;
 }
 
 export interface WsListener {
@@ -213,12 +223,16 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
   };
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
   // A client that fails the TLS handshake (e.g. does not trust our cert) is its problem, not a server error.
-  server.on('tlsClientError', (err) => log.info(`tls handshake with a client failed: ${err.message}`));
+  server.on('tlsClientError', (err) => log.info(`tls handshake with a client failed: ${err.message}`, 'tls-failed'));
+  guardConnections(server, {
+    timeoutMs: opts.admitTimeoutMs ?? ADMIT_DEFAULTS.admitTimeoutMs,
+    maxPerAddress: opts.maxUnfinishedPerAddress ?? 4 * ADMIT_DEFAULTS.maxPendingPerAddress,
+  });
   const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const remoteAddress = req.socket.remoteAddress ?? '';
-      const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${remoteAddress}` });
+      const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${remoteAddress}`, remoteAddress });
       links.add(link);
       ws.once('close', () => links.delete(link));
       try {

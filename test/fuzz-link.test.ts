@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, setLogLevel, setLogSink, type MpNode } from '../node/index.ts';
-import { getLogLevel } from '../lib/log.ts';
+import { getLogLevel, setLogLimit } from '../lib/log.ts';
 import { ManualClock } from '../lib/clock.ts';
 import type { Frame } from '../lib/link.ts';
 import { memoryLinkPair } from '../lib/links/memory.ts';
@@ -37,6 +37,7 @@ const lines: Line[] = [];
 const logWaiters = new Set<() => void>();
 const savedLevel = getLogLevel();
 setLogLevel(7);
+setLogLimit({ burst: Infinity }); // every refusal's own line is checked here; the rate limit has its own tests
 setLogSink((level, ns, msg) => {
   if (lines.length < 200_000) lines.push({ level, ns, msg });
   for (const w of [...logWaiters]) w();
@@ -152,6 +153,7 @@ after(async () => {
   await seed?.shutdown();
   setLogSink(undefined);
   setLogLevel(savedLevel);
+  setLogLimit();
   rmSync(rcDir, { recursive: true, force: true });
 });
 

@@ -263,7 +263,7 @@ export class NodeGroups {
   /** The seed refused a registration (it is taken back: the mesh does not have it) or a watch. */
   private onRefused(from: NodeId, [group, port, code, text]: unknown[]): void {
     if (from !== this.up.server()) return;
-    log.error(`seed ${from} refused ${port ? `registering ${String(port)} in` : 'watching'} group ${String(group)}: ${String(code)}: ${String(text)}`);
+    log.error(`seed ${from} refused ${port ? `registering ${String(port)} in` : 'watching'} group ${String(group)}: ${String(code)}: ${String(text)}`, 'group-refused');
     if (typeof group !== 'string') return;
     if (typeof port === 'string') {
       const ports = this.regs.get(group);

@@ -72,7 +72,7 @@ export class Replica {
         if (typeof args[0] === 'string') this.unsub(from, args[0]);
         return;
     }
-    if (!this.io.isSeed(from)) return void log.warn(`refused ${name} from ${from}: not a linked seed`);
+    if (!this.io.isSeed(from)) return void log.warn(`refused ${name} from ${from}: not a linked seed`, 'not-a-seed');
     switch (name) {
       case 'grp_sync':
         return this.onSync(from, args[0]);
@@ -85,7 +85,7 @@ export class Replica {
         if (isNodeId(args[0]) && this.reg.homeOf(args[0]) === from) this.drop(args[0]);
         return;
     }
-    log.warn(`unknown group request ${name} from ${from}`);
+    log.warn(`unknown group request ${name} from ${from}`, 'unknown-request');
   }
 
   /** The group's members here, sorted ([] when none). */
@@ -126,7 +126,7 @@ export class Replica {
   // --- requests from nodes -----------------------------------------------------
 
   private hello(from: NodeId, regs: unknown, subs: unknown): void {
-    if (!Array.isArray(regs) || !Array.isArray(subs)) return void log.warn(`malformed grp_hello from ${from}`);
+    if (!Array.isArray(regs) || !Array.isArray(subs)) return void log.warn(`malformed grp_hello from ${from}`, 'malformed-hello');
     if (!this.attached(from, null, null)) return;
     const refusals: Refusal[] = [];
     const entries = admitEntries(from, regs, this.io.limits(from), refusals);
@@ -217,7 +217,7 @@ export class Replica {
     if (refusals.length === 0) return;
     const [, , code, why] = refusals[0]!;
     const more = refusals.length > 1 ? ` (and ${refusals.length - 1} more)` : '';
-    log.warn(`refused a group request from ${node}: ${code}: ${why}${more}`);
+    log.warn(`refused a group request from ${node}: ${code}: ${why}${more}`, 'refused-request');
     for (const r of refusals.slice(0, MAX_REFUSALS)) this.io.toNode(node, ['grp_refused', ...r]);
   }
 
@@ -225,7 +225,7 @@ export class Replica {
 
   /** A seed's full list of its nodes (on linking); its nodes not listed any more get the grace period. */
   private onSync(from: NodeId, list: unknown): void {
-    if (!Array.isArray(list)) return void log.warn(`malformed grp_sync from ${from}`);
+    if (!Array.isArray(list)) return void log.warn(`malformed grp_sync from ${from}`, 'malformed-sync');
     const listed = new Set<NodeId>();
     for (const item of list) {
       if (!Array.isArray(item) || !isNodeId(item[0]) || !Array.isArray(item[1])) continue;

@@ -291,7 +291,7 @@ class RtcLink implements Link {
     const max = this.opts.maxFrameSize ?? RTC_DEFAULT_MAX_FRAME;
     if (!frameFits(data, max)) {
       const reason = `rtc: frame from peer exceeds maxFrameSize ${max}`;
-      log.warn(`${this.name}: ${reason} (${approxSize(data)})`);
+      log.warn(`${this.name}: ${reason} (${approxSize(data)})`, 'frame-too-big');
       this.destroy(reason);
       return;
     }

@@ -470,7 +470,7 @@ export class DirectLinks {
 
   private onRequest(from: NodeId, [op, cid, x, y, z]: unknown[], who: Sender): void {
     if (typeof cid !== 'number') {
-      log.warn(`bad rtc request from ${from}: ${String(op).slice(0, 20)} without an attempt number`);
+      log.warn(`bad rtc request from ${from}: ${String(op).slice(0, 20)} without an attempt number`, 'bad-request');
       return;
     }
     switch (op) {
@@ -499,13 +499,13 @@ export class DirectLinks {
         return;
       }
       default:
-        log.warn(`unknown rtc request ${JSON.stringify(String(op)).slice(0, 40)} from ${from}`);
+        log.warn(`unknown rtc request ${JSON.stringify(String(op)).slice(0, 40)} from ${from}`, 'unknown-request');
     }
   }
 
   private onSignal(from: NodeId, cid: number, data: unknown, framing: unknown, who: Sender): void {
     if (data === null || typeof data !== 'object') {
-      log.warn(`bad rtc signal from ${from}`);
+      log.warn(`bad rtc signal from ${from}`, 'bad-signal');
       return;
     }
     const isOffer = (data as { type?: unknown }).type === 'offer';

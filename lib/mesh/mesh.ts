@@ -24,6 +24,7 @@ import { Conn } from './conn.ts';
 import { backoffMs, runHandshake } from './dial.ts';
 import { DirectLinks } from './direct.ts';
 import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
+import { ADMIT_DEFAULTS, type AdmitOptions } from './admit-options.ts';
 import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { Sessions } from './sessions.ts';
@@ -35,10 +36,13 @@ const log = logger('mesh');
 export interface MeshTransport {
   connect(url: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
   /** Seeds only: listen on host:port and hand over every incoming link. */
-  listen?(bind: { host: string; port: number }, onLink: (link: Link) => void): Promise<{ url: string; close(): Promise<void> }>;
+  listen?(bind: { host: string; port: number }, onLink: (link: Link) => void, admit?: ListenAdmission): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-export interface MeshOptions extends DirectOptions, TurnOptions {
+/** What a listener enforces before a link exists (admit-options.ts). */
+export type ListenAdmission = Pick<AdmitOptions, 'admitTimeoutMs' | 'maxPendingPerAddress'>;
+
+export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions {
   seeds: string[];
   binds: string[];
   /** false: a node with binds is no seed; it listens only for direct WebSocket links from secret holders (direct-ws.ts). */
@@ -82,6 +86,7 @@ export const MESH_DEFAULTS = {
   pageMaxRemoteMonitors: REMOTE_DEFAULTS.pageMaxRemoteMonitors,
   ...DIRECT_DEFAULTS,
   ...TURN_DEFAULTS,
+  ...ADMIT_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
@@ -201,7 +206,7 @@ export class Mesh implements Network {
     const hs = await runHandshake(link, this.handshakeOptions(token), this.o.handshakeTimeoutMs, this.clock);
     const { peerNode, peerIsSeed, framing } = hs.result;
     const refuse = (code: string, why: string): never => {
-      log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`);
+      log.warn(`refusing link ${outbound ? 'to' : 'from'} ${peerNode}: ${why}`, 'refused-link');
       link.send(JSON.stringify({ refused: code, reason: why }));
       link.close(`${code}: ${why}`);
       throw Object.assign(new Error(why), { code, peer: peerNode });
@@ -258,13 +263,13 @@ export class Mesh implements Network {
           i--; // it worked: retry the same seed first
         } else {
           failures++;
-          log.warn(`seed ${url} closed the link before accepting this node`);
+          log.warn(`seed ${url} closed the link before accepting this node`, 'seed-closed');
         }
       } catch (e) {
         if (this.stopping.signal.aborted) return;
         failures++;
         // (fix from test/mesh.test.ts: the refusal's stable code belongs in the log line too)
-        log.note(`cannot link to seed ${url}: ${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`);
+        log.note(`cannot link to seed ${url}: ${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`, 'seed-unreachable');
       }
       if (this.stopping.signal.aborted) return;
       // Only wait once every listed seed failed in a row.
@@ -305,8 +310,10 @@ export class Mesh implements Network {
 
   sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      const t = unrefTimer(this.clock.setTimeout(r, ms));
-      this.stopping.signal.addEventListener('abort', () => (this.clock.clearTimeout(t), r()), { once: true });
+      // The abort listener goes when the sleep ends: a node retrying a busy seed sleeps many times.
+      const onAbort = () => (this.clock.clearTimeout(t), r());
+      const t = unrefTimer(this.clock.setTimeout(() => (this.stopping.signal.removeEventListener('abort', onAbort), r()), ms));
+      this.stopping.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -413,7 +420,7 @@ export class Mesh implements Network {
   /** A message for a port here, from node `from` (of kind `who`), checked against its session. */
   deliver(from: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, who: Sender): void {
     if (typeof sid !== 'number' || typeof seq !== 'number' || typeof port !== 'string' || !Array.isArray(msg)) {
-      log.warn(`dropping malformed message from ${from}`);
+      log.warn(`dropping malformed message from ${from}`, 'malformed-message');
       return;
     }
     const v = this.sessions.accept(from, sid, seq);
@@ -421,7 +428,7 @@ export class Mesh implements Network {
       if (!this.up.has(from)) this.markUp(from);
       this.node.kernel.receive(from, port, msg, who);
     } else if (v === 'gap') {
-      log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`);
+      log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`, 'message-lost');
       this.send(this.nodeId, from, from, ['gap', sid]);
     }
   }

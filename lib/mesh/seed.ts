@@ -22,6 +22,9 @@ import { backoffMs } from './dial.ts';
 import type { Mesh, Stamp } from './mesh.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
+import type { Link } from '../link.ts';
+import { Admission } from './admission.ts';
+import { QUOTA_CODE, RelayQuota } from './quota.ts';
 
 const log = logger('seed');
 
@@ -32,7 +35,12 @@ export class SeedRole {
   listening = false;
   private servers: Array<{ url: string; close(): Promise<void> }> = [];
   private dialling = new Set<string>();
-  private pendingHandshakes = 0;
+  /** Handshakes in progress, in all and per address (admission.ts). */
+  readonly admission: Admission;
+  /** Relay quota of each incoming link's node (quota.ts); the last one looked up is cached (packets come in batches per link). */
+  private quotas = new WeakMap<Link, RelayQuota>();
+  private lastQuotaConn: Conn | undefined;
+  private lastQuota: RelayQuota | undefined;
   /** Relayed packets (tests and benchmarks count relay traffic with it). */
   relayed = 0;
   /** The global group registry this seed holds (a replica; see groups/). */
@@ -40,6 +48,12 @@ export class SeedRole {
 
   constructor(private readonly m: Mesh) {
     this.groups = new SeedGroups(m);
+    this.admission = new Admission({ total: m.o.maxPendingHandshakes, perAddress: m.o.maxPendingPerAddress });
+  }
+
+  /** Handshakes in progress (tests). */
+  get pendingHandshakes(): number {
+    return this.admission.pending;
   }
 
   /** Our own URLs, as told to others. */
@@ -51,25 +65,32 @@ export class SeedRole {
     const listen = this.m.o.transport.listen;
     if (!listen) throw new Error('this environment cannot listen: a seed needs binds and a server transport');
     for (const b of this.m.o.binds) {
-      const srv = await listen(parseBind(b), (link) => this.accept(link));
+      const admit = { admitTimeoutMs: this.m.o.admitTimeoutMs, maxPendingPerAddress: this.m.o.maxPendingPerAddress };
+      const srv = await listen(parseBind(b), (link) => this.accept(link), admit);
       this.servers.push(srv);
       log.note(`seed ${this.m.nodeId} listening on ${srv.url}`);
     }
     this.listening = true;
   }
 
-  private accept(link: import('../link.ts').Link): void {
-    if (this.pendingHandshakes >= this.m.o.maxPendingHandshakes) {
-      log.warn(`refusing a link: ${this.pendingHandshakes} handshakes pending`);
-      link.close('AEMP_ERR_BUSY: too many pending handshakes');
+  private accept(link: Link): void {
+    const ticket = this.admission.admit(link.remoteAddress, (why) => link.close(why));
+    if (typeof ticket === 'string') {
+      log.warn(`refusing a link from ${link.remoteAddress ?? 'an unknown address'}: ${ticket}`, 'busy');
+      link.close(`AEMP_ERR_BUSY: too many pending handshakes: ${ticket}`);
       return;
     }
-    this.pendingHandshakes++;
+    // Every byte the node sends counts against its relay quota (bytes/s), from the first frame on.
+    const q = new RelayQuota(this.m.clock);
+    this.quotas.set(link, q);
+    const set = link.setHandlers.bind(link);
+    link.setHandlers = (h) =>
+      set(h.frame ? { ...h, frame: (f) => (q.charge(typeof f === 'string' ? f.length : f.byteLength), h.frame!(f)) } : h);
     this.m.establish(link, false).then(
-      () => this.pendingHandshakes--,
+      () => ticket.done(),
       (e: Error & { code?: string }) => {
-        this.pendingHandshakes--;
-        log.warn(`refused an incoming link: ${e.code ?? ''} ${e.message}`);
+        ticket.done();
+        log.warn(`refused an incoming link: ${e.code ?? ''} ${e.message}`, 'refused-link');
       },
     );
   }
@@ -132,6 +153,7 @@ export class SeedRole {
   }
 
   onConnDown(c: Conn, reason: string): void {
+    if (this.lastQuotaConn === c) this.lastQuotaConn = this.lastQuota = undefined;
     const why = ['transport_error', `node ${c.peer} lost its link to seed ${this.m.nodeId}: ${reason}`];
     if (c.peerIsSeed) {
       // Everything routed through that seed may have lost messages.
@@ -230,7 +252,7 @@ export class SeedRole {
     const req = msg[0];
     const why = denial(stampedSender(stamp[0], stamp[1]), req);
     if (why === undefined) return msg;
-    log.warn(`not relaying ${req.slice(0, 40)} from ${src} to ${dst}: ${why}`);
+    log.warn(`not relaying ${req.slice(0, 40)} from ${src} to ${dst}: ${why}`, 'not-relaying');
     // Told as if refused here (remote.ts): ['denied', …] to the page, ['refused', …] to a trace's reply port.
     m.node.kernel.onDenied?.(src, req, msg.slice(1), `${why} (refused by seed ${m.nodeId})`);
     return req === 'spawn' ? ['refused', req, why, msg[1]] : ['refused', req, why];
@@ -240,6 +262,10 @@ export class SeedRole {
   private route(src: NodeId, dst: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, from: Conn, stamp: Stamp): void {
     const m = this.m;
     if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg, m.senderOf(from));
+    if (!from.peerIsSeed) {
+      const q = this.lastQuotaConn === from ? this.lastQuota : this.quotaOf(from);
+      if (q !== undefined && !q.take()) return this.overQuota(from, q, dst, sid);
+    }
     const to = m.conns.get(dst);
     this.relayed++;
     if (to) {
@@ -255,6 +281,39 @@ export class SeedRole {
     }
     this.relayed--;
     from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
+  }
+
+  /** The relay quota of the node on `c` (undefined: unlimited), configured from its kind on first use. */
+  private quotaOf(c: Conn): RelayQuota | undefined {
+    let q = this.quotas.get(c.link);
+    if (q !== undefined && !q.configured) {
+      const o = this.m.o;
+      const page = c.kind !== 'secret';
+      const limited = q.configure({
+        messagesPerSec: page ? o.pageRelayMessagesPerSec : o.relayMessagesPerSec,
+        bytesPerSec: page ? o.pageRelayBytesPerSec : o.relayBytesPerSec,
+      });
+      if (!limited) this.quotas.delete(c.link);
+    }
+    q = this.quotas.get(c.link);
+    this.lastQuotaConn = c;
+    this.lastQuota = q;
+    return q;
+  }
+
+  /** A relay request over quota: dropped; the sender's monitors on dst fire (once per session), and a node over quota for long loses its link. */
+  private overQuota(from: Conn, q: RelayQuota, dst: NodeId, sid: unknown): void {
+    if (q.nackDue(dst, sid)) {
+      const why = `${QUOTA_CODE}: node ${from.peer} is over its relay quota at seed ${this.m.nodeId} (${q.describe()}); messages to ${dst} dropped`;
+      from.send(['nack', dst, why]);
+      log.note(why, 'quota');
+    }
+    const closeMs = this.m.o.quotaCloseMs;
+    if (closeMs > 0 && q.overMs >= closeMs) {
+      const text = `${QUOTA_CODE}: node ${from.peer} stayed over its relay quota for ${Math.round(closeMs / 1000)} s (${q.dropped} messages dropped)`;
+      log.warn(`closing the link: ${text}`, 'quota-close');
+      from.close(text);
+    }
   }
 
   /** This seed's own message to a node it has no link to. */
