@@ -20,6 +20,7 @@ import type { Link } from '../link.ts';
 import { logger } from '../log.ts';
 import type { Framing, Packet } from '../protocol/codec.ts';
 import { refusalFrame } from '../protocol/handshake.ts';
+import { Admission } from './admission.ts';
 import { Conn } from './conn.ts';
 import { runHandshake, type Handshaken } from './dial.ts';
 import type { Mesh } from './mesh.ts';
@@ -58,7 +59,8 @@ export class DirectWs {
   /** The URLs this node invites peers to (empty: it does not listen). */
   urls: string[] = [];
   private servers: Array<{ url: string; close(): Promise<void> }> = [];
-  private pending = 0;
+  /** Handshakes in progress, capped in all and per address as at a seed (admission.ts). */
+  private readonly admission: Admission;
   /** Accepted links that have not named their attempt yet. */
   private unbound = new Set<Conn>();
 
@@ -66,7 +68,9 @@ export class DirectWs {
     private readonly m: Mesh,
     /** An accepted link named attempt `cid`: its handlers, or why it is refused. */
     private readonly bind: (c: Conn, cid: unknown, framing: Framing) => DirectHandlers | string,
-  ) {}
+  ) {
+    this.admission = new Admission({ total: m.o.maxPendingHandshakes, perAddress: m.o.maxPendingPerAddress });
+  }
 
   get listening(): boolean {
     return this.urls.length > 0;
@@ -76,7 +80,8 @@ export class DirectWs {
     const listen = this.m.o.transport.listen;
     if (!listen) throw new Error('this environment cannot listen: binds need a server transport');
     for (const b of binds) {
-      const srv = await listen(parseBind(b), (link) => this.accept(link));
+      const admit = { admitTimeoutMs: this.m.o.admitTimeoutMs, maxPendingPerAddress: this.m.o.maxPendingPerAddress };
+      const srv = await listen(parseBind(b), (link) => this.accept(link), admit);
       this.servers.push(srv);
       log.note(`${this.m.nodeId} listening for direct links on ${srv.url}`);
     }
@@ -93,18 +98,20 @@ export class DirectWs {
 
   private accept(link: Link): void {
     const m = this.m;
-    if (this.pending >= m.o.maxPendingHandshakes || m.signal.aborted) {
-      link.close('AEMP_ERR_BUSY: too many pending handshakes');
+    if (m.signal.aborted) return link.close('node is shutting down');
+    const ticket = this.admission.admit(link.remoteAddress, (why) => link.close(why));
+    if (typeof ticket === 'string') {
+      log.warn(`refusing a direct link from ${link.remoteAddress ?? 'an unknown address'}: ${ticket}`, 'busy');
+      link.close(`AEMP_ERR_BUSY: too many pending handshakes: ${ticket}`);
       return;
     }
-    this.pending++;
     runHandshake(link, m.handshakeOptions(), m.o.handshakeTimeoutMs, m.clock).then(
       (hs) => {
-        this.pending--;
+        ticket.done();
         this.admit(link, hs);
       },
       (e: Error & { code?: string }) => {
-        this.pending--;
+        ticket.done();
         log.info(`refused an incoming direct link: ${e.code ?? ''} ${e.message}`);
       },
     );
@@ -114,7 +121,7 @@ export class DirectWs {
     const m = this.m;
     const why = m.signal.aborted ? 'node is shutting down' : directRefusal(m.nodeId, hs.result);
     if (why !== undefined) {
-      log.warn(`refusing a direct link from ${hs.result.peerNode}: ${why}`);
+      log.warn(`refusing a direct link from ${hs.result.peerNode}: ${why}`, 'direct-refused');
       link.send(refusalFrame('AEMP_ERR_DIRECT_REFUSED', why));
       link.close(`AEMP_ERR_DIRECT_REFUSED: ${why}`);
       return;
