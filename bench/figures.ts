@@ -39,7 +39,7 @@ export interface Measured {
 
 export interface Figure {
   name: string;
-  unit: 'msg/s' | 'ms' | 'bytes';
+  unit: 'msg/s' | 'ms' | 'bytes' | 'µs';
   /** Rates are better higher; times and sizes lower (this decides the ratio). */
   better: 'higher' | 'lower';
   about: string;
@@ -207,6 +207,22 @@ export const figures: Figure[] = [
         args: { expectPath: 'relay' },
       });
       return { ...m, baseline, note: `sender's linkInfo(receiver).path === 'relay', checked; ${m.note}` };
+    },
+  },
+  {
+    name: 'relay.cpu_us_per_msg',
+    unit: 'µs',
+    better: 'lower',
+    about: `CPU time of sender, seed and receiver (user + system, all threads, /proc) per message of relay.throughput's run, ${WS_COUNT.toLocaleString('en-US')} msgs; target ≤ 1.0`,
+    measure: async (c) => {
+      const value: number[] = [];
+      const m = await aempThroughput(c, {
+        helpers: [{ script: AEMP_REMOTE, args: { role: 'seed' } }],
+        args: { expectPath: 'relay' },
+        onCpu: (us) => value.push(us / WS_COUNT),
+      });
+      if (value.some((v) => !Number.isFinite(v))) throw new Error('no CPU times (needs /proc)');
+      return { value, note: `per process set; ${m.note}` };
     },
   },
   {
