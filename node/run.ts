@@ -23,6 +23,7 @@ import { loadConfigFor } from './config.ts';
 import { serveHttp } from './http.ts';
 import { nodeWrtc, noteRelayOnly } from './rtc-env.ts';
 import { listenCert, nodeTransport, trustedCerts } from './transport.ts';
+import { fastSubtle } from './fast-subtle.ts';
 
 /** A service module failed to load. */
 export class ServiceError extends AempError {
@@ -33,7 +34,7 @@ export class ServiceError extends AempError {
 
 /** Use `transport` for every node of this process, with no profile lookup in configure(). */
 export function useCliEnvironment(transport: MeshTransport = nodeTransport({ onHttp: serveHttp })): void {
-  setEnvironment({ subtle: globalThis.crypto.subtle, transport, ...(nodeWrtc ? { wrtc: nodeWrtc } : {}) });
+  setEnvironment({ subtle: fastSubtle, transport, ...(nodeWrtc ? { wrtc: nodeWrtc } : {}) });
 }
 
 /** Database values (seconds) as configure() takes them (milliseconds). */

@@ -52,7 +52,7 @@ class WsLink implements Link {
   // A server socket writes the caller's bytes unmasked, possibly later:
   // copy them so a caller reusing its buffer cannot change what is sent.
   private readonly copyOnSend: boolean;
-  private readonly onWritten = () => this.checkDrain();
+  private readonly onWritten = this.checkDrain.bind(this);
 
   constructor(
     private readonly socket: WebSocket,
@@ -230,13 +230,16 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
+    // Read here, not in the callback: a closure that mentions `req` would keep the
+    // request (headers and all) alive for the life of every link.
+    const remoteAddress = req.socket.remoteAddress ?? '';
+    const url = req.url ?? '/';
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const remoteAddress = req.socket.remoteAddress ?? '';
       const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${remoteAddress}`, remoteAddress });
       links.add(link);
       ws.once('close', () => links.delete(link));
       try {
-        opts.onLink(link, { remoteAddress, url: req.url ?? '/' });
+        opts.onLink(link, { remoteAddress, url });
       } catch (err) {
         log.error(`onLink threw: ${errText(err)}`);
         link.close(`onLink threw: ${errText(err)}`);

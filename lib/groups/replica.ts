@@ -305,7 +305,8 @@ export class Replica {
       const subs = this.subs.get(c.group);
       if (!subs) continue;
       const origin = nodeOf(c.added[0] ?? c.removed[0]!);
-      const msg = ['grp_chg', c.group, c.added, c.removed];
+      // Frozen (copies of the lists): the msgpack writer encodes it once for all watchers' links.
+      const msg = Object.freeze(['grp_chg', c.group, Object.freeze(c.added.slice()), Object.freeze(c.removed.slice())]) as unknown[];
       for (const n of subs) if (n !== origin) this.io.toNode(n, msg);
     }
   }

@@ -1,8 +1,9 @@
 /**
  * Conn: one authenticated link to one peer node. It batches every packet
  * queued in one tick into one frame ("autocork"), bounds what it buffers,
- * sends heartbeats and measures RTT, and turns bad input into a logged
- * close of this link only.
+ * keeps liveness (liveness.ts: one sweep for all links, pings only on idle
+ * links) and measures RTT, and turns bad input into a logged close of this
+ * link only.
  *
  * Overflow (too many packets or bytes queued) is a transport error: the
  * link is cut hard, dropping what it buffers, so messages declared lost
@@ -10,12 +11,12 @@
  * go at once instead of after a drain (when a reconnect would still be
  * refused as a duplicate).
  */
-import type { Clock, TimerId } from '../clock.ts';
-import { unrefTimer } from '../clock.ts';
+import type { Clock } from '../clock.ts';
 import type { NodeId } from '../ids.ts';
 import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../protocol/codec.ts';
+import { livenessFor, type Live, type Liveness } from './liveness.ts';
 import type { PeerKind } from './peer-kind.ts';
 
 const log = logger('conn');
@@ -27,10 +28,10 @@ export interface ConnOptions {
   peerIsSeed: boolean;
   /** What the peer may do: from its authenticated introduction (peer-kind.ts). */
   kind: PeerKind;
-  /** True when this side dialled. */
+  /** True when this side dialled (it is the side that pings). */
   outbound: boolean;
   clock: Clock;
-  /** No data for this long → the link is dead (heartbeats arrive 5x as often). */
+  /** No data for this long → the link is dead (an idle link is pinged at half of it). */
   monitorTimeoutMs: number;
   /** Bytes the transport may hold unsent before the link counts as overflowing. */
   maxBufferedBytes: number;
@@ -46,12 +47,32 @@ export interface ConnOptions {
 /** Packets per batch before a new frame starts (the codec fragments big ones anyway). */
 const BATCH = 4096;
 
+/**
+ * Conns with packets queued in this tick, flushed by one microtask for all of
+ * them (a group change fanned out to 10,000 links is one microtask, not
+ * 10,000), in the order they were first sent to.
+ */
+let corked: Conn[] = [];
+
+function flushCorked(): void {
+  const list = corked;
+  corked = [];
+  for (let i = 0; i < list.length; i++) {
+    try {
+      list[i]!.flush();
+    } catch (e) {
+      // One conn's failure must not leave the others corked for good.
+      list[i]!.close(`cannot send: ${e instanceof Error ? e.message : String(e)}`, true);
+    }
+  }
+}
+
 /** Links that can be cut without flushing (ws: terminate, rtc: destroy). */
 interface HardLink extends Link {
   terminate?(reason: string): void;
 }
 
-export class Conn {
+export class Conn implements Live {
   readonly peer: NodeId;
   readonly peerIsSeed: boolean;
   readonly kind: PeerKind;
@@ -66,11 +87,11 @@ export class Conn {
   private q: Packet[] = [];
   private corked = false;
   private closed = false;
-  private lastRx: number;
-  private lastPing = 0;
-  private hb: TimerId | undefined;
-  private hbDue = 0;
-  private graced = false;
+  lastRx: number;
+  lastTx: number;
+  lastPing = 0;
+  readonly pinger: boolean;
+  private readonly live: Liveness;
 
   constructor(private readonly o: ConnOptions) {
     this.peer = o.peer;
@@ -80,13 +101,16 @@ export class Conn {
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize, maxMessageSize: o.maxMessageSize };
     this.enc = new FrameEncoder(codec);
     this.dec = new FrameDecoder(codec);
-    this.lastRx = o.clock.now();
-    o.link.setHandlers({
-      frame: (f) => this.onFrame(f),
-      close: (reason) => this.finish(`link closed: ${reason}`),
-    });
+    this.lastRx = this.lastTx = o.clock.now();
+    this.pinger = o.outbound;
+    // Bound methods, not arrow functions: under tsx every named arrow function gets
+    // a `name` property stored out of line, ~250 bytes per link each.
+    o.link.setHandlers({ frame: this.onFrame.bind(this), close: this.linkClosed.bind(this) });
     o.attach?.((f) => this.onFrame(f));
-    this.scheduleHeartbeat();
+    // The hand-over function holds the whole handshake's state: not needed once called.
+    o.attach = undefined;
+    this.live = livenessFor(o.clock, o.monitorTimeoutMs);
+    this.live.add(this);
   }
 
   get isOpen(): boolean {
@@ -99,15 +123,17 @@ export class Conn {
     this.q.push(p);
     if (!this.corked) {
       this.corked = true;
-      queueMicrotask(this.flush);
+      corked.push(this);
+      if (corked.length === 1) queueMicrotask(flushCorked);
     } else if (this.q.length > this.o.maxQueuedPackets) {
       this.close(`send queue overflow: more than ${this.o.maxQueuedPackets} packets queued`, true);
     }
   }
 
-  private flush = (): void => {
+  /** Send what is queued now (the autocork microtask calls this for every corked conn). */
+  flush(): void {
     this.corked = false;
-    if (this.closed) return;
+    if (this.closed || this.q.length === 0) return;
     const q = this.q;
     this.q = [];
     const kept: Frame[] | undefined = this.messages !== undefined ? [] : undefined;
@@ -123,9 +149,14 @@ export class Conn {
       return;
     }
     this.sentPackets += q.length;
+    this.lastTx = this.o.clock.now();
     if (this.o.link.bufferedAmount > this.o.maxBufferedBytes)
       this.close(`send queue overflow: ${this.o.link.bufferedAmount} bytes buffered (limit ${this.o.maxBufferedBytes})`, true);
-  };
+  }
+
+  private linkClosed(reason: string): void {
+    this.finish(`link closed: ${reason}`);
+  }
 
   private onFrame(f: Frame): void {
     if (this.closed) return;
@@ -143,46 +174,21 @@ export class Conn {
       const t = p[0];
       if (t === 'p') this.send(['P', p[1]]);
       else if (t === 'P') {
-        if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.o.clock.now() - p[1]);
+        if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.lastRx - p[1]);
       } else this.o.onPacket(p, this);
     }
   }
 
-  /** Measure the RTT now instead of at the next heartbeat. */
+  /** Measure the RTT now instead of at the next idle ping. */
   ping(): void {
     const now = this.o.clock.now();
     this.lastPing = now;
     this.send(['p', now]);
   }
 
-  private scheduleHeartbeat(ms = Math.max(10, this.o.monitorTimeoutMs / 10)): void {
-    this.hbDue = this.o.clock.now() + ms;
-    this.hb = unrefTimer(this.o.clock.setTimeout(() => this.beat(), ms));
-  }
-
-  private beat(): void {
-    if (this.closed) return;
-    const now = this.o.clock.now();
-    const mt = this.o.monitorTimeoutMs;
-    if (now - this.lastRx > mt) {
-      // A timer this late means this process was busy (a long synchronous burst), not
-      // that the peer went quiet: what it sent meanwhile is still unread, so look again
-      // once pending input had its turn — once: a process that stays this busy must
-      // still notice a silent peer.
-      if (now - this.hbDue > mt / 4 && !this.graced) {
-        this.graced = true;
-        this.scheduleHeartbeat(1);
-        return;
-      }
-      this.close(`heartbeat timeout: nothing from ${this.peer} for ${now - this.lastRx} ms`);
-      return;
-    }
-    this.graced = false;
-    if (now - this.lastPing >= mt / 5) {
-      this.lastPing = now;
-      this.send(['p', now]);
-    }
-    this.scheduleHeartbeat();
+  /** Called by the liveness sweep: nothing arrived for `silentMs`. */
+  dead(silentMs: number): void {
+    this.close(`heartbeat timeout: nothing from ${this.peer} for ${silentMs} ms`);
   }
 
   /** Say goodbye (peers' monitors fire at once) and close. */
@@ -211,7 +217,7 @@ export class Conn {
     if (this.closed) return;
     this.closed = true;
     this.q = [];
-    if (this.hb !== undefined) this.o.clock.clearTimeout(this.hb);
+    this.live.delete(this);
     log.info(`link to ${this.peer} closed: ${reason}`);
     this.o.onClose(reason, this);
   }

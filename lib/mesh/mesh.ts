@@ -227,8 +227,8 @@ export class Mesh implements Network {
       maxBufferedBytes: this.o.maxBufferedBytes,
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
-      onPacket: (p, conn) => this.handlePacket(p, conn),
-      onClose: (reason, conn) => this.onConnClose(reason, conn),
+      onPacket: this.connPacket,
+      onClose: this.connClose,
       attach: hs.attach,
     });
     this.vouch(c, hs.result.caps ?? []);
@@ -239,6 +239,10 @@ export class Mesh implements Network {
     for (const h of this.hooks) h.connUp?.(c);
     return c;
   }
+
+  // One pair of callbacks for all conns (they are told which conn), not two closures per link.
+  private readonly connPacket = this.handlePacket.bind(this);
+  private readonly connClose = (reason: string, c: Conn): void => this.onConnClose(reason, c);
 
   /** Non-seed nodes: keep one seed link, rotating through known seeds with back-off. */
   private async keepSeedLink(): Promise<void> {

@@ -20,6 +20,7 @@ import type { Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import type { Mesh, Stamp } from './mesh.ts';
+import { Interest } from './interest.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
 import type { Link } from '../link.ts';
@@ -43,6 +44,8 @@ export class SeedRole {
   private lastQuota: RelayQuota | undefined;
   /** Relayed packets (tests and benchmarks count relay traffic with it). */
   relayed = 0;
+  /** Which local nodes hear of which node's `down` (interest.ts). */
+  readonly interest = new Interest();
   /** The global group registry this seed holds (a replica; see groups/). */
   readonly groups: SeedGroups;
 
@@ -166,12 +169,17 @@ export class SeedRole {
       this.tellNodesDown(c.peer, why);
     } else {
       for (const s of this.seedConns()) s.send(['det', c.peer, why]);
+      this.interest.forget(c.peer);
       this.tellNodesDown(c.peer, why);
     }
   }
 
+  /** Tell the local nodes that talked with `node` (through this seed) that it is down. */
   private tellNodesDown(node: NodeId, reason: unknown[]): void {
-    for (const c of this.m.conns.values()) if (!c.peerIsSeed && c.peer !== node) c.send(['down', node, reason]);
+    for (const n of this.interest.take(node)) {
+      const c = this.m.conns.get(n);
+      if (c !== undefined && !c.peerIsSeed && n !== node) c.send(['down', node, reason]);
+    }
   }
 
   private localNodes(): NodeId[] {
@@ -208,6 +216,7 @@ export class SeedRole {
         if (dst === m.nodeId) m.deliver(src, sid, seq, port, msg, who);
         else if (to && !to.peerIsSeed) {
           this.relayed++;
+          this.interest.note(dst, src);
           to.send(who.kind === 'secret' ? ['f', src, sid, seq, port, msg] : ['f', src, sid, seq, port, msg, who.kind, who.caps]);
         } else c.send(['fnack', src, dst, `node ${dst} is not attached to seed ${m.nodeId}`]);
         return true;
@@ -268,7 +277,9 @@ export class SeedRole {
     }
     const to = m.conns.get(dst);
     this.relayed++;
+    if (!from.peerIsSeed) this.interest.note(src, dst);
     if (to) {
+      if (!to.peerIsSeed) this.interest.note(dst, src);
       if (stamp.length === 0) to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg] : ['f', src, sid, seq, port, msg]);
       else to.send(to.peerIsSeed ? ['F', src, dst, sid, seq, port, msg, ...stamp] : ['f', src, sid, seq, port, msg, ...stamp]);
       return;

@@ -32,6 +32,12 @@ function unencodable(message: string): never {
 /** Buffers above this are dropped after use, so one big message does not pin memory per link. */
 const RETAIN_BYTES = 256 * 1024;
 const INITIAL_BYTES = 16 * 1024;
+/** Encodings of frozen arrays (MsgpackWriter.frozen): bytes and nesting levels. */
+const memo = new WeakMap<object, { bytes: Uint8Array; levels: number }>();
+/** The buffer writers borrow (undefined while one is writing into it). */
+let scratch: Uint8Array | undefined;
+let scratchView: DataView | undefined;
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /**
  * One value that takes every branch of the writer: every int width, both
@@ -64,25 +70,34 @@ let warmedUp = false;
  * number passing 65535 in the middle of a hot loop.
  */
 export class MsgpackWriter {
-  private buf = new Uint8Array(INITIAL_BYTES);
-  private view = new DataView(this.buf.buffer);
+  // The buffer is borrowed from `scratch` for the length of one write(): a
+  // thousand idle links hold no encoder memory, and all links of a process
+  // write into the same warm buffer.
+  private buf: Uint8Array = EMPTY;
+  private view: DataView = EMPTY_VIEW;
   private p = 0;
+  /** While writing a frozen array: something inside it is not frozen (its bytes cannot be kept). */
+  private mutable = false;
+  /** While writing a frozen array: the deepest level reached. */
+  private deepest = 0;
 
   /** `maxDepth`: deepest nesting written, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {
     if (!warmedUp && maxDepth >= 3) {
       warmedUp = true;
       this.write(warmUpSample(), 1);
-      this.p = 0;
+      this.release();
     }
   }
 
   /**
    * Encode `v` after `head` zero bytes the caller fills in (a frame's kind).
-   * Returns a view of the writer's buffer, valid until the next call; throws
-   * ProtocolError AEMP_ERR_ENCODE for values msgpack packets cannot hold.
+   * Returns a view of a buffer shared by every writer of this process, valid
+   * until the next write() of any writer: copy it out, then call release();
+   * throws ProtocolError AEMP_ERR_ENCODE for values msgpack packets cannot hold.
    */
   write(v: unknown, head: number): Uint8Array {
+    this.borrow();
     this.p = 0;
     this.ensure(head);
     this.buf.fill(0, 0, head);
@@ -98,9 +113,25 @@ export class MsgpackWriter {
     return this.buf.subarray(0, this.p);
   }
 
-  /** Drop a buffer that grew for a big message (call once its bytes are copied out). */
+  /** Give the buffer back (call once the bytes of the last write are copied out); one grown for a big message is dropped. */
   release(): void {
-    if (this.buf.length > RETAIN_BYTES) {
+    if (this.buf === EMPTY) return;
+    if (this.buf.length <= RETAIN_BYTES && scratch === undefined) {
+      scratch = this.buf;
+      scratchView = this.view;
+    }
+    this.buf = EMPTY;
+    this.view = EMPTY_VIEW;
+  }
+
+  private borrow(): void {
+    if (this.buf !== EMPTY) return;
+    // Taken by another writer mid-write (e.g. a getter that encodes): that one keeps it, this one gets its own.
+    if (scratch !== undefined) {
+      this.buf = scratch;
+      this.view = scratchView!;
+      scratch = scratchView = undefined;
+    } else {
       this.buf = new Uint8Array(INITIAL_BYTES);
       this.view = new DataView(this.buf.buffer);
     }
@@ -123,11 +154,15 @@ export class MsgpackWriter {
         this.ensure(1);
         this.buf[this.p++] = 0xc0;
       } else if (Array.isArray(v)) {
+        if (Object.isFrozen(v)) return this.frozen(v, depth);
+        this.mutable = true;
         this.head(v.length, 0x90, 0xdc, 0xdd);
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
       } else if (ArrayBuffer.isView(v)) {
+        this.mutable = true;
         this.bin(v);
       } else {
+        this.mutable = true;
         this.map(v as Record<string, unknown>, depth);
       }
       return;
@@ -143,6 +178,33 @@ export class MsgpackWriter {
       return;
     }
     unencodable(`cannot encode a ${typeof v}`);
+  }
+
+  /**
+   * A frozen array: its bytes are kept (memo) the first time, if everything in
+   * it is frozen too, and copied from then on. The same message fanned out to
+   * many links (a group change to every watcher) is encoded once.
+   */
+  private frozen(v: unknown[], depth: number): void {
+    const hit = memo.get(v);
+    if (hit !== undefined && depth + hit.levels - 1 <= this.maxDepth) {
+      this.ensure(hit.bytes.length);
+      this.buf.set(hit.bytes, this.p);
+      this.p += hit.bytes.length;
+      if (this.deepest < depth + hit.levels - 1) this.deepest = depth + hit.levels - 1;
+      return;
+    }
+    const outerMutable = this.mutable;
+    const outerDeepest = this.deepest;
+    this.mutable = false;
+    this.deepest = depth;
+    const start = this.p;
+    this.head(v.length, 0x90, 0xdc, 0xdd);
+    for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
+    if (v.length > 0 && this.deepest < depth + 1) this.deepest = depth + 1;
+    if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1 });
+    this.mutable ||= outerMutable;
+    if (this.deepest < outerDeepest) this.deepest = outerDeepest;
   }
 
   /** Array/map header: fix form below 16, then 16- and 32-bit counts. */

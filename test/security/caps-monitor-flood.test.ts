@@ -24,7 +24,9 @@ let victim: string;
 let echo: string;
 
 before(async () => {
-  seed = await startSeed();
+  // The seed's relay quota for pages is lifted here: this file tests what the target node holds, as a page
+  // reaching it over a direct link (no seed in the way) could make it hold (admit-relay-quota.test.ts tests the quota).
+  seed = await startSeed({ pageRelayMessagesPerSec: 0, pageRelayBytesPerSec: 0 });
   pair = await honestPair(seed, 4000, { pageMaxRemoteMonitors: QUOTA });
   victim = await pair.b.cmd<string>('port', { name: 'victim' });
   echo = await pair.b.cmd<string>('spawn', { node: pair.b.node, init: 'echo' });

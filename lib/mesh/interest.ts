@@ -1,0 +1,53 @@
+/**
+ * Which of a seed's nodes care that a node went down: those that exchanged
+ * relayed messages with it through this seed. A node that never talked to
+ * the dead node has no session, monitor or up-state for it, so telling every
+ * attached node (one `down` per node per node, N² packets when many nodes
+ * leave) bought nothing but load.
+ */
+import type { NodeId } from '../ids.ts';
+
+export class Interest {
+  /** peer → local nodes that talked with it. */
+  private byPeer = new Map<NodeId, Set<NodeId>>();
+  /** local node → peers it talked with (to forget it when it leaves). */
+  private byLocal = new Map<NodeId, Set<NodeId>>();
+
+  /** Local node `local` sent to or received from `peer` through this seed. */
+  note(local: NodeId, peer: NodeId): void {
+    let locals = this.byPeer.get(peer);
+    if (locals === undefined) this.byPeer.set(peer, (locals = new Set()));
+    else if (locals.has(local)) return;
+    locals.add(local);
+    let peers = this.byLocal.get(local);
+    if (peers === undefined) this.byLocal.set(local, (peers = new Set()));
+    peers.add(peer);
+  }
+
+  /** The local nodes to tell that `peer` is down (forgotten here: they start afresh). */
+  take(peer: NodeId): NodeId[] {
+    const locals = this.byPeer.get(peer);
+    if (locals === undefined) return [];
+    this.byPeer.delete(peer);
+    for (const l of locals) this.byLocal.get(l)?.delete(peer);
+    return [...locals];
+  }
+
+  /** Local node `local` left: forget what it talked with. */
+  forget(local: NodeId): void {
+    const peers = this.byLocal.get(local);
+    if (peers === undefined) return;
+    this.byLocal.delete(local);
+    for (const p of peers) {
+      const locals = this.byPeer.get(p);
+      if (locals?.delete(local) && locals.size === 0) this.byPeer.delete(p);
+    }
+  }
+
+  /** Entries held (tests). */
+  get size(): number {
+    let n = 0;
+    for (const s of this.byPeer.values()) n += s.size;
+    return n;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Liveness of links: one sweep timer for all links sharing a clock and a
+ * monitor_timeout (in practice: all links of a process), not one timer per
+ * link, so ten thousand idle links cost one timer and a loop over plain
+ * numbers every monitor_timeout / 10.
+ *
+ * Rules (docs/protocol.md, "Heartbeats"):
+ * - Any frame received counts as liveness; nothing received for
+ *   monitor_timeout closes the link.
+ * - Only the side that dialled pings, and only on a link idle for
+ *   monitor_timeout / 2 (nothing received, or nothing sent, for that long);
+ *   the other side answers each ping. A busy link carries no heartbeats.
+ */
+import type { Clock, TimerId } from '../clock.ts';
+import { unrefTimer } from '../clock.ts';
+
+/** What the sweep needs of a link (Conn implements it). */
+export interface Live {
+  /** When a frame last arrived / last left (clock ms). */
+  readonly lastRx: number;
+  readonly lastTx: number;
+  /** When this side last pinged (clock ms). */
+  readonly lastPing: number;
+  /** This side pings (it dialled). */
+  readonly pinger: boolean;
+  ping(): void;
+  /** Nothing arrived for `silentMs`: close the link. */
+  dead(silentMs: number): void;
+}
+
+export class Liveness {
+  private readonly links = new Set<Live>();
+  private timer: TimerId | undefined;
+  private due = 0;
+  private graced = false;
+  /** Sweep period. */
+  readonly tickMs: number;
+  /** A link idle this long is pinged (by its pinging side). */
+  readonly idleMs: number;
+
+  constructor(
+    private readonly clock: Clock,
+    readonly monitorTimeoutMs: number,
+  ) {
+    this.tickMs = Math.max(10, monitorTimeoutMs / 10);
+    this.idleMs = monitorTimeoutMs / 2;
+  }
+
+  add(l: Live): void {
+    this.links.add(l);
+    if (this.timer === undefined) this.schedule(this.tickMs);
+  }
+
+  delete(l: Live): void {
+    this.links.delete(l);
+    if (this.links.size === 0 && this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  private schedule(ms: number): void {
+    this.due = this.clock.now() + ms;
+    this.timer = unrefTimer(this.clock.setTimeout(this.sweep, ms));
+  }
+
+  private sweep = (): void => {
+    this.timer = undefined;
+    if (this.links.size === 0) return;
+    const now = this.clock.now();
+    const mt = this.monitorTimeoutMs;
+    // A timer this late means this process was busy (a long synchronous burst), not that
+    // peers went quiet: what they sent meanwhile is still unread, so look again once
+    // pending input had its turn — once: a process that stays this busy must still
+    // notice a silent peer.
+    if (now - this.due > mt / 4 && !this.graced) {
+      this.graced = true;
+      this.schedule(1);
+      return;
+    }
+    this.graced = false;
+    const idle = this.idleMs;
+    for (const l of this.links) {
+      const silent = now - l.lastRx;
+      if (silent > mt) l.dead(silent);
+      else if (l.pinger && now - l.lastPing >= idle && (silent >= idle || now - l.lastTx >= idle)) l.ping();
+    }
+    if (this.links.size > 0) this.schedule(this.tickMs);
+  };
+}
+
+/** One Liveness per clock and monitor_timeout. */
+const shared = new WeakMap<Clock, Map<number, Liveness>>();
+
+export function livenessFor(clock: Clock, monitorTimeoutMs: number): Liveness {
+  let byTimeout = shared.get(clock);
+  if (!byTimeout) shared.set(clock, (byTimeout = new Map()));
+  let l = byTimeout.get(monitorTimeoutMs);
+  if (!l) byTimeout.set(monitorTimeoutMs, (l = new Liveness(clock, monitorTimeoutMs)));
+  return l;
+}

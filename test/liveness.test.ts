@@ -1,0 +1,155 @@
+/**
+ * Link liveness (lib/mesh/liveness.ts): one sweep timer for all links,
+ * pings only on idle links and only from the side that dialled, any frame
+ * counting as liveness. In-memory links and a ManualClock: exact counts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../lib/clock.ts';
+import { memoryLinkPair } from '../lib/links/memory.ts';
+import { Conn } from '../lib/mesh/conn.ts';
+import { livenessFor } from '../lib/mesh/liveness.ts';
+import type { Packet } from '../lib/protocol/codec.ts';
+
+const MT = 1000;
+
+/** A dialling conn and its answering peer over in-memory links; pings and pongs counted per side. */
+function pair(clock: ManualClock, i = 0) {
+  const [la, lb] = memoryLinkPair({ clock, latencyMs: 1 });
+  const closed: string[] = [];
+  const seen = { a: [] as string[], b: [] as string[] };
+  const mk = (link: typeof la, outbound: boolean, name: 'a' | 'b') =>
+    new Conn({
+      link, framing: 'msgpack', peer: `${name === 'a' ? 'b' : 'a'}${i}`, peerIsSeed: false, kind: 'secret', outbound, clock,
+      monitorTimeoutMs: MT, maxBufferedBytes: 1 << 30, maxQueuedPackets: 1 << 20, maxMessageSize: 1 << 20,
+      onPacket: (p: Packet) => seen[name].push(String(p[0])),
+      onClose: (r) => closed.push(`${name}: ${r}`),
+    });
+  const a = mk(la, true, 'a');
+  const b = mk(lb, false, 'b');
+  // Count heartbeats on the wire: wrap each link's send.
+  const wire = { a: [] as string[], b: [] as string[] };
+  for (const [l, name] of [[la, 'a'], [lb, 'b']] as const) {
+    const send = l.send.bind(l);
+    l.send = (f) => {
+      const bytes = f as Uint8Array;
+      // [0x01 WHOLE][0x91 one packet][0x92 two elements][0xa1 'p' | 'P'] … : a lone heartbeat.
+      if (bytes[1] === 0x91 && bytes[2] === 0x92 && bytes[3] === 0xa1 && (bytes[4] === 0x70 || bytes[4] === 0x50)) wire[name].push(String.fromCharCode(bytes[4]!));
+      else wire[name].push('data');
+      send(f);
+    };
+  }
+  return { a, b, closed, seen, wire };
+}
+
+/** Advance the clock in 1 ms steps (so 1 ms link latency and the sweep interleave as in real time), draining microtasks. */
+async function run(clock: ManualClock, ms: number): Promise<void> {
+  for (let i = 0; i < ms; i++) {
+    clock.advance(1);
+    await Promise.resolve();
+    await Promise.resolve();
+  }
+}
+
+test('liveness — an idle link is pinged by the side that dialled only, and the other side answers', async () => {
+  const clock = new ManualClock(0);
+  const { a, b, closed, wire } = pair(clock);
+  await run(clock, 5 * MT);
+  // Let the last pong arrive.
+  await run(clock, 5);
+  assert.deepEqual(closed, []);
+  assert.ok(a.isOpen && b.isOpen);
+  // Pings every monitor_timeout / 2 (+ one sweep period at most), each answered once.
+  const pings = wire.a.filter((x) => x === 'p').length;
+  assert.ok(pings >= 8 && pings <= 10, `${pings} pings in 5 monitor timeouts`);
+  assert.deepEqual(wire.a, Array(pings).fill('p'));
+  assert.deepEqual(wire.b, Array(pings).fill('P'));
+  assert.equal(typeof a.rttMs, 'number');
+  assert.equal(b.rttMs, undefined, 'the answering side never pings');
+  a.close('done');
+});
+
+test('liveness — a link busy both ways carries no heartbeats at all', async () => {
+  const clock = new ManualClock(0);
+  const { a, b, closed, wire } = pair(clock);
+  for (let t = 0; t < 5 * MT; t += 50) {
+    a.send(['x', t]);
+    b.send(['x', t]);
+    await run(clock, 50);
+  }
+  assert.deepEqual(closed, []);
+  assert.equal(wire.a.filter((x) => x !== 'data').length, 0);
+  assert.equal(wire.b.filter((x) => x !== 'data').length, 0);
+  a.close('done');
+});
+
+test('liveness — a link busy one way only is pinged from the dialling side, so neither side times out', async () => {
+  const clock = new ManualClock(0);
+  // b (answering side) sends all the time: a hears plenty, but b would hear nothing without a's pings.
+  const { a, b, closed, wire } = pair(clock);
+  for (let t = 0; t < 5 * MT; t += 50) {
+    b.send(['x', t]);
+    await run(clock, 50);
+  }
+  assert.deepEqual(closed, []);
+  assert.ok(a.isOpen && b.isOpen);
+  const pings = wire.a.filter((x) => x === 'p').length;
+  assert.ok(pings >= 8 && pings <= 10, `${pings} pings`);
+  a.close('done');
+});
+
+test('liveness — a peer that stops answering is declared dead after monitor_timeout, by both sides', async () => {
+  const clock = new ManualClock(0);
+  const { a, b, closed } = pair(clock);
+  await run(clock, MT);
+  // b's link stops delivering and sending (a hung process with its socket open).
+  (b.link as unknown as { send: (f: unknown) => void }).send = () => {};
+  (a.link as unknown as { send: (f: unknown) => void }).send = () => {};
+  await run(clock, 2 * MT);
+  // The first side to notice closes; the other hears of that close (or notices itself).
+  assert.equal(closed.length, 2);
+  assert.match(closed[0]!, /^[ab]: heartbeat timeout: nothing from [ab]0 for 1(0\d\d|100) ms$/);
+  assert.ok(!a.isOpen && !b.isOpen);
+});
+
+test('liveness — one sweep timer serves every link of a clock, and stops when the last link closes', async () => {
+  const clock = new ManualClock(0);
+  const pairs = Array.from({ length: 50 }, (_, i) => pair(clock, i));
+  // 100 conns, one timer (the links' own latency timers come and go with frames in flight).
+  assert.equal(livenessFor(clock, MT).size, 100);
+  assert.equal(clock.pending, 1);
+  await run(clock, 2 * MT);
+  for (const p of pairs) assert.deepEqual(p.closed, []);
+  for (const p of pairs) {
+    p.a.close('done');
+    p.b.close('done');
+  }
+  assert.equal(livenessFor(clock, MT).size, 0);
+  await run(clock, 10);
+  assert.equal(clock.pending, 0);
+});
+
+test('liveness — over a real seed: the seed never pings a node; a node that pings stays linked, a silent one is closed at monitor_timeout', async () => {
+  const { createNode } = await import('../node/index.ts');
+  const { rawNode } = await import('./fixtures/raw-client.ts');
+  const seed = await createNode({ nodeid: 'live-seed', binds: ['127.0.0.1:0'], secret: 's', monitor_timeout: 1000 });
+  try {
+    const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+    const talker = await rawNode(url, { nodeId: 'talker', secret: 's', pingEveryMs: 200 });
+    // Taken before the handshake: the seed heard the silent node last after this.
+    const t0 = Date.now();
+    const silent = await rawNode(url, { nodeId: 'silent', secret: 's', pong: false });
+    const why = await silent.closed;
+    assert.match(why, /heartbeat timeout: nothing from silent for \d+ ms/);
+    assert.ok(Date.now() - t0 >= 1000, 'closed before monitor_timeout');
+    // The talker's pings were answered all along, and it is still linked: past 1.5 × monitor_timeout.
+    const answers = () => talker.packets.filter((p) => p[0] === 'P').length;
+    await talker.waitFrame(() => answers() >= 8, 10_000);
+    assert.equal(talker.isClosed(), false);
+    // The seed answered but never pinged either of them.
+    for (const r of [talker, silent]) assert.equal(r.packets.filter((p) => p[0] === 'p').length, 0);
+    talker.link.close('done');
+  } finally {
+    await seed.shutdown();
+  }
+});
