@@ -87,6 +87,8 @@ export async function runNode(o: RunOptions = {}): Promise<RunningNode> {
   const mesh = node.net instanceof Mesh ? node.net : undefined;
   const urls = mesh?.seed?.urls ?? [];
   if (urls.length) say(`aemp: node ${node.NODE} listening on ${urls.join(' ')}`);
+  // A node with binds and seed: no listens for direct links only.
+  else if (mesh?.direct.ws.listening) say(`aemp: node ${node.NODE} listening for direct links on ${mesh.direct.ws.urls.join(' ')}`);
   else if (mesh?.seedConn) say(`aemp: node ${node.NODE} linked to seed ${mesh.seedConn.peer}`);
   else if (mesh) say(`aemp: node ${node.NODE}: no seed reachable yet (${mesh.seedUrls.join(' ')}), still trying`);
   else say(`aemp: node ${node.NODE} has neither binds nor seeds: nothing outside this process can reach it`);
