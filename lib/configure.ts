@@ -11,6 +11,7 @@ import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
 import { Mesh, MESH_DEFAULTS, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
+import { batchLimitOptions } from './mesh/batch-limits.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
 import { admitOptions } from './mesh/admit-options.ts';
@@ -123,6 +124,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...directOptions(opts as Record<string, unknown>, env.wrtc),
     // Admission control and relay quotas at a seed: profile keys or option names (lib/mesh/admit-options.ts).
     ...admitOptions(opts as Record<string, unknown>),
+    // maxMessageSize, pageMaxMessageSize, maxBatchPackets, ... (lib/mesh/batch-limits.ts)
+    ...batchLimitOptions(opts as Record<string, unknown>),
   });
   n.net = mesh;
   n.kernel.transport = mesh;

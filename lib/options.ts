@@ -83,6 +83,18 @@ export const OPTIONS = {
   maxQueuedPackets: opt<number>(),
   /** A peer must finish the handshake within this many milliseconds. Default 10000. */
   handshakeTimeoutMs: opt<number>(),
+  /** Largest batch (encoded bytes) a secret holder may send this node; at most 2^32 − 1. Default 134217728 (128 MiB). */
+  maxMessageSize: opt<number>(),
+  /** Largest batch a page (token or anonymous node) may send this node. Default 1048576 (1 MiB). */
+  pageMaxMessageSize: opt<number>(),
+  /** Most packets in one batch from a secret holder. Default 65536. */
+  maxBatchPackets: opt<number>(),
+  /** Most packets in one batch from a page. Default 4096. */
+  pageMaxBatchPackets: opt<number>(),
+  /** Most values (array elements, map keys and values) one batch from a secret holder decodes to. Default 2097152. */
+  maxBatchElements: opt<number>(),
+  /** The same for a page. Default 131072. */
+  pageMaxBatchElements: opt<number>(),
   /** ICE, DTLS and the data channel must be up within this many ms, else the relay stays. Default 15000. */
   directConnectTimeoutMs: opt<number>(),
   /** The peer must confirm the switch to a direct link within this many ms. Default 15000. */

@@ -285,7 +285,7 @@ test('codec — oversized frames and batches give AEMP_ERR_FRAME_TOO_LARGE, befo
   throwsCode(() => dec.decode(new Uint8Array(101).fill(1)), 'AEMP_ERR_FRAME_TOO_LARGE');
   throwsCode(() => dec.decode(hex('02 000003e9 00')), 'AEMP_ERR_FRAME_TOO_LARGE'); // claims 1001
   throwsCode(() => dec.decode(hex('02 ffffffff 00')), 'AEMP_ERR_FRAME_TOO_LARGE');
-  assert.deepEqual(dec.decode(hex('02 000003e8 00')), []); // 1000 is fine
+  assert.deepEqual(dec.decode(hex('02 000003e8 dc03e7')), []); // 1000 is fine
   const j = pair('json', 100, { maxMessageSize: 1000 }).dec;
   throwsCode(() => j.decode('[' + ' '.repeat(100) + ']'), 'AEMP_ERR_FRAME_TOO_LARGE');
   throwsCode(() => j.decode('F1001:['), 'AEMP_ERR_FRAME_TOO_LARGE');

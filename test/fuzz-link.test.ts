@@ -194,7 +194,7 @@ describe('a live seed under bad input', () => {
     const since = lines.length;
     const enc = (packets: Packet[]) => new FrameEncoder({ framing: 'msgpack', maxFrameSize: 1 << 20 }).encode(packets)[0] as Uint8Array;
     const whole = enc([['m', 1, 0, 'fseed#x', ['hello', 'world']]]);
-    const first = new Uint8Array([0x02, 0, 0, 1, 0, 1, 2, 3]); // FIRST fragment of a 256-byte batch
+    const first = new Uint8Array([0x02, 0, 0, 1, 0, 0xdc, 0, 16]); // FIRST fragment of a 256-byte batch of 16 packets
     const cases: Array<[string, Frame[], RegExp]> = [
       ['random bytes', [bytes(64)], /AEMP_ERR_FRAME_|AEMP_ERR_FRAGMENT/],
       ['an empty frame', [new Uint8Array(0)], /AEMP_ERR_FRAME_TRUNCATED/],

@@ -11,13 +11,15 @@
  * go at once instead of after a drain (when a reconnect would still be
  * refused as a duplicate).
  */
-import type { Clock } from '../clock.ts';
+import type { Clock, TimerId } from '../clock.ts';
+import { unrefTimer } from '../clock.ts';
 import type { NodeId } from '../ids.ts';
 import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../protocol/codec.ts';
 import { livenessFor, type Live, type Liveness } from './liveness.ts';
 import type { PeerKind } from './peer-kind.ts';
+import type { KindLimits } from './batch-limits.ts';
 
 const log = logger('conn');
 
@@ -38,6 +40,8 @@ export interface ConnOptions {
   /** Packets queued in one tick before the link counts as overflowing. */
   maxQueuedPackets: number;
   maxMessageSize: number;
+  /** Batch limits by kind (batch-limits.ts): the peer's kind picks what is decoded, `self` what is encoded. Unset: maxMessageSize both ways. */
+  limits?: KindLimits;
   onPacket(p: Packet, c: Conn): void;
   onClose(reason: string, c: Conn): void;
   /** Frames that arrived behind the handshake are handed over through this. */
@@ -92,15 +96,18 @@ export class Conn implements Live {
   lastPing = 0;
   readonly pinger: boolean;
   private readonly live: Liveness;
+  private fragTimer: TimerId | undefined;
 
   constructor(private readonly o: ConnOptions) {
     this.peer = o.peer;
     this.peerIsSeed = o.peerIsSeed;
     this.kind = o.kind;
     this.link = o.link;
-    const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize, maxMessageSize: o.maxMessageSize };
-    this.enc = new FrameEncoder(codec);
-    this.dec = new FrameDecoder(codec);
+    const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
+    const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
+    this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret') });
+    // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
+    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock) });
     this.lastRx = this.lastTx = o.clock.now();
     this.pinger = o.outbound;
     // Bound methods, not arrow functions: under tsx every named arrow function gets
@@ -169,6 +176,7 @@ export class Conn implements Live {
       this.close(`protocol error from ${this.peer}: ${code}: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
+    this.watchFragments();
     for (const p of packets) {
       if (this.closed) return;
       const t = p[0];
@@ -176,6 +184,24 @@ export class Conn implements Live {
       else if (t === 'P') {
         if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.lastRx - p[1]);
       } else this.o.onPacket(p, this);
+    }
+  }
+
+  /**
+   * A fragmented batch open: cut the link at its deadline, even if its
+   * fragments keep trickling in (each one resets the heartbeat timeout).
+   */
+  private watchFragments(): void {
+    const due = this.dec.deadline;
+    if (due === undefined) {
+      if (this.fragTimer !== undefined) this.o.clock.clearTimeout(this.fragTimer);
+      this.fragTimer = undefined;
+    } else if (this.fragTimer === undefined) {
+      const late = () => {
+        const held = this.dec.pendingBytes;
+        this.close(`protocol error from ${this.peer}: AEMP_ERR_FRAGMENT_TIMEOUT: fragmented batch not complete within ${this.o.monitorTimeoutMs} ms of its first fragment (${held} bytes held)`);
+      };
+      this.fragTimer = unrefTimer(this.o.clock.setTimeout(late, Math.max(0, due - this.o.clock.now()) + 1));
     }
   }
 
@@ -218,6 +244,8 @@ export class Conn implements Live {
     this.closed = true;
     this.q = [];
     this.live.delete(this);
+    this.dec.reset(); // a half-received batch goes with the link
+    if (this.fragTimer !== undefined) this.o.clock.clearTimeout(this.fragTimer);
     log.info(`link to ${this.peer} closed: ${reason}`);
     this.o.onClose(reason, this);
   }

@@ -244,6 +244,7 @@ export class DirectLinks {
       maxBufferedBytes: o.maxBufferedBytes,
       maxQueuedPackets: o.maxQueuedPackets,
       maxMessageSize: o.maxMessageSize,
+      limits: m.batchLimits,
       onPacket: (p, conn) => this.onPacket(st, p, conn),
       onClose: (reason, conn) => this.onClose(st, conn, reason),
     });

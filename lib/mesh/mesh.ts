@@ -27,6 +27,7 @@ import { DIRECT_DEFAULTS, type DirectOptions } from './direct-options.ts';
 import { ADMIT_DEFAULTS, type AdmitOptions } from './admit-options.ts';
 import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf, type PeerKind } from './peer-kind.ts';
+import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import { SeedRole } from './seed.ts';
 
@@ -42,7 +43,7 @@ export interface MeshTransport {
 /** What a listener enforces before a link exists (admit-options.ts). */
 export type ListenAdmission = Pick<AdmitOptions, 'admitTimeoutMs' | 'maxPendingPerAddress'>;
 
-export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions {
+export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, BatchLimitOptions {
   seeds: string[];
   binds: string[];
   /** false: a node with binds is no seed; it listens only for direct WebSocket links from secret holders (direct-ws.ts). */
@@ -60,7 +61,6 @@ export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions {
   handshakeTimeoutMs: number;
   maxBufferedBytes: number;
   maxQueuedPackets: number;
-  maxMessageSize: number;
   maxPendingHandshakes: number;
   /** Monitors one secret-holding node may hold on this node's ports (remote.ts); more fire ['denied', 'AEMP_ERR_QUOTA: …']. */
   maxRemoteMonitors: number;
@@ -80,13 +80,14 @@ export const MESH_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedPackets: 4_000_000,
-  maxMessageSize: 128 * 1024 * 1024,
   maxPendingHandshakes: 256,
   maxRemoteMonitors: REMOTE_DEFAULTS.maxRemoteMonitors,
   pageMaxRemoteMonitors: REMOTE_DEFAULTS.pageMaxRemoteMonitors,
   ...DIRECT_DEFAULTS,
   ...TURN_DEFAULTS,
   ...ADMIT_DEFAULTS,
+  // maxMessageSize / pageMaxMessageSize, maxBatchPackets, maxBatchElements (and their page* twins): batch-limits.ts
+  ...BATCH_LIMIT_DEFAULTS,
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
@@ -128,6 +129,8 @@ export class Mesh implements Network {
   private firstSeed: Promise<void>;
   private firstSeedDone!: () => void;
   readonly clock: Clock;
+  /** Batch limits for Conns (batch-limits.ts); what this node sends is held to those of its own kind, which its peers apply. */
+  readonly batchLimits: KindLimits;
   /** What the peer of a Conn may ask (its kind and its token's caps); pages only, secret holders are TRUSTED. */
   private readonly senders = new WeakMap<Conn, Sender>();
 
@@ -136,6 +139,7 @@ export class Mesh implements Network {
     readonly o: MeshOptions,
   ) {
     this.clock = node.clock;
+    this.batchLimits = kindLimits(o, o.secret !== undefined ? 'secret' : o.token !== undefined ? 'token' : 'anon');
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
@@ -227,6 +231,7 @@ export class Mesh implements Network {
       maxBufferedBytes: this.o.maxBufferedBytes,
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
+      limits: this.batchLimits,
       onPacket: this.connPacket,
       onClose: this.connClose,
       attach: hs.attach,

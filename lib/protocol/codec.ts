@@ -15,14 +15,23 @@
  * JSON carries Uint8Array as {"$b": base64}; any other object whose only key
  * starts with '$' is escaped as {"$o": object}, so user data never turns
  * into bytes by accident.
+ *
+ * What a peer's bytes may cost is bounded before it is spent: a batch's size
+ * (maxMessageSize, announced by FIRST, so reassembly never grows past it),
+ * its packets (maxBatchPackets) and the values it decodes to
+ * (maxBatchElements, charged at each array/map header or counted in the
+ * JSON text before JSON.parse), and the time a fragmented batch may stay
+ * open (fragmentTimeoutMs). The encoder keeps to the same limits, splitting
+ * a batch that would exceed them, so peers with the same limits never
+ * refuse each other's honest traffic.
  */
 import { BadArgumentError } from '../errors.ts';
 import type { Frame } from '../link.ts';
 import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
-import { asciiOnly, endsEarly, fromJsonValue, toJsonValue } from './json.ts';
+import { asciiOnly, endsEarly, fromJsonValue, jsonShape, toJsonValue } from './json.ts';
 import { parseRefusal } from './handshake.ts';
-import { MsgpackReader, MsgpackWriter } from './msgpack.ts';
+import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
 export type Packet = unknown[];
 export type Framing = 'msgpack' | 'json';
@@ -36,31 +45,69 @@ export interface CodecOptions {
   maxMessageSize?: number;
   /** Deepest nesting the encoder accepts (the batch array is level 1). Default 100. */
   maxDepth?: number;
+  /** Most packets in one batch: the decoder refuses more, the encoder splits. Default 65536. */
+  maxBatchPackets?: number;
+  /**
+   * Most values one batch decodes to: every array element, map key and map
+   * value counts one (JSON: every ',' and ':' and non-empty array or object).
+   * The decoder refuses more before allocating them; the encoder splits a
+   * batch over it. Default 2 Mi.
+   */
+  maxBatchElements?: number;
+  /** A fragmented batch must be complete this long after its FIRST fragment (needs `now`). Default: no deadline. */
+  fragmentTimeoutMs?: number;
+  /** The clock for fragmentTimeoutMs (the Conn's injected Clock). */
+  now?: () => number;
+}
+
+/** The limits that differ between kinds of peer (mesh options maxMessageSize / pageMaxMessageSize etc.). */
+export interface BatchLimits {
+  maxMessageSize: number;
+  maxBatchPackets: number;
+  maxBatchElements: number;
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
+export const DEFAULT_MAX_BATCH_PACKETS = 65536;
+export const DEFAULT_MAX_BATCH_ELEMENTS = 2 * 1024 * 1024;
 export const DEFAULT_MAX_DEPTH = 100;
 export const MIN_FRAME_SIZE = 64;
 export const KIND = { WHOLE: 0x01, FIRST: 0x02, MIDDLE: 0x03, LAST: 0x04 } as const;
 
-/** Reassembly buffers grow as chunks arrive, so a FIRST frame's claim alone allocates at most this. */
-const INITIAL_REASSEMBLY_BYTES = 1024 * 1024;
+/**
+ * Reassembly buffers grow as chunks arrive (doubling), starting at twice the
+ * first chunk: a FIRST frame's claim alone allocates no more than its own
+ * size warrants.
+ */
+const MIN_REASSEMBLY_BYTES = 64 * 1024;
 
 function fail(code: string, message: string, cause?: unknown): never {
   throw new ProtocolError(code, message, cause === undefined ? undefined : { cause });
 }
 
-interface Limits {
+interface Limits extends BatchLimits {
   framing: Framing;
   maxFrameSize: number;
-  maxMessageSize: number;
   maxDepth: number;
+  fragmentTimeoutMs: number;
+  now: (() => number) | undefined;
+}
+
+function count(v: number | undefined, name: string, dflt: number): number {
+  const n = v ?? dflt;
+  if (!Number.isInteger(n) || n < 1) throw new BadArgumentError(`${name} must be a positive integer, got ${n}`);
+  return n;
 }
 
 function limits(o: CodecOptions): Limits {
   if (o.framing !== 'msgpack' && o.framing !== 'json') throw new BadArgumentError(`unknown framing ${String(o.framing)}`);
   const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const maxDepth = o.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const maxBatchPackets = count(o.maxBatchPackets, 'maxBatchPackets', DEFAULT_MAX_BATCH_PACKETS);
+  const maxBatchElements = count(o.maxBatchElements, 'maxBatchElements', DEFAULT_MAX_BATCH_ELEMENTS);
+  const fragmentTimeoutMs = o.fragmentTimeoutMs ?? Infinity;
+  if (!(fragmentTimeoutMs > 0)) throw new BadArgumentError(`fragmentTimeoutMs must be positive, got ${fragmentTimeoutMs}`);
+  if (fragmentTimeoutMs !== Infinity && typeof o.now !== 'function') throw new BadArgumentError('fragmentTimeoutMs needs a clock (now)');
   if (!Number.isInteger(o.maxFrameSize) || o.maxFrameSize < MIN_FRAME_SIZE) {
     throw new BadArgumentError(`maxFrameSize must be an integer >= ${MIN_FRAME_SIZE}, got ${o.maxFrameSize}`);
   }
@@ -68,7 +115,7 @@ function limits(o: CodecOptions): Limits {
     throw new BadArgumentError(`maxMessageSize must be an integer in 1..2^32-1, got ${maxMessageSize}`);
   }
   if (!Number.isInteger(maxDepth) || maxDepth < 2) throw new BadArgumentError(`maxDepth must be an integer >= 2`);
-  return { framing: o.framing, maxFrameSize: o.maxFrameSize, maxMessageSize, maxDepth };
+  return { framing: o.framing, maxFrameSize: o.maxFrameSize, maxMessageSize, maxDepth, maxBatchPackets, maxBatchElements, fragmentTimeoutMs, now: o.now };
 }
 
 /** Turns batches of packets into link frames. One per link direction (it reuses a buffer). */
@@ -81,21 +128,46 @@ export class FrameEncoder {
     if (this.o.framing === 'msgpack') this.enc = new MsgpackWriter(this.o.maxDepth);
   }
 
-  /** Frames for one batch ([] for an empty batch); throws ProtocolError AEMP_ERR_ENCODE / AEMP_ERR_FRAME_TOO_LARGE. */
+  /**
+   * Frames for one batch ([] for an empty batch). A batch over
+   * maxBatchPackets, maxMessageSize or maxBatchElements leaves as several
+   * batches, cut between packets; a single packet over a limit throws
+   * ProtocolError AEMP_ERR_FRAME_TOO_LARGE / AEMP_ERR_BATCH_ELEMENTS, a value
+   * the framing cannot carry AEMP_ERR_ENCODE. Nothing is returned on a throw.
+   */
   encode(batch: Packet[]): Frame[] {
     if (batch.length === 0) return [];
     for (let i = 0; i < batch.length; i++) {
       if (!Array.isArray(batch[i])) fail(C.ENCODE, `packet ${i} is not an array`);
     }
-    return this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
+    const max = this.o.maxBatchPackets;
+    if (batch.length <= max) return this.encodeSome(batch);
+    const out: Frame[] = [];
+    for (let i = 0; i < batch.length; i += max) out.push(...this.encodeSome(batch.slice(i, i + max)));
+    return out;
   }
 
-  private encodeMsgpack(enc: MsgpackWriter, batch: Packet[]): Frame[] {
+  /** Encode, or when the batch is over a limit, encode its halves (rare: it costs one wasted encoding per level). */
+  private encodeSome(batch: Packet[]): Frame[] {
+    const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
+    if (frames !== undefined) return frames;
+    const h = batch.length >> 1;
+    return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
+  }
+
+  /** Over maxMessageSize or maxBatchElements: undefined (split it) when there is more than one packet, else throw. */
+  private over(batch: Packet[], n: number, elements: number): undefined {
+    if (batch.length > 1) return undefined;
+    if (n > this.o.maxMessageSize) this.tooLarge(n);
+    return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
+  }
+
+  private encodeMsgpack(enc: MsgpackWriter, batch: Packet[]): Frame[] | undefined {
     // Written behind one spare byte, so a whole frame is a single copy of the writer's buffer.
     const bytes = enc.write(batch, 1);
     const n = bytes.length - 1;
     try {
-      if (n > this.o.maxMessageSize) this.tooLarge(n);
+      if (n > this.o.maxMessageSize || enc.elements > this.o.maxBatchElements) return this.over(batch, n, enc.elements);
       if (n + 1 <= this.o.maxFrameSize) {
         const f = bytes.slice();
         f[0] = KIND.WHOLE;
@@ -107,7 +179,7 @@ export class FrameEncoder {
     }
   }
 
-  private encodeJson(batch: Packet[]): Frame[] {
+  private encodeJson(batch: Packet[]): Frame[] | undefined {
     let text: string;
     try {
       text = JSON.stringify(toJsonValue(batch, 1, this.o.maxDepth));
@@ -115,6 +187,10 @@ export class FrameEncoder {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
     }
+    // Counted as the decoder will count it, so what leaves here is never refused by the same limits
+    // (each value counted takes a character of its own: a text no longer than the budget is within it).
+    const elements = text.length > this.o.maxBatchElements ? jsonShape(text, this.o.maxDepth, this.o.maxBatchElements).elements : 0;
+    if (text.length > this.o.maxMessageSize || elements > this.o.maxBatchElements) return this.over(batch, text.length, elements);
     const max = this.o.maxFrameSize;
     // Fast path: at most 3 UTF-8 bytes per UTF-16 unit, so short texts fit without counting.
     if (text.length * 3 > max) {
@@ -122,15 +198,15 @@ export class FrameEncoder {
       // Fragments are cut by character and must be measured in bytes, so escape everything
       // non-ASCII first (only string contents can be): then characters = bytes and no cut
       // can fall inside a character or a surrogate pair.
-      if (bytes > max) return this.fragmentText(bytes === text.length ? text : asciiOnly(text));
+      if (bytes > max) return this.fragmentText(batch, bytes === text.length ? text : asciiOnly(text));
     }
-    if (text.length > this.o.maxMessageSize) this.tooLarge(text.length);
     return [text];
   }
 
-  private fragmentText(text: string): string[] {
+  private fragmentText(batch: Packet[], text: string): string[] | undefined {
     const max = this.o.maxFrameSize;
-    if (text.length > this.o.maxMessageSize) this.tooLarge(text.length);
+    // Escaping non-ASCII can make the text longer.
+    if (text.length > this.o.maxMessageSize) return this.over(batch, text.length, 0);
     const head = `F${text.length}:`;
     const frames = [head + text.slice(0, max - head.length)];
     for (let off = max - head.length; off < text.length; off += max - 1) {
@@ -166,18 +242,50 @@ interface Reassembly<T> {
   total: number;
   got: number;
   parts: T;
+  /** When the batch must be complete (now() + fragmentTimeoutMs at its FIRST). */
+  due: number;
 }
 
 /** Turns link frames back into batches. Stateful (fragments); one per link direction. */
 export class FrameDecoder {
   private readonly o: Limits;
+  private readonly budget: ReadBudget;
   private readonly dec: MsgpackReader | undefined;
   private bin: Reassembly<Uint8Array> | undefined;
   private text: Reassembly<string[]> | undefined;
 
   constructor(o: CodecOptions) {
     this.o = limits(o);
+    this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
     if (this.o.framing === 'msgpack') this.dec = new MsgpackReader(this.o.maxDepth);
+  }
+
+  /** When the open fragmented batch must be complete (undefined: none open, or no fragmentTimeoutMs). */
+  get deadline(): number | undefined {
+    const due = (this.bin ?? this.text)?.due;
+    return due === undefined || due === Infinity ? undefined : due;
+  }
+
+  /** Bytes (json: characters) held for the open fragmented batch. */
+  get pendingBytes(): number {
+    return this.bin ? this.bin.parts.length : this.text ? this.text.got : 0;
+  }
+
+  /** Drop any half-received batch (the link closed): nothing of it stays reachable from here. */
+  reset(): void {
+    this.bin = undefined;
+    this.text = undefined;
+  }
+
+  private start(): number {
+    const t = this.o.fragmentTimeoutMs;
+    return t === Infinity ? Infinity : this.o.now!() + t;
+  }
+
+  private inTime(r: { due: number }): void {
+    if (r.due !== Infinity && this.o.now!() > r.due) {
+      fail(C.FRAGMENT_TIMEOUT, `fragmented batch not complete within fragmentTimeoutMs ${this.o.fragmentTimeoutMs} ms of its first fragment`);
+    }
   }
 
   /**
@@ -208,7 +316,7 @@ export class FrameDecoder {
     if (kind === KIND.WHOLE) {
       if (this.bin) fail(C.FRAGMENT_ORDER, 'whole batch while a fragmented batch is open');
       if (b.length - 1 > this.o.maxMessageSize) fail(C.TOO_LARGE, `batch exceeds maxMessageSize ${this.o.maxMessageSize}`);
-      return this.packets(dec.read(b.subarray(1)));
+      return this.packets(dec.read(b.subarray(1), this.budget));
     }
     if (kind === KIND.FIRST) {
       if (this.bin) fail(C.FRAGMENT_ORDER, 'first fragment while another batch is open');
@@ -219,13 +327,15 @@ export class FrameDecoder {
       }
       const chunk = b.subarray(5);
       if (chunk.length >= total) fail(C.FRAGMENT_ORDER, `first fragment holds ${chunk.length} of ${total} bytes`);
-      const parts = new Uint8Array(Math.min(total, Math.max(INITIAL_REASSEMBLY_BYTES, chunk.length)));
+      this.batchHeader(chunk, total);
+      const parts = new Uint8Array(Math.min(total, Math.max(MIN_REASSEMBLY_BYTES, 2 * chunk.length)));
       parts.set(chunk);
-      this.bin = { total, got: chunk.length, parts };
+      this.bin = { total, got: chunk.length, parts, due: this.start() };
       return [];
     }
     if (kind === KIND.MIDDLE || kind === KIND.LAST) {
       const r = this.bin ?? fail(C.FRAGMENT_ORDER, `${kind === KIND.LAST ? 'last' : 'middle'} fragment without a first`);
+      this.inTime(r);
       const got = r.got + b.length - 1;
       if (kind === KIND.MIDDLE ? got >= r.total : got !== r.total) {
         fail(C.FRAGMENT_ORDER, `fragments hold ${got} bytes, first fragment announced ${r.total}`);
@@ -239,7 +349,7 @@ export class FrameDecoder {
       r.got = got;
       if (kind === KIND.MIDDLE) return [];
       this.bin = undefined;
-      return this.packets(dec.read(r.parts));
+      return this.packets(dec.read(r.parts, this.budget));
     }
     return fail(C.UNKNOWN, `unknown frame kind 0x${kind.toString(16).padStart(2, '0')}`);
   }
@@ -270,11 +380,12 @@ export class FrameDecoder {
       }
       const chunk = frame.slice(m[0].length);
       if (chunk.length >= total) fail(C.FRAGMENT_ORDER, `first fragment holds ${chunk.length} of ${total} characters`);
-      this.text = { total, got: chunk.length, parts: [chunk] };
+      this.text = { total, got: chunk.length, parts: [chunk], due: this.start() };
       return [];
     }
     if (kind === 'M' || kind === 'L') {
       const r = this.text ?? fail(C.FRAGMENT_ORDER, `${kind === 'L' ? 'last' : 'middle'} fragment without a first`);
+      this.inTime(r);
       const got = r.got + frame.length - 1;
       if (kind === 'M' ? got >= r.total : got !== r.total) {
         fail(C.FRAGMENT_ORDER, `fragments hold ${got} characters, first fragment announced ${r.total}`);
@@ -291,6 +402,16 @@ export class FrameDecoder {
   }
 
   private jsonBatch(text: string): Packet[] {
+    // JSON.parse builds everything at once: count first, refuse before it runs. Each value counted
+    // takes a character of its own, so a text no longer than the budget cannot be over it (no scan;
+    // its packets are counted after parsing, which the budget already bounds).
+    if (text.length > this.o.maxBatchElements) {
+      const shape = jsonShape(text, this.o.maxDepth, this.o.maxBatchElements);
+      if (shape.packets > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${shape.packets} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
+      if (shape.elements > this.o.maxBatchElements) {
+        fail(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.o.maxBatchElements} values`);
+      }
+    }
     let v: unknown;
     try {
       v = JSON.parse(text);
@@ -299,8 +420,26 @@ export class FrameDecoder {
       return fail(C.GARBAGE, `undecodable batch: ${(e as Error).message}`, e);
     }
     const batch = this.packets(v);
+    if (batch.length > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${batch.length} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
     for (let i = 0; i < batch.length; i++) fromJsonValue(batch[i], 2, this.o.maxDepth);
     return batch;
+  }
+
+  /**
+   * A FIRST fragment's chunk starts with the batch's array header: refuse a
+   * packet count over the limit, or more than the announced bytes could
+   * hold, before waiting for (and buffering) the rest.
+   */
+  private batchHeader(chunk: Uint8Array, total: number): void {
+    const h = chunk[0];
+    let n: number;
+    if (h >= 0x90 && h <= 0x9f) n = h & 0x0f;
+    else if (h === 0xdc && chunk.length >= 3) n = (chunk[1] << 8) | chunk[2];
+    else if (h === 0xdd && chunk.length >= 5) n = new DataView(chunk.buffer, chunk.byteOffset + 1, 4).getUint32(0);
+    else if (h === 0xdc || h === 0xdd || chunk.length === 0) return; // header cut by a tiny frame: the reader checks it at the end
+    else return fail(C.BAD_PACKET, 'batch is not an array');
+    if (n > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${n} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
+    if (n > total) fail(C.TRUNCATED, `batch of ${n} packets cannot fit in ${total} bytes`);
   }
 
   private packets(v: unknown): Packet[] {

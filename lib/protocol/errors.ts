@@ -14,6 +14,12 @@ export const FRAME_CODES = {
   UNKNOWN: 'AEMP_ERR_FRAME_UNKNOWN',
   BAD_PACKET: 'AEMP_ERR_FRAME_BAD_PACKET',
   FRAGMENT_ORDER: 'AEMP_ERR_FRAGMENT_ORDER',
+  /** A batch holds more packets than maxBatchPackets. */
+  BATCH_PACKETS: 'AEMP_ERR_BATCH_PACKETS',
+  /** A batch decodes to more values than maxBatchElements. */
+  BATCH_ELEMENTS: 'AEMP_ERR_BATCH_ELEMENTS',
+  /** A fragmented batch was not complete fragmentTimeoutMs after its first fragment. */
+  FRAGMENT_TIMEOUT: 'AEMP_ERR_FRAGMENT_TIMEOUT',
   /** Local: a packet holds a value the framing cannot carry (function, symbol, bigint, cycle). */
   ENCODE: 'AEMP_ERR_ENCODE',
 } as const;

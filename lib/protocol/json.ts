@@ -130,3 +130,56 @@ export function endsEarly(text: string): boolean {
   }
   return inString || depth > 0;
 }
+
+/** The shape of a batch's JSON text, counted without parsing it (jsonShape). */
+export interface JsonShape {
+  /** Elements of the outermost array (a batch's packets). */
+  packets: number;
+  /** Array elements, object keys and object values in all (a {"$b"} marker counts as its key and value). */
+  elements: number;
+}
+
+/**
+ * Count what JSON.parse would build from `text`, in one pass over the
+ * characters outside strings: each ',' and ':' adds one element, each
+ * non-empty array or object one more. JSON.parse cannot be stopped half
+ * way, so this runs first and a batch over its budget is refused before a
+ * single value exists. Stops counting once `elements` passes `stopAbove`.
+ * Throws AEMP_ERR_FRAME_GARBAGE for non-empty nesting deeper than maxDepth + 1
+ * (the exact depth rule runs after parsing; this only keeps pathological
+ * nesting away from the parser).
+ */
+export function jsonShape(text: string, maxDepth: number, stopAbove = Infinity): JsonShape {
+  let depth = 0;
+  let packets = 0;
+  let elements = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      // Jump to the closing quote: one not preceded by an odd run of backslashes.
+      let j = text.indexOf('"', i + 1);
+      while (j > 0) {
+        let k = j - 1;
+        while (text.charCodeAt(k) === 92 /* backslash */) k--;
+        if ((j - k) % 2 === 1) break;
+        j = text.indexOf('"', j + 1);
+      }
+      if (j < 0) break; // unterminated: JSON.parse reports it
+      i = j;
+    } else if (c === 44 /* , */ || c === 58 /* : */) {
+      elements++;
+      if (depth === 1 && c === 44) packets++;
+      if (elements > stopAbove) break;
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      depth++;
+      const next = text.charCodeAt(i + 1);
+      if (next !== 93 /* ] */ && next !== 125 /* } */ && i + 1 < n) {
+        if (depth > maxDepth + 1) fail(C.GARBAGE, `nested deeper than ${maxDepth} levels`);
+        elements++;
+        if (depth === 1) packets++;
+      }
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return { packets, elements };
+}

@@ -8,7 +8,10 @@
  *
  * The reader takes untrusted bytes: every length is checked against what is
  * left before anything is allocated, errors are ProtocolErrors with exact
- * codes, and nesting is bounded. It differs from the library's Decoder in
+ * codes, and nesting is bounded. So is what a batch may expand to: every
+ * array/map header's count is charged to an element budget (and the batch's
+ * own count to a packet budget) before the array is allocated, because an
+ * empty array is one byte on the wire and ~40 bytes of heap. It differs from the library's Decoder in
  * three ways: bin values are copies (never views into the frame), extension
  * types are refused, and a "__proto__" map key becomes an own property.
  */
@@ -25,6 +28,9 @@ function truncated(): never {
 function garbage(message: string): never {
   throw new ProtocolError(C.GARBAGE, message);
 }
+function tooManyPackets(n: number, max: number): never {
+  throw new ProtocolError(C.BATCH_PACKETS, `batch of ${n} packets exceeds maxBatchPackets ${max}`);
+}
 function unencodable(message: string): never {
   throw new ProtocolError(C.ENCODE, message);
 }
@@ -32,8 +38,8 @@ function unencodable(message: string): never {
 /** Buffers above this are dropped after use, so one big message does not pin memory per link. */
 const RETAIN_BYTES = 256 * 1024;
 const INITIAL_BYTES = 16 * 1024;
-/** Encodings of frozen arrays (MsgpackWriter.frozen): bytes and nesting levels. */
-const memo = new WeakMap<object, { bytes: Uint8Array; levels: number }>();
+/** Encodings of frozen arrays (MsgpackWriter.frozen): bytes, nesting levels and elements (as the reader counts them). */
+const memo = new WeakMap<object, { bytes: Uint8Array; levels: number; elements: number }>();
 /** The buffer writers borrow (undefined while one is writing into it). */
 let scratch: Uint8Array | undefined;
 let scratchView: DataView | undefined;
@@ -80,6 +86,8 @@ export class MsgpackWriter {
   private mutable = false;
   /** While writing a frozen array: the deepest level reached. */
   private deepest = 0;
+  /** Elements (array elements, map keys and values) of the last value written, counted as the reader charges them. */
+  elements = 0;
 
   /** `maxDepth`: deepest nesting written, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {
@@ -102,6 +110,7 @@ export class MsgpackWriter {
     this.ensure(head);
     this.buf.fill(0, 0, head);
     this.p = head;
+    this.elements = 0;
     try {
       this.value(v, 1);
     } catch (e) {
@@ -157,6 +166,7 @@ export class MsgpackWriter {
         if (Object.isFrozen(v)) return this.frozen(v, depth);
         this.mutable = true;
         this.head(v.length, 0x90, 0xdc, 0xdd);
+        this.elements += v.length;
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
       } else if (ArrayBuffer.isView(v)) {
         this.mutable = true;
@@ -191,6 +201,7 @@ export class MsgpackWriter {
       this.ensure(hit.bytes.length);
       this.buf.set(hit.bytes, this.p);
       this.p += hit.bytes.length;
+      this.elements += hit.elements;
       if (this.deepest < depth + hit.levels - 1) this.deepest = depth + hit.levels - 1;
       return;
     }
@@ -199,10 +210,12 @@ export class MsgpackWriter {
     this.mutable = false;
     this.deepest = depth;
     const start = this.p;
+    const elementsBefore = this.elements;
     this.head(v.length, 0x90, 0xdc, 0xdd);
+    this.elements += v.length;
     for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
     if (v.length > 0 && this.deepest < depth + 1) this.deepest = depth + 1;
-    if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1 });
+    if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1, elements: this.elements - elementsBefore });
     this.mutable ||= outerMutable;
     if (this.deepest < outerDeepest) this.deepest = outerDeepest;
   }
@@ -227,6 +240,7 @@ export class MsgpackWriter {
     let n = 0;
     for (let i = 0; i < keys.length; i++) if (o[keys[i]] !== undefined) n++;
     this.head(n, 0x80, 0xde, 0xdf);
+    this.elements += 2 * n;
     for (let i = 0; i < keys.length; i++) {
       const x = o[keys[i]];
       if (x === undefined) continue;
@@ -357,19 +371,39 @@ export class MsgpackWriter {
   }
 }
 
+/** What one read() may expand to. */
+export interface ReadBudget {
+  /** Most elements of the outermost array (a batch's packets). */
+  packets: number;
+  /** Most elements in all: every array element, map key and map value counts one. */
+  elements: number;
+}
+
+const UNBOUNDED: ReadBudget = { packets: Infinity, elements: Infinity };
+
 export class MsgpackReader {
   private b: Uint8Array = EMPTY;
   private v: DataView = new DataView(EMPTY.buffer);
   private p = 0;
+  private maxTop = Infinity;
+  private maxElements = Infinity;
+  /** Elements still allowed in this read. */
+  private left = Infinity;
 
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {}
 
-  /** The one msgpack value that fills `bytes` exactly. Throws ProtocolError. */
-  read(bytes: Uint8Array): unknown {
+  /**
+   * The one msgpack value that fills `bytes` exactly. Throws ProtocolError
+   * (AEMP_ERR_BATCH_PACKETS / AEMP_ERR_BATCH_ELEMENTS past the budget, checked
+   * at each header before its array or map exists).
+   */
+  read(bytes: Uint8Array, budget: ReadBudget = UNBOUNDED): unknown {
     this.b = bytes;
     this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.p = 0;
+    this.maxTop = budget.packets;
+    this.maxElements = this.left = budget.elements;
     try {
       const x = this.value(1);
       if (this.p !== bytes.length) garbage(`${bytes.length - this.p} bytes after the batch`);
@@ -458,8 +492,10 @@ export class MsgpackReader {
   // Depth rule of @msgpack's Encoder: a value deeper than maxDepth was never encoded.
   private array(n: number, depth: number): unknown[] {
     if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
+    if (depth === 1 && n > this.maxTop) tooManyPackets(n, this.maxTop);
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
+    if ((this.left -= n) < 0) this.tooManyElements();
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
     return a;
@@ -468,6 +504,7 @@ export class MsgpackReader {
   private map(n: number, depth: number): Record<string, unknown> {
     if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
     if (2 * n > this.b.length - this.p) truncated();
+    if ((this.left -= 2 * n) < 0) this.tooManyElements();
     const o: Record<string, unknown> = {};
     for (let i = 0; i < n; i++) {
       const k = this.value(depth + 1);
@@ -477,6 +514,10 @@ export class MsgpackReader {
       else o[k] = x;
     }
     return o;
+  }
+
+  private tooManyElements(): never {
+    throw new ProtocolError(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.maxElements} values`);
   }
 
   private bin(n: number): Uint8Array {
