@@ -194,6 +194,7 @@ export function directConn(m: Mesh, link: Link, hs: Handshaken, outbound: boolea
     maxBufferedBytes: o.maxBufferedBytes,
     maxQueuedPackets: o.maxQueuedPackets,
     maxMessageSize: o.maxMessageSize,
+    limits: m.batchLimits,
     onPacket: (p, c) => h.onPacket(p, c),
     onClose: (reason, c) => h.onClose(reason, c),
     attach: hs.attach,

@@ -16,6 +16,7 @@
  * types are refused, and a "__proto__" map key becomes an own property.
  */
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
+import { RawTail, TailScanner } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
@@ -165,6 +166,7 @@ export class MsgpackWriter {
       } else if (Array.isArray(v)) {
         if (Object.isFrozen(v)) return this.frozen(v, depth);
         this.mutable = true;
+        if (v.length > 0 && v[v.length - 1] instanceof RawTail) return this.withTail(v, depth);
         this.head(v.length, 0x90, 0xdc, 0xdd);
         this.elements += v.length;
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
@@ -218,6 +220,17 @@ export class MsgpackWriter {
     if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1, elements: this.elements - elementsBefore });
     this.mutable ||= outerMutable;
     if (this.deepest < outerDeepest) this.deepest = outerDeepest;
+  }
+
+  /** A relayed packet ending in a RawTail (raw-tail.ts): its header counts the tail's elements, whose bytes go as they are. */
+  private withTail(v: unknown[], depth: number): void {
+    const t = v[v.length - 1] as RawTail;
+    this.head(v.length - 1 + t.count, 0x90, 0xdc, 0xdd);
+    this.elements += v.length - 1 + t.elements;
+    for (let i = 0; i < v.length - 1; i++) this.value(v[i], depth + 1);
+    this.ensure(t.bytes.length);
+    this.buf.set(t.bytes, this.p);
+    this.p += t.bytes.length;
   }
 
   /** Array/map header: fix form below 16, then 16- and 32-bit counts. */
@@ -390,6 +403,14 @@ export class MsgpackReader {
   /** Elements still allowed in this read. */
   private left = Infinity;
 
+  /**
+   * A relaying seed's reader (raw-tail.ts): a packet whose type is a key
+   * here keeps its elements from that index on as a RawTail of their bytes.
+   */
+  rawFrom: Readonly<Record<string, number>> | undefined;
+  private scanner: TailScanner | undefined;
+  private readonly over = (): never => this.tooManyElements();
+
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {}
 
@@ -497,7 +518,28 @@ export class MsgpackReader {
     if (n > this.b.length - this.p) truncated();
     if ((this.left -= n) < 0) this.tooManyElements();
     const a = new Array(n);
+    if (depth === 2 && n > 1 && this.rawFrom !== undefined) return this.packet(a, n, depth);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
+    return a;
+  }
+
+  /** A packet of a relaying reader: its type, then either its values or its first ones and a RawTail. */
+  private packet(a: unknown[], n: number, depth: number): unknown[] {
+    const t = (a[0] = this.value(depth + 1));
+    const from = typeof t === 'string' ? this.rawFrom![t] : undefined;
+    if (from === undefined || n <= from) {
+      for (let i = 1; i < n; i++) a[i] = this.value(depth + 1);
+      return a;
+    }
+    for (let i = 1; i < from; i++) a[i] = this.value(depth + 1);
+    const start = this.p;
+    const left = this.left;
+    const s = (this.scanner ??= new TailScanner(this.maxDepth));
+    this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
+    this.left = s.left;
+    a.length = from + 1;
+    // A view, not a copy: frames and reassembly buffers are never reused once decoded.
+    a[from] = new RawTail(this.b.subarray(start, this.p), n - from, left - this.left + (n - from));
     return a;
   }
 
