@@ -228,9 +228,18 @@ export class MsgpackWriter {
     this.head(v.length - 1 + t.count, 0x90, 0xdc, 0xdd);
     this.elements += v.length - 1 + t.elements;
     for (let i = 0; i < v.length - 1; i++) this.value(v[i], depth + 1);
-    this.ensure(t.bytes.length);
-    this.buf.set(t.bytes, this.p);
-    this.p += t.bytes.length;
+    const n = t.end - t.start;
+    this.ensure(n);
+    const buf = this.buf;
+    const src = t.src;
+    let p = this.p;
+    // Relayed messages are mostly short: a loop beats creating a view to set() from.
+    if (n <= 64) for (let i = t.start; i < t.end; i++) buf[p++] = src[i]!;
+    else {
+      buf.set(src.subarray(t.start, t.end), p);
+      p += n;
+    }
+    this.p = p;
   }
 
   /** Array/map header: fix form below 16, then 16- and 32-bit counts. */
@@ -517,29 +526,32 @@ export class MsgpackReader {
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
     if ((this.left -= n) < 0) this.tooManyElements();
+    if (depth === 2 && n > 1 && this.rawFrom !== undefined) return this.packet(n, depth);
     const a = new Array(n);
-    if (depth === 2 && n > 1 && this.rawFrom !== undefined) return this.packet(a, n, depth);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
     return a;
   }
 
   /** A packet of a relaying reader: its type, then either its values or its first ones and a RawTail. */
-  private packet(a: unknown[], n: number, depth: number): unknown[] {
-    const t = (a[0] = this.value(depth + 1));
+  private packet(n: number, depth: number): unknown[] {
+    const t = this.value(depth + 1);
     const from = typeof t === 'string' ? this.rawFrom![t] : undefined;
     if (from === undefined || n <= from) {
+      const a = new Array(n);
+      a[0] = t;
       for (let i = 1; i < n; i++) a[i] = this.value(depth + 1);
       return a;
     }
+    const a = new Array(from + 1);
+    a[0] = t;
     for (let i = 1; i < from; i++) a[i] = this.value(depth + 1);
     const start = this.p;
     const left = this.left;
     const s = (this.scanner ??= new TailScanner(this.maxDepth));
     this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
     this.left = s.left;
-    a.length = from + 1;
-    // A view, not a copy: frames and reassembly buffers are never reused once decoded.
-    a[from] = new RawTail(this.b.subarray(start, this.p), n - from, left - this.left + (n - from));
+    // Offsets into the frame, not a copy: frames and reassembly buffers are never reused once decoded.
+    a[from] = new RawTail(this.b, start, this.p, n - from, left - this.left + (n - from));
     return a;
   }
 

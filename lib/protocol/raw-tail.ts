@@ -15,15 +15,29 @@
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
 import { MsgpackReader } from './msgpack.ts';
 
-/** The last `count` elements of a packet, as the msgpack bytes they arrived as. */
+/**
+ * The last `count` elements of a packet, as the msgpack bytes they arrived
+ * as: src[start..end) (offsets into the batch, not a view of its own: a
+ * typed-array view per relayed packet costs more than the copy it saves).
+ */
 export class RawTail {
   constructor(
-    readonly bytes: Uint8Array,
+    readonly src: Uint8Array,
+    readonly start: number,
+    readonly end: number,
     /** Elements of the packet the bytes hold. */
     readonly count: number,
     /** Values they decode to, counted as a reader's budget counts them (the count elements themselves included). */
     readonly elements: number,
   ) {}
+
+  get bytes(): Uint8Array {
+    return this.src.subarray(this.start, this.end);
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
 }
 
 /** Where a relaying decoder keeps the tail: packet type → index of the first raw element, and the least arity. */
@@ -50,10 +64,10 @@ export function stampTail(t: RawTail, kind: string, caps: readonly string[]): Ra
   if (caps.length < 16) extra.push(0x90 | caps.length);
   else extra.push(0xdc, caps.length >> 8, caps.length & 0xff);
   for (const c of caps) pushStr(extra, c);
-  const bytes = new Uint8Array(t.bytes.length + extra.length);
+  const bytes = new Uint8Array(t.length + extra.length);
   bytes.set(t.bytes, 0);
-  bytes.set(extra, t.bytes.length);
-  return new RawTail(bytes, t.count + 2, t.elements + 2 + caps.length);
+  bytes.set(extra, t.length);
+  return new RawTail(bytes, 0, bytes.length, t.count + 2, t.elements + 2 + caps.length);
 }
 
 /**
@@ -63,7 +77,7 @@ export function stampTail(t: RawTail, kind: string, caps: readonly string[]): Ra
 export function tailAsArray(t: RawTail): Uint8Array {
   const n = t.count;
   const head = n < 16 ? [0x90 | n] : [0xdc, n >> 8, n & 0xff];
-  const out = new Uint8Array(head.length + t.bytes.length);
+  const out = new Uint8Array(head.length + t.length);
   out.set(head, 0);
   out.set(t.bytes, head.length);
   return out;
@@ -85,6 +99,8 @@ export function hasTail(p: readonly unknown[]): boolean {
   return p.length > 0 && p[p.length - 1] instanceof RawTail;
 }
 
+const NO_BYTES = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BYTES.buffer);
 const truncated = (): never => {
   throw new ProtocolError(C.TRUNCATED, 'batch ends early');
 };
@@ -102,26 +118,22 @@ export class TailScanner {
   p = 0;
   /** Elements still allowed (the reader's budget). */
   left = 0;
-  private b: Uint8Array = new Uint8Array(0);
-  private v: DataView = new DataView(new ArrayBuffer(0));
+  private b: Uint8Array = NO_BYTES;
+  private v: DataView = NO_VIEW;
   private over: () => never = () => garbage('element budget');
 
   constructor(private readonly maxDepth: number) {}
 
   /** Skip `count` values at nesting level `depth` from b[p]; `left` and `p` are the reader's. Returns the end. */
   skip(b: Uint8Array, v: DataView, p: number, count: number, depth: number, left: number, over: () => never): number {
+    // The reader's frame is held until the next skip (it is pinned by the RawTail anyway).
     this.over = over;
     this.b = b;
     this.v = v;
     this.p = p;
     this.left = left;
-    try {
-      for (let i = 0; i < count; i++) this.one(depth);
-      return this.p;
-    } finally {
-      this.b = new Uint8Array(0);
-      this.v = new DataView(new ArrayBuffer(0));
-    }
+    for (let i = 0; i < count; i++) this.one(depth);
+    return this.p;
   }
 
   private need(n: number): number {
