@@ -91,3 +91,42 @@ test('relay bytes — a malformed tail is refused by the relaying decoder as by 
     assert.equal((a as ProtocolError).code, (b as ProtocolError).code, what);
   }
 });
+
+test('relay bytes — through a real seed (ws, in-process): msgpack → msgpack, msgpack → json, the seed itself, and a token page (decoded and stamped by the seed) arrive as sent', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  process.env.AEMP_RC = join(mkdtempSync(join(tmpdir(), 'aemp-relay-bytes-')), 'rc.json');
+  const { createNode } = await import('../node/index.ts');
+  const { createToken } = await import('../lib/protocol/token.ts');
+  const SECRET = 'relay-bytes-secret';
+  const base = { secret: SECRET, monitor_timeout: 2000, connect_interval: 200, direct: false };
+  const seed = await createNode({ ...base, nodeid: 'rb_seed', binds: ['127.0.0.1:0'], auth_accept: ['hmac_sha256', 'token'] });
+  const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  const a = await createNode({ ...base, nodeid: 'rb_a', seeds: [url] });
+  const b = await createNode({ ...base, nodeid: 'rb_b', seeds: [url], framing_format: 'json' });
+  const token = await createToken(globalThis.crypto.subtle, SECRET, { node: 'web/*', ttlSec: 600, nowMs: Date.now(), caps: [] });
+  const page = await createNode({ nodeid: 'web/rb', seeds: [url], token, monitor_timeout: 2000, connect_interval: 200, direct: false });
+  try {
+    const msg = ['m', 1.5, -7, 2 ** 40, 'ünïcödé', { k: [1, { z: null }], n: 3 }, new Uint8Array([0, 255]), true, null];
+    const portB = b.port();
+    const portA = a.port();
+    const portS = seed.port();
+    const seen = new Map<string, unknown[]>();
+    const wait = (n: typeof a, port: string) =>
+      new Promise<void>((resolve) => n.rcv(port, 'm', (...data: unknown[]) => (seen.set(port, ['m', ...data]), resolve())));
+    const [wb, wa, ws] = [wait(b, portB), wait(a, portA), wait(seed, portS)];
+    a.snd(portB, ...msg); // msgpack → seed (bytes) → json
+    b.snd(portA, ...msg); // json → seed → msgpack
+    a.snd(portS, ...msg); // to the seed itself
+    await Promise.all([wb, wa, ws]);
+    for (const p of [portB, portA, portS]) assert.deepEqual(seen.get(p), msg, p);
+    // A page's message is decoded, screened and stamped by the seed.
+    const pageIn = a.port();
+    const from = new Promise<unknown[]>((resolve) => a.rcv(pageIn, 'm', (...data: unknown[]) => resolve(data)));
+    page.snd(pageIn, ...msg);
+    assert.deepEqual(['m', ...(await from)], msg);
+  } finally {
+    for (const n of [page, b, a, seed]) await n.shutdown();
+  }
+});
