@@ -92,7 +92,7 @@ test('relay bytes — a malformed tail is refused by the relaying decoder as by 
   }
 });
 
-test('relay bytes — through a real seed (ws, in-process): msgpack → msgpack, msgpack → json, the seed itself, and a token page (decoded and stamped by the seed) arrive as sent', async () => {
+test('relay bytes — through a real seed (ws, in-process): msgpack → msgpack, msgpack → json, the seed itself, and a token page (decoded and stamped by the seed) arrive as sent', { timeout: 60_000 }, async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
