@@ -550,8 +550,9 @@ export class MsgpackReader {
     const s = (this.scanner ??= new TailScanner(this.maxDepth));
     this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
     this.left = s.left;
-    // Offsets into the frame, not a copy: frames and reassembly buffers are never reused once decoded.
-    a[from] = new RawTail(this.b, start, this.p, n - from, left - this.left + (n - from));
+    // A copy of its own (a short one lives in V8's heap): pinning frames until the flush let a
+    // seed's RSS grow by tens of MiB under a flood (test/security/admit-relay-quota).
+    a[from] = new RawTail(this.b.slice(start, this.p), 0, this.p - start, n - from, left - this.left + (n - from));
     return a;
   }
 

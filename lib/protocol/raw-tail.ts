@@ -17,8 +17,8 @@ import { MsgpackReader } from './msgpack.ts';
 
 /**
  * The last `count` elements of a packet, as the msgpack bytes they arrived
- * as: src[start..end) (offsets into the batch, not a view of its own: a
- * typed-array view per relayed packet costs more than the copy it saves).
+ * as: src[start..end) (the reader gives it a copy of its own; a page's
+ * stamped tail is a new buffer).
  */
 export class RawTail {
   constructor(
