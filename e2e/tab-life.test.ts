@@ -5,7 +5,7 @@
  * CDP Page.setWebLifecycleState 'frozen' for its pages (timers keep
  * running), so the tests stop the page's script the way a freeze does,
  * with the debugger (CDP Debugger.pause / resume). The seed's
- * monitor_timeout is 3 s here (profile), the pages' too.
+ * monitor_timeout is 6 s here (profile), the pages' too.
  *
  * - Stopped for less than that, the page is not declared dead and loses
  *   nothing: what the room said meanwhile is shown after, in order.
@@ -69,7 +69,7 @@ before(async () => {
     setValue(db, 'aemp-demo', 'nodeid', 'demo_seed');
     setValue(db, 'aemp-demo', 'binds', ['127.0.0.1:4080']);
     setValue(db, 'aemp-demo', 'secret', 'tab-life-secret');
-    setValue(db, 'aemp-demo', 'monitor_timeout', 3);
+    setValue(db, 'aemp-demo', 'monitor_timeout', 6);
   });
   [demo, browser] = await Promise.all([startDemo({ rc: rc.rc, dist: rc.dist, port: await freePort() }), launchChromium()]);
 });
@@ -95,8 +95,8 @@ test('tab life — a page stopped for less than monitor_timeout is not declared 
     const cdp = await freeze(ben.page);
     for (const t of ['one', 'two', 'three']) await say(ann.page, t);
     await shows(ann.page, 'ann: three');
-    // A second stopped: heartbeats missed, but well under the 3 s after which the seed gives up on it.
-    await wait(1000);
+    // Stopped while the room talked: heartbeats missed (the seed last heard of ben up to 3.6 s before the
+    // freeze, an idle ping period), but well under the 6 s after which the seed gives up on it.
     await thaw(cdp);
     await shows(ben.page, 'ann: three');
     const seen = (await shownMessages(ben.page)).filter((l) => l.startsWith('ann: '));
@@ -114,7 +114,7 @@ test('tab life — a page stopped past monitor_timeout is declared dead, and whe
   try {
     await membersAre(cat.page, ['cat', 'dan']);
     const cdp = await freeze(dan.page);
-    // The seed notices the silence after its monitor_timeout (3 s); the room sees dan go.
+    // The seed notices the silence after its monitor_timeout (6 s); the room sees dan go.
     await cat.page.waitForFunction(() => Array.from(document.querySelectorAll('#log li.notice')).some((li) => /dan \(quits/.test(li.textContent ?? '')), undefined, {
       timeout: 30_000,
     });
@@ -142,8 +142,8 @@ test('tab life — a page whose timers are throttled (none fires sooner than 10 
       w.setInterval = (fn, ms) => si(fn, Math.max(ms ?? 0, 10_000));
     });
     const sent: string[] = [];
-    // Seven seconds of chat: more than twice the 3 s monitor_timeout, in which fay's heartbeat timers never fire.
-    for (let i = 1; i <= 7; i++) {
+    // Twelve seconds of chat: twice the 6 s monitor_timeout, in which fay's own timers never fire.
+    for (let i = 1; i <= 12; i++) {
       await say(eve.page, `tick ${i}`);
       sent.push(`eve: tick ${i}`);
       await shows(fay.page, `eve: tick ${i}`);

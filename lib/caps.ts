@@ -29,10 +29,11 @@ export const TRUSTED: Sender = Object.freeze({ kind: 'secret', caps: CAPS });
 /**
  * Node-port requests any node may send: monitors (monfire is checked
  * against the monitored port's node by remote.ts), lost-message and direct
- * link plumbing, a node's own group registrations and watches (the seed
- * checks the ports are the sender's own), and refusal notices.
+ * link plumbing (signalling, and TURN credentials from its seed: ice.ts), a
+ * node's own group registrations and watches (the seed checks the ports are
+ * the sender's own), and refusal notices.
  */
-const OPEN = new Set(['mon', 'unmon', 'monfire', 'gap', 'rtc', 'grp_hello', 'grp_reg', 'grp_unreg', 'grp_sub', 'grp_unsub', 'denied', 'refused']);
+const OPEN = new Set(['mon', 'unmon', 'monfire', 'gap', 'rtc', 'ice', 'grp_hello', 'grp_reg', 'grp_unreg', 'grp_sub', 'grp_unsub', 'denied', 'refused']);
 
 /** Requests a page may send only with the capability its token grants. */
 const NEEDS = new Map<string, Cap>([

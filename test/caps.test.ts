@@ -31,7 +31,7 @@ const settle = () => new Promise((r) => setTimeout(r, 0));
 
 test('caps — denial: secret holders may do everything, pages only the open requests and what their caps grant', () => {
   for (const req of ['kil', 'spawn', 'trace', 'nodes', 'snd', 'grp_chg', 'grp_sync', 'grp_node', 'anything']) assert.equal(denial(TRUSTED, req), undefined);
-  for (const req of ['mon', 'unmon', 'monfire', 'gap', 'rtc', 'grp_hello', 'grp_reg', 'grp_unreg', 'grp_sub', 'grp_unsub', 'denied', 'refused']) {
+  for (const req of ['mon', 'unmon', 'monfire', 'gap', 'rtc', 'ice', 'grp_hello', 'grp_reg', 'grp_unreg', 'grp_sub', 'grp_unsub', 'denied', 'refused']) {
     assert.equal(denial(PAGE, req), undefined, req);
     assert.equal(denial(ANON, req), undefined, req);
   }

@@ -5,6 +5,7 @@ import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../lib/pr
 import { FRAME_CODES, HANDSHAKE_CODES, ProtocolError } from '../lib/protocol/errors.ts';
 import { MsgpackReader, MsgpackWriter } from '../lib/protocol/msgpack.ts';
 import type { Frame } from '../lib/link.ts';
+import { prng } from './fixtures/prng.ts';
 
 // Deterministic: a failure reproduces with the same seed.
 const SEED = 0x5eed1234;
@@ -20,16 +21,6 @@ const DECODER_CODES = new Set<string>([
   HANDSHAKE_CODES.REFUSED_BY_PEER,
 ]);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gen(rnd: () => number) {
   const int = (n: number) => Math.floor(rnd() * n);

@@ -21,6 +21,7 @@ import { memoryLinkPair } from '../lib/links/memory.ts';
 import { Conn } from '../lib/mesh/conn.ts';
 import { FrameEncoder, type Packet } from '../lib/protocol/codec.ts';
 import { rawConnect, rawNode, type RawLink } from './fixtures/raw-client.ts';
+import { prng } from './fixtures/prng.ts';
 
 // configure() reads the profile database (at createNode time): never the user's.
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-fuzz-'));
@@ -64,17 +65,6 @@ function waitLines(pred: (l: Line) => boolean, count: number, since: number): Pr
 const escapes = (since = 0) =>
   lines.slice(since).filter((l) => /handler threw|uncaught error|close handler threw/.test(l.msg)).map((l) => `[${l.ns}] ${l.msg}`);
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed with FUZZ_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const rnd = prng(SEED);
 const int = (n: number) => Math.floor(rnd() * n);

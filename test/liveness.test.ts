@@ -1,6 +1,6 @@
 /**
  * Link liveness (lib/mesh/liveness.ts): one sweep timer for all links,
- * pings only on idle links and only from the side that dialled, any frame
+ * pings only on idle links and only from the side that accepted, any frame
  * counting as liveness. In-memory links and a ManualClock: exact counts.
  */
 import { test } from 'node:test';
@@ -13,20 +13,20 @@ import type { Packet } from '../lib/protocol/codec.ts';
 
 const MT = 1000;
 
-/** A dialling conn and its answering peer over in-memory links; pings and pongs counted per side. */
-function pair(clock: ManualClock, i = 0) {
+/** An accepting conn (a, it pings) and its dialling, answering peer (b) over in-memory links; pings and pongs counted per side. */
+function pair(clock: ManualClock, i = 0, mtA = MT, mtB = MT) {
   const [la, lb] = memoryLinkPair({ clock, latencyMs: 1 });
   const closed: string[] = [];
   const seen = { a: [] as string[], b: [] as string[] };
-  const mk = (link: typeof la, outbound: boolean, name: 'a' | 'b') =>
+  const mk = (link: typeof la, outbound: boolean, name: 'a' | 'b', mt = MT) =>
     new Conn({
       link, framing: 'msgpack', peer: `${name === 'a' ? 'b' : 'a'}${i}`, peerIsSeed: false, kind: 'secret', outbound, clock,
-      monitorTimeoutMs: MT, maxBufferedBytes: 1 << 30, maxQueuedPackets: 1 << 20, maxMessageSize: 1 << 20,
+      monitorTimeoutMs: mt, maxBufferedBytes: 1 << 30, maxQueuedPackets: 1 << 20, maxMessageSize: 1 << 20,
       onPacket: (p: Packet) => seen[name].push(String(p[0])),
       onClose: (r) => closed.push(`${name}: ${r}`),
     });
-  const a = mk(la, true, 'a');
-  const b = mk(lb, false, 'b');
+  const a = mk(la, false, 'a', mtA);
+  const b = mk(lb, true, 'b', mtB);
   // Count heartbeats on the wire: wrap each link's send.
   const wire = { a: [] as string[], b: [] as string[] };
   for (const [l, name] of [[la, 'a'], [lb, 'b']] as const) {
@@ -51,7 +51,7 @@ async function run(clock: ManualClock, ms: number): Promise<void> {
   }
 }
 
-test('liveness — an idle link is pinged by the side that dialled only, and the other side answers', async () => {
+test('liveness — an idle link is pinged by the side that accepted it only, and the dialling side answers', async () => {
   const clock = new ManualClock(0);
   const { a, b, closed, wire } = pair(clock);
   await run(clock, 5 * MT);
@@ -83,7 +83,7 @@ test('liveness — a link busy both ways carries no heartbeats at all', async ()
   a.close('done');
 });
 
-test('liveness — a link busy one way only is pinged from the dialling side, so neither side times out', async () => {
+test('liveness — a link busy one way only is pinged from the accepting side, so neither side times out', async () => {
   const clock = new ManualClock(0);
   // b (answering side) sends all the time: a hears plenty, but b would hear nothing without a's pings.
   const { a, b, closed, wire } = pair(clock);
@@ -129,26 +129,38 @@ test('liveness — one sweep timer serves every link of a clock, and stops when 
   assert.equal(clock.pending, 0);
 });
 
-test('liveness — over a real seed: the seed never pings a node; a node that pings stays linked, a silent one is closed at monitor_timeout', async () => {
+test('liveness — the answering side pings as a fallback when its own monitor_timeout is shorter than the pinger\'s', async () => {
+  const clock = new ManualClock(0);
+  // a pings only after 2 s of idleness (monitor_timeout 4 s); b, answering, gives up after 1 s of silence.
+  const { a, b, closed, wire } = pair(clock, 0, 4 * MT, MT);
+  await run(clock, 5 * 4 * MT);
+  assert.deepEqual(closed, []);
+  assert.ok(a.isOpen && b.isOpen);
+  const own = wire.b.filter((x) => x === 'p').length;
+  assert.ok(own >= 20, `the short-timeout side pinged ${own} times on its own`);
+  a.close('done');
+});
+
+test('liveness — over a real seed: the seed pings every node; a node that only answers stays linked, a silent one is closed at monitor_timeout', async () => {
   const { createNode } = await import('../node/index.ts');
   const { rawNode } = await import('./fixtures/raw-client.ts');
   const seed = await createNode({ nodeid: 'live-seed', binds: ['127.0.0.1:0'], secret: 's', monitor_timeout: 1000 });
   try {
     const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
-    const talker = await rawNode(url, { nodeId: 'talker', secret: 's', pingEveryMs: 200 });
+    // Never pings on its own (like a tab whose timers are throttled), only answers.
+    const answerer = await rawNode(url, { nodeId: 'answerer', secret: 's', pingEveryMs: 0 });
     // Taken before the handshake: the seed heard the silent node last after this.
     const t0 = Date.now();
     const silent = await rawNode(url, { nodeId: 'silent', secret: 's', pong: false });
     const why = await silent.closed;
     assert.match(why, /heartbeat timeout: nothing from silent for \d+ ms/);
     assert.ok(Date.now() - t0 >= 1000, 'closed before monitor_timeout');
-    // The talker's pings were answered all along, and it is still linked: past 1.5 × monitor_timeout.
-    const answers = () => talker.packets.filter((p) => p[0] === 'P').length;
-    await talker.waitFrame(() => answers() >= 8, 10_000);
-    assert.equal(talker.isClosed(), false);
-    // The seed answered but never pinged either of them.
-    for (const r of [talker, silent]) assert.equal(r.packets.filter((p) => p[0] === 'p').length, 0);
-    talker.link.close('done');
+    // The seed's pings kept coming and were answered: past 1.5 × monitor_timeout, still linked.
+    const pings = () => answerer.packets.filter((p) => p[0] === 'p').length;
+    await answerer.waitFrame(() => pings() >= 4, 10_000);
+    assert.equal(answerer.isClosed(), false);
+    assert.ok(silent.packets.filter((p) => p[0] === 'p').length >= 1, 'the seed pinged the silent node too');
+    answerer.link.close('done');
   } finally {
     await seed.shutdown();
   }

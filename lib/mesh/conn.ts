@@ -111,7 +111,7 @@ export class Conn implements Live {
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
     this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock), relay: o.relay === true && o.kind === 'secret' });
     this.lastRx = this.lastTx = o.clock.now();
-    this.pinger = o.outbound;
+    this.pinger = !o.outbound; // the accepting side pings (liveness.ts)
     // Bound methods, not arrow functions: under tsx every named arrow function gets
     // a `name` property stored out of line, ~250 bytes per link each.
     o.link.setHandlers({ frame: this.onFrame.bind(this), close: this.linkClosed.bind(this) });

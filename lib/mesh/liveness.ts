@@ -7,9 +7,15 @@
  * Rules (docs/protocol.md, "Heartbeats"):
  * - Any frame received counts as liveness; nothing received for
  *   monitor_timeout closes the link.
- * - Only the side that dialled pings, and only on a link idle for
- *   monitor_timeout / 2 (nothing received, or nothing sent, for that long);
- *   the other side answers each ping. A busy link carries no heartbeats.
+ * - Only the side that accepted the link pings (a seed towards its nodes),
+ *   and only on a link idle for monitor_timeout / 2 (nothing received, or
+ *   nothing sent, for that long); the other side answers each ping. A busy
+ *   link carries no heartbeats. The accepting side, because the dialler may
+ *   be a browser tab whose timers are throttled to one a minute: answering
+ *   needs no timer, pinging does.
+ * - The answering side pings too, as a fallback, when it heard nothing for
+ *   3/4 of its own monitor_timeout: its peer may run a longer one (so pings
+ *   less often than this side needs).
  */
 import type { Clock, TimerId } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
@@ -21,7 +27,7 @@ export interface Live {
   readonly lastTx: number;
   /** When this side last pinged (clock ms). */
   readonly lastPing: number;
-  /** This side pings (it dialled). */
+  /** This side pings (it accepted the link). */
   readonly pinger: boolean;
   ping(): void;
   /** Nothing arrived for `silentMs`: close the link. */
@@ -84,10 +90,11 @@ export class Liveness {
     }
     this.graced = false;
     const idle = this.idleMs;
+    const late = 0.75 * mt;
     for (const l of this.links) {
       const silent = now - l.lastRx;
       if (silent > mt) l.dead(silent);
-      else if (l.pinger && now - l.lastPing >= idle && (silent >= idle || now - l.lastTx >= idle)) l.ping();
+      else if (now - l.lastPing >= idle && (l.pinger ? silent >= idle || now - l.lastTx >= idle : silent >= late)) l.ping();
     }
     if (this.links.size > 0) this.schedule(this.tickMs);
   };

@@ -9,15 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { honestPair, hostile, killAll, MiB, startSeed, tokenFor, type HonestPair, type Seed } from './harness.ts';
+import { honestPair, hostile, killAll, MiB, startSeed, tokenFor, type HonestPair, type Seed, flowing, warmUp } from './harness.ts';
 import { assertContained, emptyArrays, firstFragment, flatEmpty, fragments, whole } from './decode-shapes.ts';
 
 after(() => killAll());
-
-// glibc raises its mmap threshold as big blocks are freed, then keeps later ones of that size in the heap:
-// freed, reusable, but resident. Seeds facing pages run with a fixed threshold (docs/security.md), so
-// "memory back after the attack" measures what the seed holds, not the allocator's cache.
-process.env.MALLOC_MMAP_THRESHOLD_ ??= '65536';
 
 /** What the attacker sends on one link, and the code the seed must close it with. */
 const ATTACKS: Array<[string, () => Uint8Array[], RegExp]> = [
@@ -52,15 +47,9 @@ describe('decode bombs at a live seed', () => {
   before(async () => {
     seed = await startSeed({ logLevel: 7 });
     pair = await honestPair(seed);
-    await pair.b.waitFor((e) => e.ev === 'sink' && e.name === 'honest', { timeoutMs: 30_000, what: 'honest stream flowing' });
+    await flowing(pair);
     // The baseline is a seed in use: pages of both kinds have joined and sent a big (fragmented) honest batch.
-    for (const token of [await tokenFor('web/*'), undefined]) {
-      const page = await hostile(seed.url, { token });
-      page.send([['p', new Uint8Array(MiB - 64)]]);
-      await page.waitFrame(() => page.packets.some((p) => p[0] === 'P'), 30_000);
-      page.link.close('warmed up');
-      await page.closed;
-    }
+    await warmUp(seed);
   });
 
   after(async () => {

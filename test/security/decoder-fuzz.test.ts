@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import { FrameDecoder, type Framing, type Packet } from '../../lib/protocol/codec.ts';
 import { FRAME_CODES, ProtocolError } from '../../lib/protocol/errors.ts';
 import type { Frame } from '../../lib/link.ts';
+import { prng } from '../fixtures/prng.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0dec0de5);
 const CASES = Number(process.env.FUZZ_CASES ?? 100_000);
@@ -32,16 +33,6 @@ const CODES = new Set<string>([
   FRAME_CODES.FRAGMENT_TIMEOUT,
 ]);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COUNTS = [0, 1, 2, 3, 15, 16, 17, 255, 256, 4096, 4097, 65535, 65536, 2 ** 31, 2 ** 32 - 1];
 

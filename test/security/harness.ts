@@ -13,6 +13,12 @@ import { rawNode, type RawNode } from '../fixtures/raw-client.ts';
 
 export { killAll, Peer, type PeerEvent } from '../fixtures/driver.ts';
 
+// glibc keeps freed buffers of a few hundred KiB (a page's batches) resident unless they are
+// mmapped: with a fixed threshold, what an attack allocated goes back to the system when it is
+// freed, so "RSS returns within 10% of before" measures the seed, not the allocator
+// (docs/security.md recommends the same for seeds facing pages). Every child inherits it.
+process.env.MALLOC_MMAP_THRESHOLD_ ??= '65536';
+
 export const SECRET = 'security-test-secret';
 /** monitor_timeout of every node here, ms: short, so what hangs is cut quickly. */
 export const MT = 2000;
@@ -119,3 +125,22 @@ export async function hostile(
 }
 
 export const MiB = 1024 * 1024;
+
+/**
+ * Make `seed` a seed in use, as a baseline for memory: a token page and an
+ * anonymous page join and each sends one big (fragmented) honest batch.
+ */
+export async function warmUp(seed: Seed): Promise<void> {
+  for (const token of [await tokenFor('web/*'), undefined]) {
+    const page = await hostile(seed.url, { token });
+    page.send([['p', new Uint8Array(MiB - 64)]]);
+    await page.waitFrame(() => page.packets.some((p) => p[0] === 'P'), 30_000);
+    page.link.close('warmed up');
+    await page.closed;
+  }
+}
+
+/** Resolves once the honest pair's stream is flowing (b has had its first 10,000 messages). */
+export function flowing(pair: HonestPair): Promise<unknown> {
+  return pair.b.waitFor((e: PeerEvent) => e.ev === 'sink' && e.name === 'honest', { timeoutMs: 30_000, what: 'honest stream flowing' });
+}
