@@ -57,6 +57,39 @@ async function rtcRtt(c: MeasureContext): Promise<Measured> {
   return { value, baseline, note: `linkInfo path 'direct' both ways, checked; aemp/raw per run ${pairs} ms` };
 }
 
+/**
+ * Two non-seed Node nodes, one listening (binds, seed: false), after their
+ * switch to a direct WebSocket; the baseline is remote.rtt_p50's
+ * measurement (node ↔ seed node over ws), run by run, alternating.
+ */
+async function nodeNodeRtt(c: MeasureContext): Promise<Measured> {
+  const baseline: number[] = [];
+  const value: number[] = [];
+  for (let k = 0; k < c.runs; k++) {
+    const sub = linkedSignal(c.signal);
+    try {
+      const o = { count: RTT_COUNT, runs: 1, signal: sub.signal };
+      baseline.push(...(await measureRtt({ ...o, echoScript: 'aemp-remote.ts', pingScript: 'aemp-remote.ts' })));
+      value.push(...(await measureRtt({ ...o, echoScript: SCRIPT, pingScript: SCRIPT, helpers: SEED, args: { listen: true } })));
+    } finally {
+      sub.done();
+    }
+  }
+  const pairs = value.map((v, i) => `${v.toFixed(3)}/${baseline[i]!.toFixed(3)}`).join(' ');
+  return { value, baseline, note: `direct WebSocket link (link kind 'ws', linkInfo 'direct'), checked; node_node/remote per run ${pairs} ms` };
+}
+
+export const nodeNodeFigures: Figure[] = [
+  {
+    name: 'node_node.rtt_p50',
+    unit: 'ms',
+    better: 'lower',
+    about: `two non-seed Node nodes (one with binds, seed: false) ping-pong over their direct WebSocket, 2000 round trips; baseline remote.rtt_p50's measurement, interleaved; target ≤ 1.2×`,
+    timeoutMs: 300_000,
+    measure: nodeNodeRtt,
+  },
+];
+
 export const rtcFigures: Figure[] = [
   {
     name: 'rtc.throughput',

@@ -10,7 +10,7 @@ import { type DetectKind, measureDetect } from './detect.ts';
 import { linkedSignal } from './signals.ts';
 import { median, round } from './stats.ts';
 import { groupsFigures } from './figures-groups.ts';
-import { rtcFigures } from './figures-rtc.ts';
+import { nodeNodeFigures, rtcFigures } from './figures-rtc.ts';
 import { packageFigures } from './figures-package.ts';
 import { browserFigures } from './figures-browser.ts';
 
@@ -39,7 +39,7 @@ export interface Measured {
 
 export interface Figure {
   name: string;
-  unit: 'msg/s' | 'ms' | 'bytes';
+  unit: 'msg/s' | 'ms' | 'bytes' | 'µs';
   /** Rates are better higher; times and sizes lower (this decides the ratio). */
   better: 'higher' | 'lower';
   about: string;
@@ -210,6 +210,22 @@ export const figures: Figure[] = [
     },
   },
   {
+    name: 'relay.cpu_us_per_msg',
+    unit: 'µs',
+    better: 'lower',
+    about: `CPU time of sender, seed and receiver (user + system, all threads, /proc) per message of relay.throughput's run, ${WS_COUNT.toLocaleString('en-US')} msgs; target ≤ 1.0`,
+    measure: async (c) => {
+      const value: number[] = [];
+      const m = await aempThroughput(c, {
+        helpers: [{ script: AEMP_REMOTE, args: { role: 'seed' } }],
+        args: { expectPath: 'relay' },
+        onCpu: (us) => value.push(us / WS_COUNT),
+      });
+      if (value.some((v) => !Number.isFinite(v))) throw new Error('no CPU times (needs /proc)');
+      return { value, note: `per process set; ${m.note}` };
+    },
+  },
+  {
     name: 'detect.kill_ms',
     unit: 'ms',
     better: 'lower',
@@ -232,6 +248,7 @@ export const figures: Figure[] = [
   },
   ...groupsFigures,
   ...rtcFigures,
+  ...nodeNodeFigures,
   ...packageFigures,
   ...browserFigures,
 ];

@@ -22,8 +22,25 @@
  *   value = p50 of the samples.
  * The first `warmup` runs (default 1) are done but not reported.
  */
+import { readFileSync } from 'node:fs';
 import { type Child, type ChildEvent, startChild, pairUp } from './child.ts';
 import { quantile } from './stats.ts';
+
+/** Linux clock ticks per second (USER_HZ) for /proc/PID/stat's utime and stime. */
+const USER_HZ = 100;
+
+/** CPU time (user + system, all threads) of process `pid` so far, µs; undefined where /proc is missing. */
+export function cpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ScriptSpec {
   /** Path relative to bench/ (or absolute). */
@@ -47,6 +64,8 @@ export interface PairOptions {
   runTimeoutMs?: number;
   /** Aborting kills every process of the pair. */
   signal?: AbortSignal;
+  /** Called per measured run with the CPU time (µs) all processes (helpers and pair) spent in it. */
+  onCpu?: (micros: number) => void;
 }
 
 export interface ThroughputOptions extends PairOptions {
@@ -114,11 +133,16 @@ async function withPair(
 
     const warm = o.warmupRuns ?? 1;
     const out: number[] = [];
+    const cpu = (): number => children.reduce((sum, c) => sum + (cpuMicros(c.proc.pid) ?? NaN), 0);
     for (let k = 0; k < warm + o.runs; k++) {
       if (o.signal?.aborted) throw new Error('aborted');
+      const cpu0 = o.onCpu !== undefined ? cpu() : 0;
       a.send({ cmd: 'go', run: k });
       const v = await oneRun(p, a, k);
-      if (k >= warm) out.push(v);
+      if (k >= warm) {
+        out.push(v);
+        o.onCpu?.(cpu() - cpu0);
+      }
     }
     return out;
   } finally {

@@ -16,6 +16,11 @@
  *                     ready {path}. Then the loops of aemp-loops.ts
  *                     (shared with aemp-remote.ts), checking after each
  *                     run that the path is still direct.
+ *
+ * With `listen` (the node_node.* figures), the passive node is a non-seed
+ * node with binds (`seed: false`): the two link over a direct WebSocket
+ * instead of WebRTC, and the active side fails unless the link to its peer
+ * is that WebSocket.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +41,8 @@ const args = io.args as {
   warmup?: number;
   /** Extra createNode options for both nodes (experiments: directMaxFrame, …). */
   nodeOpts?: Record<string, unknown>;
+  /** The passive node listens (binds, seed: false): a direct WebSocket link instead of WebRTC. */
+  listen?: boolean;
 };
 const SECRET = 'bench';
 /** How long the two nodes may take to switch to their direct link. */
@@ -52,10 +59,10 @@ function fail(e: unknown): void {
   process.exit(1);
 }
 
-async function join_(nodeid: string): Promise<MpNode> {
+async function join_(nodeid: string, listen = false): Promise<MpNode> {
   const url = args.helpers?.[0]?.url;
   if (url === undefined) throw new Error('rtc-node: no seed helper');
-  const node = await createNode({ nodeid, seeds: [url], secret: SECRET, ...args.nodeOpts });
+  const node = await createNode({ nodeid, seeds: [url], secret: SECRET, ...args.nodeOpts, ...(listen ? { binds: ['127.0.0.1:0'], seed: false } : {}) });
   if (node.upNodes().length === 0) throw new Error(`${nodeid}: could not link to seed ${url}`);
   return node;
 }
@@ -79,7 +86,7 @@ switch (args.role) {
 }
 
 async function passive(role: string): Promise<void> {
-  const node = await join_('b');
+  const node = await join_('b', args.listen === true);
   const port = node.port();
   let peerPort: PortId | undefined;
   node.rcv(port, 'hello', (from: PortId) => {
@@ -115,9 +122,13 @@ async function active(role: string, dst: PortId): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
   node.mon(dst, (...reason: unknown[]) => fail(new Error(`peer port died: ${JSON.stringify(reason)}`)));
+  const wanted = args.listen === true ? 'ws' : 'rtc';
   const check = (): void => {
     if (node.linkInfo(peer)?.path !== 'direct') fail(new Error(`linkInfo(${peer}).path is ${node.linkInfo(peer)?.path}, not direct`));
+    const kind = (node.net as unknown as { conns: Map<string, { link: { kind: string } }> }).conns.get(peer)?.link.kind;
+    if (kind !== wanted) fail(new Error(`the direct link to ${peer} is ${kind}, not ${wanted}`));
   };
+  check();
 
   activeLoop(role, node, me, dst, io, { ...loopOptions(), afterRun: check });
   node.snd(dst, 'go');

@@ -53,7 +53,7 @@ interface Line {
 }
 
 /** Decimals kept per unit: whole msg/s, bytes to 0.1, milliseconds to 0.1 µs. */
-const digits = { 'msg/s': 0, ms: 4, bytes: 1 } as const;
+const digits = { 'msg/s': 0, ms: 4, bytes: 1, 'µs': 3 } as const;
 
 function toLine(f: Figure, m: Measured): Line {
   const value = median(m.value);

@@ -94,6 +94,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...MESH_DEFAULTS,
     seeds,
     binds,
+    // seed: false — binds listen for direct WebSocket links from secret holders only (lib/mesh/direct-ws.ts).
+    ...(opts.seed === false || (opts.seed as unknown) === 'no' ? { seed: false } : {}),
     secret,
     token,
     monitorTimeoutMs: ms(opts, 'monitor_timeout', MESH_DEFAULTS.monitorTimeoutMs),

@@ -25,6 +25,8 @@ export interface SeedLink {
   urls(): readonly string[];
   /** Where this node listens as a seed ([] for a plain node). */
   listening(): readonly string[];
+  /** Where a plain node with binds listens for direct links ([] for the rest). */
+  direct(): readonly string[];
   /** Stop waiting for the first seed link: the pending start() resolves now. */
   stopWaiting(): void;
 }

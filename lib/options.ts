@@ -41,8 +41,10 @@ export const OPTIONS = {
   profile: opt<string>(),
   /** This node's ID ([A-Za-z0-9_-.:/]+); "anon/" asks for a random one. Default: a random ID. */
   nodeid: opt<string>(),
-  /** Listen addresses (host:port, *:port, [::1]:port): a node with binds is a seed (Node only). */
+  /** Listen addresses (host:port, *:port, [::1]:port): a node with binds is a seed (Node only), unless `seed: false`. */
   binds: opt<string[]>(),
+  /** false: a node with binds is not a seed; its binds take direct WebSocket links from other secret holders only. Default true. */
+  seed: opt<boolean>(),
   /** Seeds to join: host:port or ws://, wss:// URLs. */
   seeds: opt<string[]>(),
   /** The mesh's shared secret (HMAC-SHA256 handshake). */

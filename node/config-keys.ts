@@ -42,7 +42,8 @@ interface KeyDef {
 /** Stored keys. `profile` is a ConfigureOptions key too, but it selects, it is not stored. */
 export const KEYS = {
   nodeid: { kind: 'string', check: checkNodeId, doc: 'node ID ([A-Za-z0-9_-.:/]+; "anon/" asks for a random one)' },
-  binds: { kind: 'list', check: (s) => checkHostPort(s, true), doc: 'listen addresses: host:port, *:port, [::1]:port (port 0..65535); a node with binds is a seed' },
+  binds: { kind: 'list', check: (s) => checkHostPort(s, true), doc: 'listen addresses: host:port, *:port, [::1]:port (port 0..65535); a node with binds is a seed (unless seed: no)' },
+  seed: { kind: 'bool', doc: 'yes/no: a node with binds is a seed (default yes); no: its binds take only direct WebSocket links from other secret holders' },
   seeds: { kind: 'list', check: checkSeed, doc: 'seed addresses: host:port or ws://, wss:// URLs' },
   secret: { kind: 'string', check: (s) => { if (!s) throw 'must not be empty'; }, doc: 'shared secret of the mesh (HMAC-SHA256 handshake)' },
   token: { kind: 'string', check: (s) => { if (!/^\S+$/.test(s)) throw 'must be a non-empty word'; }, doc: "token presented instead of the secret (from 'aemp token')" },

@@ -88,6 +88,8 @@ export async function runNode(o: RunOptions = {}): Promise<RunningNode> {
   const urls = [...(seeds?.listening() ?? [])];
   const seed = seeds?.current();
   if (urls.length) say(`aemp: node ${node.NODE} listening on ${urls.join(' ')}`);
+  // A node with binds and seeds: it listens for direct links only.
+  else if (seeds?.direct().length) say(`aemp: node ${node.NODE} listening for direct links on ${seeds.direct().join(' ')}`);
   else if (seed) say(`aemp: node ${node.NODE} linked to seed ${seed}`);
   else if (seeds) say(`aemp: node ${node.NODE}: no seed reachable yet (${seeds.urls().join(' ')}), still trying`);
   else say(`aemp: node ${node.NODE} has neither binds nor seeds: nothing outside this process can reach it`);

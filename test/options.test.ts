@@ -16,7 +16,7 @@ test('options — an unknown key is a compile error and a BadArgumentError namin
     assert.equal(e.message, 'configure: unknown option "monitor_timout"; did you mean "monitor_timeout"?');
     return true;
   });
-  assert.equal(closestOption('Seed'), 'seeds');
+  assert.equal(closestOption('Seedss'), 'seeds');
   assert.equal(closestOption('directidlems'), 'directIdleMs');
 });
 

@@ -44,6 +44,8 @@ export interface ConnOptions {
   maxMessageSize: number;
   /** Batch limits by kind (batch-limits.ts): the peer's kind picks what is decoded, `self` what is encoded. Unset: maxMessageSize both ways. */
   limits?: KindLimits;
+  /** A seed's link: relay packets from a secret holder are decoded up to their addresses only (raw-tail.ts). */
+  relay?: boolean;
   onPacket(p: Packet, c: Conn): void;
   onClose(reason: string, c: Conn): void;
   /** Frames that arrived behind the handshake are handed over through this. */
@@ -109,7 +111,7 @@ export class Conn implements Live {
     const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
     this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret') });
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
-    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock) });
+    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock), relay: o.relay === true && o.kind === 'secret' });
     this.lastRx = this.lastTx = o.clock.now();
     this.pinger = !o.outbound; // the accepting side pings (liveness.ts)
     // Bound methods, not arrow functions: under tsx every named arrow function gets

@@ -27,6 +27,13 @@ const loadRtc = (): Promise<RtcModule> => (rtcModule ??= import('../links/rtc.ts
 export const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export class Attempt {
+  /** 'rtc': a WebRTC data channel; 'ws': a WebSocket to a listening node (direct-ws.ts). */
+  mode: 'rtc' | 'ws' = 'rtc';
+  /** The node that began this attempt: when two attempts cross, the one begun by the smaller node ID wins. */
+  by: NodeId;
+  /** 'ws': the dial in progress (aborted when the attempt ends), and the deadline for the link. */
+  dialAbort: AbortController | undefined;
+  wsTimer: TimerId | undefined;
   handle: RtcLinkHandle | undefined;
   conn: Conn | undefined;
   tx: DirectTx | undefined;
@@ -54,7 +61,15 @@ export class Attempt {
     /** The offerer's framing, used on the channel. */
     readonly framing: Framing,
     private readonly clock: Clock,
-  ) {}
+    me?: NodeId,
+  ) {
+    this.by = initiator ? (me ?? peer) : peer;
+  }
+
+  /** 'ws': call `late` unless a link is up within `ms`. */
+  expect(ms: number, late: () => void): void {
+    this.wsTimer = unrefTimer(this.clock.setTimeout(() => !this.gone && this.conn === undefined && late(), ms));
+  }
 
   /**
    * Create the WebRTC link (loading simple-peer first); `opened` when its
@@ -131,8 +146,9 @@ export class Attempt {
   /** The attempt is over: stop its timers; the link is cut (hard) unless its Conn closes it. */
   end(reason: string, hard: boolean): void {
     this.gone = true;
-    for (const t of [this.switchTimer, this.ackTimer, this.idleTimer]) if (t !== undefined) this.clock.clearTimeout(t);
-    this.switchTimer = this.ackTimer = this.idleTimer = undefined;
+    for (const t of [this.switchTimer, this.ackTimer, this.idleTimer, this.wsTimer]) if (t !== undefined) this.clock.clearTimeout(t);
+    this.switchTimer = this.ackTimer = this.idleTimer = this.wsTimer = undefined;
+    this.dialAbort?.abort();
     if (this.conn !== undefined) {
       if (hard) this.conn.close(reason, true);
     } else this.handle?.destroy(reason);

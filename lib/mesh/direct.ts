@@ -17,6 +17,10 @@
  *   out again over the relay and the receiver drops the copies it has.
  *   With no relay to fall back on (or too much unconfirmed), the node
  *   counts as down: monitors fire.
+ * - Between two secret holders where one listens (`binds` with `seed:
+ *   false`), the listener invites the other to dial it (['rtc', 'ws', cid,
+ *   urls]) and the link is a WebSocket instead (direct-ws.ts); the switch
+ *   and fallback are the same. Pages always get WebRTC.
  */
 import type { Sender } from '../caps.ts';
 import { unrefTimer } from '../clock.ts';
@@ -28,6 +32,7 @@ import { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
 import { DirectTx } from './direct-resend.ts';
+import { DirectWs, directConn, inviteUrls, type DirectHandlers } from './direct-ws.ts';
 import type { DirectHost } from './hosts.ts';
 
 const log = logger('direct');
@@ -44,15 +49,22 @@ interface PeerState {
   held: Array<[PortId, Message]>;
   failures: number;
   retryAt: number;
-  /** The peer's kind and caps as the seeds vouched for them on its last signal (none seen: no rights). */
+  /** The peer's kind and caps as the seeds vouched for them on its last signal or relayed message (none seen: no rights). */
   vouched?: Sender;
+  /** A direct WebSocket link with this peer failed or is refused: WebRTC (if any) from now on. */
+  noWs?: boolean;
 }
 
 export class DirectLinks {
   private readonly peers = new Map<NodeId, PeerState>();
   private readonly me: NodeId;
-  /** Why this node takes no direct links (undefined: it does). */
+  /** Why this node takes no WebRTC links (undefined: it does). */
   private readonly off: string | undefined;
+  /** Why this node takes no direct WebSocket links (undefined: it does). */
+  private readonly offWs: string | undefined;
+  /** Listening for (and dialling) direct WebSocket links. */
+  readonly ws: DirectWs;
+  private readonly directConns = new WeakSet<Conn>();
 
   constructor(private readonly m: DirectHost) {
     this.me = m.nodeId;
@@ -64,6 +76,14 @@ export class DirectLinks {
         : m.seed
           ? `${this.me} is a seed (seeds take no direct links)`
           : undefined;
+    this.offWs = !o.direct
+      ? `direct links are turned off on ${this.me}`
+      : m.seed
+        ? `${this.me} is a seed (seeds take no direct links)`
+        : o.secret === undefined
+          ? `${this.me} holds no mesh secret (direct WebSocket links are for secret holders)`
+          : undefined;
+    this.ws = new DirectWs(m, (c, cid, framing) => this.bindInbound(c, cid, framing));
     m.node.kernel.nodePort.set('rtc', (from, args, who) => this.onRequest(from, args, who));
   }
 
@@ -88,14 +108,44 @@ export class DirectLinks {
     return false;
   }
 
-  /** Traffic with `node` went over the relay (either way): maybe offer a direct link. */
-  traffic(node: NodeId, st = this.peers.get(node)): void {
-    if (this.off !== undefined) return;
-    if (st !== undefined && (st.attempt !== undefined || this.m.clock.now() < st.retryAt)) return;
+  /**
+   * Traffic with `node` went over the relay (either way; `who`: the kind its
+   * seed stamped on a message from it): maybe offer a direct link.
+   */
+  traffic(node: NodeId, st = this.peers.get(node), who?: Sender): void {
+    if (this.off !== undefined && this.offWs !== undefined) return;
+    if (st !== undefined) {
+      if (who !== undefined) st.vouched = who;
+      if (st.attempt !== undefined || this.m.clock.now() < st.retryAt) return;
+    } else if (who !== undefined && who.kind !== 'secret') {
+      // Remember a page as one: it is never invited to a direct WebSocket link.
+      st = this.state(node);
+      st.vouched = who;
+    }
+    if (this.m.conns.has(node) || this.m.signal.aborted || this.attempts() >= this.m.o.directMaxLinks) return;
+    // A listening secret holder invites any peer not known to be a page, whichever ID is smaller.
+    const kind = who?.kind ?? st?.vouched?.kind;
+    if (this.offWs === undefined && this.ws.listening && (kind === undefined || kind === 'secret') && st?.noWs !== true) {
+      st ??= this.state(node);
+      if (who !== undefined) st.vouched = who;
+      this.invite(st, randomCid(this.m.node.random), this.me);
+      return;
+    }
     // Glare-free: only the smaller node ID offers.
-    if (!(this.me < node) || this.m.conns.has(node) || this.m.signal.aborted) return;
-    if (this.attempts() >= this.m.o.directMaxLinks) return;
-    this.start(st ?? this.state(node), randomCid(this.m.node.random), true, this.m.o.framing);
+    if (this.off !== undefined || !(this.me < node)) return;
+    st ??= this.state(node);
+    if (who !== undefined) st.vouched = who;
+    this.start(st, randomCid(this.m.node.random), true, this.m.o.framing);
+  }
+
+  /** Listen for direct WebSocket links (a non-seed node with binds). */
+  listen(binds: readonly string[]): Promise<void> {
+    return this.ws.listen(binds);
+  }
+
+  /** Whether `c` is a direct link (WebRTC or WebSocket) rather than a seed link. */
+  isDirect(c: Conn): boolean {
+    return this.directConns.has(c);
   }
 
   /** `node` is down (monitors fire): cut its direct link hard, drop what waited; a new session starts afresh. */
@@ -137,7 +187,7 @@ export class DirectLinks {
   }
 
   private start(st: PeerState, cid: number, initiator: boolean, framing: Framing): Attempt {
-    const a = new Attempt(st.node, cid, initiator, framing, this.m.clock);
+    const a = new Attempt(st.node, cid, initiator, framing, this.m.clock, this.me);
     st.attempt = a;
     log.info(`${initiator ? 'offering a direct link to' : 'answering a direct link from'} ${st.node}`);
     const o = this.m.o;
@@ -198,8 +248,16 @@ export class DirectLinks {
       onClose: (reason, conn) => this.onClose(st, conn, reason),
     });
     m.vouch(c, st.vouched?.caps ?? []);
+    this.switchOver(st, a, c, a.framing);
+  }
+
+  /** A direct link (WebRTC or WebSocket) is up as `c`: our direction starts to switch. */
+  private switchOver(st: PeerState, a: Attempt, c: Conn, framing: Framing): void {
+    const m = this.m;
+    const o = m.o;
     a.conn = c;
-    const dec = new FrameDecoder({ framing: a.framing, maxFrameSize: a.handle.link.maxFrameSize, maxMessageSize: o.maxMessageSize });
+    this.directConns.add(c);
+    const dec = new FrameDecoder({ framing, maxFrameSize: c.link.maxFrameSize, maxMessageSize: o.maxMessageSize });
     a.tx = new DirectTx(c, o.directMaxResend, (frames) => frames.flatMap((f) => dec.decode(f)));
     c.messages = a.tx;
     m.connOpened(c);
@@ -325,9 +383,92 @@ export class DirectLinks {
     log.log(level, `direct link to ${node} closed (${reason}); back on the relay, ${unconfirmed!.length} unconfirmed messages resent`);
   }
 
+  // --- direct WebSocket links ------------------------------------------------
+
+  /** We listen: invite the peer to dial us (attempt `cid`, begun by `by`); the link must come within the connect timeout. */
+  private invite(st: PeerState, cid: number, by: NodeId): void {
+    const a = new Attempt(st.node, cid, false, this.m.o.framing, this.m.clock);
+    a.mode = 'ws';
+    a.by = by;
+    st.attempt = a;
+    log.info(`inviting ${st.node} to a direct WebSocket link`);
+    a.expect(this.m.o.directConnectTimeoutMs, () => {
+      this.failed(st, a, `no direct WebSocket link from ${st.node} within ${this.m.o.directConnectTimeoutMs} ms`, true);
+      st.noWs = true;
+    });
+    this.m.node.kernel.snd(st.node, ['rtc', 'ws', cid, this.ws.urls]);
+  }
+
+  /** A secret holder invites us to dial it: replaces a crossing attempt of ours if the peer's wins, then dials. */
+  private onInvite(from: NodeId, cid: number, x: unknown, who: Sender): void {
+    // 'ws': this node takes no direct WebSocket link from the peer (it falls back to WebRTC); else only this attempt ends.
+    const no = (why: string, ws = true): void => this.m.node.kernel.snd(from, ['rtc', 'no', cid, why, false, ws ? 'ws' : undefined]);
+    if (this.m.signal.aborted) return;
+    // The seeds stamp the sender: only a secret holder's invitation is dialled (a page cannot listen anyway).
+    if (who.kind !== 'secret') return no(`${this.me} takes direct WebSocket invitations from secret holders only`);
+    if (this.offWs !== undefined) return no(this.offWs);
+    const urls = inviteUrls(x);
+    if (urls === undefined) return no('malformed direct WebSocket invitation');
+    let st = this.peers.get(from);
+    const a = st?.attempt;
+    if (st !== undefined && a !== undefined) {
+      if (a.conn !== undefined) return no(`a direct link with ${from} is up already`, false);
+      if (a.cid === cid && a.mode === 'ws') return; // the same invitation again
+      if (a.cid !== cid) {
+        // Two attempts crossed: the one begun by the smaller node ID wins, on both sides.
+        if (a.by < from) return no('crossed with an attempt of mine', false);
+        this.failed(st, a, `${from} invited a direct WebSocket link`, false);
+      } else {
+        // Our WebRTC offer, answered by an invitation: dial instead (no failure).
+        st.attempt = undefined;
+        a.end(`${from} invited a direct WebSocket link`, false);
+      }
+      st = this.peers.get(from);
+    }
+    if (this.m.conns.has(from) || (a === undefined && this.attempts() >= this.m.o.directMaxLinks)) return no(`${this.me} takes no more direct links now`, false);
+    st ??= this.state(from);
+    st.vouched = who;
+    const b = new Attempt(from, cid, true, this.m.o.framing, this.m.clock);
+    b.mode = 'ws';
+    b.by = a?.cid === cid ? a.by : from;
+    b.dialAbort = new AbortController();
+    st.attempt = b;
+    const s = st;
+    log.info(`dialling ${from} for a direct WebSocket link`);
+    this.ws.dial(urls, from, b.dialAbort.signal).then(
+      ({ link, hs }) => {
+        if (s.attempt !== b) return link.close('direct link attempt ended');
+        const c = directConn(this.m, link, hs, true, this.handlers(s));
+        c.send(['dws', cid]);
+        this.switchOver(s, b, c, hs.result.framing);
+      },
+      (e: Error) => {
+        if (s.attempt !== b) return;
+        this.failed(s, b, e.message, false);
+        s.noWs = true;
+        no(e.message);
+      },
+    );
+  }
+
+  /** An accepted direct WebSocket link named attempt `cid`: it must be our invitation to that very peer. */
+  private bindInbound(c: Conn, cid: unknown, framing: Framing): DirectHandlers | string {
+    const st = this.peers.get(c.peer);
+    const a = st?.attempt;
+    if (st === undefined || a === undefined || a.cid !== cid || a.mode !== 'ws' || a.conn !== undefined || a.dialAbort !== undefined)
+      return `no direct link attempt ${String(cid).slice(0, 20)} with ${c.peer} here`;
+    // Synchronously: the peer's confirmation may follow in the same frame.
+    this.switchOver(st, a, c, framing);
+    return this.handlers(st);
+  }
+
+  private handlers(st: PeerState): DirectHandlers {
+    return { onPacket: (p, conn) => this.onPacket(st, p, conn), onClose: (reason, conn) => this.onClose(st, conn, reason) };
+  }
+
   // --- signalling (node-port requests) --------------------------------------
 
-  private onRequest(from: NodeId, [op, cid, x, y]: unknown[], who: Sender): void {
+  private onRequest(from: NodeId, [op, cid, x, y, z]: unknown[], who: Sender): void {
     if (typeof cid !== 'number') {
       log.warn(`bad rtc request from ${from}: ${String(op).slice(0, 20)} without an attempt number`, 'bad-request');
       return;
@@ -335,6 +476,8 @@ export class DirectLinks {
     switch (op) {
       case 'sig':
         return this.onSignal(from, cid, x, y, who);
+      case 'ws':
+        return this.onInvite(from, cid, x, who);
       case 'mark':
         return this.onMark(from, cid);
       case 'no': {
@@ -344,6 +487,13 @@ export class DirectLinks {
         const text = `${from} said: ${String(x).slice(0, 300)}`;
         if (a.conn !== undefined) a.conn.close(text);
         else this.failed(st, a, text, false);
+        if (z === 'ws' && a.mode === 'ws' && a.conn === undefined) {
+          // No WebSocket link with this peer (it cannot dial us, or takes none): WebRTC, if any, at once.
+          st.noWs = true;
+          st.retryAt = 0;
+          st.failures = Math.max(0, st.failures - 1);
+          return this.traffic(from, st);
+        }
         // A node that cannot take direct links at all is not asked again soon.
         if (y === true) st.retryAt = this.m.clock.now() + 8 * this.m.o.directRetryMs;
         return;
@@ -360,6 +510,23 @@ export class DirectLinks {
     }
     const isOffer = (data as { type?: unknown }).type === 'offer';
     if (this.m.signal.aborted) return;
+    if (isOffer && this.ws.listening && this.offWs === undefined && who.kind === 'secret' && this.me > from && this.peers.get(from)?.noWs !== true) {
+      // A secret holder offers WebRTC, and we listen: invite it to dial us instead (same attempt; its offer wins any crossing).
+      const st = this.peers.get(from);
+      const a = st?.attempt;
+      if (st !== undefined && a !== undefined) {
+        if (a.cid === cid) return; // the offer's later signals: the invitation went out already
+        if (a.conn !== undefined) a.conn.close('the peer offered a new direct link');
+        else this.failed(st, a, 'the peer offered a new direct link', false);
+      }
+      if (this.attempts() >= this.m.o.directMaxLinks || this.m.conns.has(from)) {
+        this.m.node.kernel.snd(from, ['rtc', 'no', cid, `${this.me} takes no more direct links now`]);
+        return;
+      }
+      const s = this.peers.get(from) ?? this.state(from);
+      s.vouched = who;
+      return this.invite(s, cid, from);
+    }
     if (this.off !== undefined) {
       if (isOffer) this.m.node.kernel.snd(from, ['rtc', 'no', cid, this.off, true]);
       return;
@@ -368,6 +535,7 @@ export class DirectLinks {
     const a = st?.attempt;
     if (a !== undefined && a.cid === cid) {
       st!.vouched = who;
+      if (a.mode === 'ws') return; // we invited instead of answering: the offer's signals have nowhere to go
       return a.feed(data);
     }
     // We offer to nodes with larger IDs and never answer them; signals of attempts gone here are dropped.

@@ -22,8 +22,12 @@ export type GroupsHost = Pick<Mesh, GroupsHostKeys>;
 export type DirectHost = Pick<
   Mesh,
   | 'bad' | 'batchLimits' | 'clock' | 'connClosed' | 'connOpened' | 'conns' | 'deliver' | 'handlePacket' | 'node' | 'nodeDown' | 'nodeId' | 'o' | 'seed'
-  | 'seedConn' | 'send' | 'senderOf' | 'sessions' | 'signal' | 'vouch'
+  | 'seedConn' | 'send' | 'senderOf' | 'sessions' | 'signal' | 'vouch' | DirectWsKeys
 >;
+
+type DirectWsKeys = 'batchLimits' | 'clock' | 'handshakeOptions' | 'nodeId' | 'o' | 'signal';
+/** What the direct WebSocket links (direct-ws.ts) use of the mesh. */
+export type DirectWsHost = Pick<Mesh, DirectWsKeys>;
 
 /** What the ICE server hand-out (ice.ts) uses of the mesh. */
 export type IceHost = Pick<Mesh, 'clock' | 'hooks' | 'node' | 'o' | 'seed' | 'seedConn'>;

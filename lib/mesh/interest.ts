@@ -13,8 +13,19 @@ export class Interest {
   /** local node → peers it talked with (to forget it when it leaves). */
   private byLocal = new Map<NodeId, Set<NodeId>>();
 
+  // The last two pairs noted: a stream between two nodes notes the same pairs for every message (seed.ts).
+  private l1: NodeId | undefined;
+  private p1: NodeId | undefined;
+  private l2: NodeId | undefined;
+  private p2: NodeId | undefined;
+
   /** Local node `local` sent to or received from `peer` through this seed. */
   note(local: NodeId, peer: NodeId): void {
+    if ((local === this.l1 && peer === this.p1) || (local === this.l2 && peer === this.p2)) return;
+    this.l2 = this.l1;
+    this.p2 = this.p1;
+    this.l1 = local;
+    this.p1 = peer;
     let locals = this.byPeer.get(peer);
     if (locals === undefined) this.byPeer.set(peer, (locals = new Set()));
     else if (locals.has(local)) return;
@@ -26,6 +37,7 @@ export class Interest {
 
   /** The local nodes to tell that `peer` is down (forgotten here: they start afresh). */
   take(peer: NodeId): NodeId[] {
+    this.l1 = this.p1 = this.l2 = this.p2 = undefined;
     const locals = this.byPeer.get(peer);
     if (locals === undefined) return [];
     this.byPeer.delete(peer);
@@ -35,6 +47,7 @@ export class Interest {
 
   /** Local node `local` left: forget what it talked with. */
   forget(local: NodeId): void {
+    this.l1 = this.p1 = this.l2 = this.p2 = undefined;
     const peers = this.byLocal.get(local);
     if (peers === undefined) return;
     this.byLocal.delete(local);

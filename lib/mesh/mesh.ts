@@ -49,6 +49,8 @@ export type ListenAdmission = Pick<AdmitOptions, 'admitTimeoutMs' | 'maxPendingP
 export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, BatchLimitOptions {
   seeds: string[];
   binds: string[];
+  /** false: a node with binds is no seed; it listens only for direct WebSocket links from secret holders (direct-ws.ts). */
+  seed?: boolean;
   secret?: string;
   /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
   token?: string | TokenSource;
@@ -145,7 +147,7 @@ export class Mesh implements Network {
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
-    if (o.binds.length > 0) this.seed = new SeedRole(this);
+    if (o.binds.length > 0 && o.seed !== false) this.seed = new SeedRole(this);
     this.direct = new DirectLinks(this);
     installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
     node.kernel.nodePort.set('gap', (from, [sid]) => {
@@ -177,6 +179,7 @@ export class Mesh implements Network {
   /** Listen (seeds), start dialling seeds; resolves once linked to a seed or after max(monitor_timeout, 5 s). */
   async start(): Promise<void> {
     if (this.seed) await this.seed.listen();
+    else if (this.o.binds.length > 0) await this.direct.listen(this.o.binds);
     if (this.seed) {
       for (const url of this.seedUrls) this.seed.dial(url);
       return;
@@ -250,6 +253,7 @@ export class Mesh implements Network {
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
       limits: this.batchLimits,
+      relay: this.seed !== undefined,
       onPacket: this.connPacket,
       onClose: this.connClose,
       attach: hs.attach,
@@ -405,11 +409,13 @@ export class Mesh implements Network {
     switch (p[0]) {
       case 'm':
         return this.deliver(c.peer, p[1], p[2], p[3], p[4], this.senderOf(c));
-      case 'f':
+      case 'f': {
         // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
-        this.direct.traffic(p[1]);
-        return this.deliver(p[1], p[2], p[3], p[4], p[5], stampedSender(p[6], p[7]));
+        const who = stampedSender(p[6], p[7]);
+        this.direct.traffic(p[1], undefined, who);
+        return this.deliver(p[1], p[2], p[3], p[4], p[5], who);
+      }
       case 'nack':
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
         return this.nodeDown(p[1], te(String(p[2] ?? `node ${p[1]} is not reachable`)));
@@ -528,7 +534,7 @@ export class Mesh implements Network {
   }
   linkInfo(node: NodeId): LinkInfo | undefined {
     const c = this.conns.get(node);
-    if (c) return { path: c.link.kind === 'rtc' ? 'direct' : 'seed', rttMs: c.rttMs };
+    if (c) return { path: this.direct.isDirect(c) ? 'direct' : 'seed', rttMs: c.rttMs };
     if (this.up.has(node)) return { path: 'relay', rttMs: this.seedConn?.rttMs };
     return undefined;
   }
@@ -538,6 +544,7 @@ export class Mesh implements Network {
     for (const c of [...this.conns.values()]) c.goodbye(`node ${this.nodeId} shut down`);
     this.direct.shutdown(`node ${this.nodeId} shut down`);
     await this.seed?.close();
+    await this.direct.ws.close();
     for (const n of [...this.up, ...this.sessions.peers()]) this.nodeDown(n, te(`this node (${this.nodeId}) shut down`));
   }
 }

@@ -17,6 +17,7 @@ import { isNodeId, type NodeId, type PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
 import type { Packet } from '../protocol/codec.ts';
+import { RawTail, expandPacket, expandTail } from '../protocol/raw-tail.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import type { Stamp } from './mesh.ts';
@@ -202,6 +203,12 @@ export class SeedRole {
     const m = this.m;
     switch (p[0]) {
       case 'r': {
+        if (p[2] instanceof RawTail) {
+          // A secret holder's request, decoded up to its destination: its bytes go on as they came.
+          if (!isNodeId(p[1]) || p[2].count !== 4) return (m.bad(c, p), true);
+          if (p[1] !== m.nodeId) return (this.forward(c.peer, p[1], p[2], c), true);
+          p = expandPacket(p);
+        }
         // Relay request from a node (or seed): the link's peer is the sender, whatever it claims.
         const [, dst, sid, seq, port, msg] = p;
         if (!isNodeId(dst)) return (m.bad(c, p), true);
@@ -211,6 +218,19 @@ export class SeedRole {
       }
       case 'F': {
         if (!c.peerIsSeed) return false;
+        if (p[3] instanceof RawTail) {
+          const [, s, d, t] = p;
+          if (!isNodeId(s) || !isNodeId(d) || (t.count !== 4 && t.count !== 6)) return (m.bad(c, p), true);
+          const dn = m.conns.get(d);
+          if (d !== m.nodeId && dn && !dn.peerIsSeed) {
+            // The stamp of src's own seed, if any, is in the tail: the receiving node re-reads it (stampedSender).
+            this.relayed++;
+            this.interest.note(d, s);
+            dn.send(['f', s, t]);
+            return true;
+          }
+          p = expandPacket(p);
+        }
         const [, src, dst, sid, seq, port, msg, kind, caps] = p;
         if (!isNodeId(src) || !isNodeId(dst)) return (m.bad(c, p), true);
         const to = m.conns.get(dst);
@@ -291,6 +311,31 @@ export class SeedRole {
     const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
     if (sc) {
       sc.send(stamp.length === 0 ? ['F', src, dst, sid, seq, port, msg] : ['F', src, dst, sid, seq, port, msg, ...stamp]);
+      return;
+    }
+    this.relayed--;
+    from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
+  }
+
+  /** route() for a secret holder's message kept as bytes (raw-tail.ts): [sid, seq, port, msg] in `t`, no stamp. */
+  private forward(src: NodeId, dst: NodeId, t: RawTail, from: Conn): void {
+    const m = this.m;
+    if (!from.peerIsSeed) {
+      const q = this.lastQuotaConn === from ? this.lastQuota : this.quotaOf(from);
+      if (q !== undefined && !q.take()) return this.overQuota(from, q, dst, expandTail(t)[0]);
+    }
+    const to = m.conns.get(dst);
+    this.relayed++;
+    if (!from.peerIsSeed) this.interest.note(src, dst);
+    if (to) {
+      if (!to.peerIsSeed) this.interest.note(dst, src);
+      to.send(to.peerIsSeed ? ['F', src, dst, t] : ['f', src, t]);
+      return;
+    }
+    const viaSeed = this.directory.get(dst);
+    const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
+    if (sc) {
+      sc.send(['F', src, dst, t]);
       return;
     }
     this.relayed--;

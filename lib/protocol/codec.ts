@@ -31,6 +31,7 @@ import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
 import { asciiOnly, endsEarly, fromJsonValue, jsonShape, toJsonValue } from './json.ts';
 import { parseRefusal } from './handshake.ts';
+import { RAW_TAIL_FROM, expandPacket, hasTail } from './raw-tail.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
 export type Packet = unknown[];
@@ -58,6 +59,12 @@ export interface CodecOptions {
   fragmentTimeoutMs?: number;
   /** The clock for fragmentTimeoutMs (the Conn's injected Clock). */
   now?: () => number;
+  /**
+   * A relaying seed's decoder: relay packets ('r', 'F') keep what follows
+   * their addresses as the msgpack bytes it came as (raw-tail.ts). msgpack
+   * only; json decodes everything.
+   */
+  relay?: boolean;
 }
 
 /** The limits that differ between kinds of peer (mesh options maxMessageSize / pageMaxMessageSize etc.). */
@@ -182,7 +189,8 @@ export class FrameEncoder {
   private encodeJson(batch: Packet[]): Frame[] | undefined {
     let text: string;
     try {
-      text = JSON.stringify(toJsonValue(batch, 1, this.o.maxDepth));
+      // Relayed packets from a msgpack link carry raw tails: json gets their values.
+      text = JSON.stringify(toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? expandPacket(p) : p)) : batch, 1, this.o.maxDepth));
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
@@ -257,7 +265,10 @@ export class FrameDecoder {
   constructor(o: CodecOptions) {
     this.o = limits(o);
     this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
-    if (this.o.framing === 'msgpack') this.dec = new MsgpackReader(this.o.maxDepth);
+    if (this.o.framing === 'msgpack') {
+      this.dec = new MsgpackReader(this.o.maxDepth);
+      if (o.relay === true) this.dec.rawFrom = RAW_TAIL_FROM;
+    }
   }
 
   /** When the open fragmented batch must be complete (undefined: none open, or no fragmentTimeoutMs). */

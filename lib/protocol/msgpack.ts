@@ -16,6 +16,7 @@
  * types are refused, and a "__proto__" map key becomes an own property.
  */
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
+import { RawTail, TailScanner } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
@@ -165,6 +166,7 @@ export class MsgpackWriter {
       } else if (Array.isArray(v)) {
         if (Object.isFrozen(v)) return this.frozen(v, depth);
         this.mutable = true;
+        if (v.length > 0 && v[v.length - 1] instanceof RawTail) return this.withTail(v, depth);
         this.head(v.length, 0x90, 0xdc, 0xdd);
         this.elements += v.length;
         for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
@@ -218,6 +220,26 @@ export class MsgpackWriter {
     if (!this.mutable) memo.set(v, { bytes: this.buf.slice(start, this.p), levels: this.deepest - depth + 1, elements: this.elements - elementsBefore });
     this.mutable ||= outerMutable;
     if (this.deepest < outerDeepest) this.deepest = outerDeepest;
+  }
+
+  /** A relayed packet ending in a RawTail (raw-tail.ts): its header counts the tail's elements, whose bytes go as they are. */
+  private withTail(v: unknown[], depth: number): void {
+    const t = v[v.length - 1] as RawTail;
+    this.head(v.length - 1 + t.count, 0x90, 0xdc, 0xdd);
+    this.elements += v.length - 1 + t.elements;
+    for (let i = 0; i < v.length - 1; i++) this.value(v[i], depth + 1);
+    const n = t.end - t.start;
+    this.ensure(n);
+    const buf = this.buf;
+    const src = t.src;
+    let p = this.p;
+    // Relayed messages are mostly short: a loop beats creating a view to set() from.
+    if (n <= 64) for (let i = t.start; i < t.end; i++) buf[p++] = src[i]!;
+    else {
+      buf.set(src.subarray(t.start, t.end), p);
+      p += n;
+    }
+    this.p = p;
   }
 
   /** Array/map header: fix form below 16, then 16- and 32-bit counts. */
@@ -390,6 +412,14 @@ export class MsgpackReader {
   /** Elements still allowed in this read. */
   private left = Infinity;
 
+  /**
+   * A relaying seed's reader (raw-tail.ts): a packet whose type is a key
+   * here keeps its elements from that index on as a RawTail of their bytes.
+   */
+  rawFrom: Readonly<Record<string, number>> | undefined;
+  private scanner: TailScanner | undefined;
+  private readonly over = (): never => this.tooManyElements();
+
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {}
 
@@ -494,8 +524,33 @@ export class MsgpackReader {
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
     if ((this.left -= n) < 0) this.tooManyElements();
+    if (depth === 2 && n > 1 && this.rawFrom !== undefined) return this.packet(n, depth);
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
+    return a;
+  }
+
+  /** A packet of a relaying reader: its type, then either its values or its first ones and a RawTail. */
+  private packet(n: number, depth: number): unknown[] {
+    const t = this.value(depth + 1);
+    const from = typeof t === 'string' ? this.rawFrom![t] : undefined;
+    if (from === undefined || n <= from) {
+      const a = new Array(n);
+      a[0] = t;
+      for (let i = 1; i < n; i++) a[i] = this.value(depth + 1);
+      return a;
+    }
+    const a = new Array(from + 1);
+    a[0] = t;
+    for (let i = 1; i < from; i++) a[i] = this.value(depth + 1);
+    const start = this.p;
+    const left = this.left;
+    const s = (this.scanner ??= new TailScanner(this.maxDepth));
+    this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
+    this.left = s.left;
+    // A copy of its own (a short one lives in V8's heap): pinning frames until the flush let a
+    // seed's RSS grow by tens of MiB under a flood (test/security/admit-relay-quota).
+    a[from] = new RawTail(this.b.slice(start, this.p), 0, this.p - start, n - from, left - this.left + (n - from));
     return a;
   }
 

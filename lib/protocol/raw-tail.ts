@@ -1,0 +1,220 @@
+/**
+ * Relaying without re-encoding. A seed decodes of a relay request
+ * ['r', dst, sid, seq, port, msg] only the type and `dst` (of a seed-to-seed
+ * ['F', src, dst, …] only src and dst); the rest stays the msgpack bytes it
+ * came as, a RawTail, checked for shape and bounds but not materialised.
+ * The packet it forwards (['f', src, RawTail] or ['F', src, dst, RawTail])
+ * is written with those bytes copied as they are: a packet's array header
+ * counts the tail's elements. docs/protocol.md ("Relaying bytes").
+ *
+ * Only msgpack links carry tails; a json link gets them expanded
+ * (expandTails), and whatever needs the values themselves (a message to
+ * the seed itself, a page's request screened by the seed) expands them too.
+ */
+
+import { FRAME_CODES as C, ProtocolError } from './errors.ts';
+import { MsgpackReader } from './msgpack.ts';
+
+/**
+ * The last `count` elements of a packet, as the msgpack bytes they arrived
+ * as: src[start..end) (the reader gives it a copy of its own; a page's
+ * stamped tail is a new buffer).
+ */
+export class RawTail {
+  constructor(
+    readonly src: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+    /** Elements of the packet the bytes hold. */
+    readonly count: number,
+    /** Values they decode to, counted as a reader's budget counts them (the count elements themselves included). */
+    readonly elements: number,
+  ) {}
+
+  get bytes(): Uint8Array {
+    return this.src.subarray(this.start, this.end);
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
+}
+
+/** Where a relaying decoder keeps the tail: packet type → index of the first raw element, and the least arity. */
+export const RAW_TAIL_FROM: Readonly<Record<string, number>> = { r: 2, F: 3 };
+
+/** msgpack of one short string (type tags, kinds, caps: never long). */
+function pushStr(out: number[], s: string): void {
+  const n = s.length;
+  if (n < 32) out.push(0xa0 | n);
+  else if (n < 256) out.push(0xd9, n);
+  else out.push(0xda, n >> 8, n & 0xff);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    // Kinds and caps are ASCII words (lib/caps.ts); anything else is not a stamp.
+    if (c > 0x7f) throw new Error(`stamp value ${JSON.stringify(s)} is not ASCII`);
+    out.push(c);
+  }
+}
+
+/** The tail with a page's stamp [kind, caps] appended (two more elements). */
+export function stampTail(t: RawTail, kind: string, caps: readonly string[]): RawTail {
+  const extra: number[] = [];
+  pushStr(extra, kind);
+  if (caps.length < 16) extra.push(0x90 | caps.length);
+  else extra.push(0xdc, caps.length >> 8, caps.length & 0xff);
+  for (const c of caps) pushStr(extra, c);
+  const bytes = new Uint8Array(t.length + extra.length);
+  bytes.set(t.bytes, 0);
+  bytes.set(extra, t.length);
+  return new RawTail(bytes, 0, bytes.length, t.count + 2, t.elements + 2 + caps.length);
+}
+
+/**
+ * msgpack bytes of an array of `t.count` elements holding the tail's values
+ * (a reader turns it into the values themselves).
+ */
+export function tailAsArray(t: RawTail): Uint8Array {
+  const n = t.count;
+  const head = n < 16 ? [0x90 | n] : [0xdc, n >> 8, n & 0xff];
+  const out = new Uint8Array(head.length + t.length);
+  out.set(head, 0);
+  out.set(t.bytes, head.length);
+  return out;
+}
+
+/** The tail's values (for a message to the seed itself, a page's screened request, a json link). */
+export function expandTail(t: RawTail, maxDepth = 100): unknown[] {
+  return new MsgpackReader(maxDepth).read(tailAsArray(t)) as unknown[];
+}
+
+/** `p` with a RawTail at its end replaced by the values it holds. */
+export function expandPacket(p: readonly unknown[]): unknown[] {
+  const t = p[p.length - 1] as RawTail;
+  return [...p.slice(0, -1), ...expandTail(t)];
+}
+
+/** Whether `p` ends in a RawTail (the packets a relaying seed forwards). */
+export function hasTail(p: readonly unknown[]): boolean {
+  return p.length > 0 && p[p.length - 1] instanceof RawTail;
+}
+
+const NO_BYTES = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BYTES.buffer);
+const truncated = (): never => {
+  throw new ProtocolError(C.TRUNCATED, 'batch ends early');
+};
+const garbage = (message: string): never => {
+  throw new ProtocolError(C.GARBAGE, message);
+};
+
+/**
+ * Steps over msgpack values in `b` without materialising them, with every
+ * check MsgpackReader makes (bounds, nesting, the element budget, map key
+ * types, no extensions): a tail the seed forwards is one its receiver can
+ * decode, and a malformed one closes the sender's link, not the receiver's.
+ */
+export class TailScanner {
+  p = 0;
+  /** Elements still allowed (the reader's budget). */
+  left = 0;
+  private b: Uint8Array = NO_BYTES;
+  private v: DataView = NO_VIEW;
+  private over: () => never = () => garbage('element budget');
+
+  constructor(private readonly maxDepth: number) {}
+
+  /** Skip `count` values at nesting level `depth` from b[p]; `left` and `p` are the reader's. Returns the end. */
+  skip(b: Uint8Array, v: DataView, p: number, count: number, depth: number, left: number, over: () => never): number {
+    // The reader's frame is held until the next skip (it is pinned by the RawTail anyway).
+    this.over = over;
+    this.b = b;
+    this.v = v;
+    this.p = p;
+    this.left = left;
+    for (let i = 0; i < count; i++) this.one(depth);
+    return this.p;
+  }
+
+  private need(n: number): number {
+    const at = this.p;
+    if (at + n > this.b.length) truncated();
+    this.p = at + n;
+    return at;
+  }
+
+  private one(depth: number): void {
+    const b = this.b;
+    if (this.p >= b.length) truncated();
+    const h = b[this.p++]!;
+    if (h < 0x80 || h >= 0xe0) return;
+    if (h < 0x90) return this.map(h & 0x0f, depth);
+    if (h < 0xa0) return this.array(h & 0x0f, depth);
+    if (h < 0xc0) return void this.need(h & 0x1f);
+    const v = this.v;
+    switch (h) {
+      case 0xc0:
+      case 0xc2:
+      case 0xc3:
+        return;
+      case 0xc4:
+      case 0xd9:
+        return void this.need(b[this.need(1)]!);
+      case 0xc5:
+      case 0xda:
+        return void this.need(v.getUint16(this.need(2)));
+      case 0xc6:
+      case 0xdb:
+        return void this.need(v.getUint32(this.need(4)));
+      case 0xcc:
+      case 0xd0:
+        return void this.need(1);
+      case 0xcd:
+      case 0xd1:
+        return void this.need(2);
+      case 0xca:
+      case 0xce:
+      case 0xd2:
+        return void this.need(4);
+      case 0xcb:
+      case 0xcf:
+      case 0xd3:
+        return void this.need(8);
+      case 0xdc:
+        return this.array(v.getUint16(this.need(2)), depth);
+      case 0xdd:
+        return this.array(v.getUint32(this.need(4)), depth);
+      case 0xde:
+        return this.map(v.getUint16(this.need(2)), depth);
+      case 0xdf:
+        return this.map(v.getUint32(this.need(4)), depth);
+      case 0xc1:
+        return garbage('msgpack byte 0xc1 (never used)');
+      default:
+        return garbage(`msgpack extension (0x${h.toString(16)}) is not a packet value`);
+    }
+  }
+
+  private array(n: number, depth: number): void {
+    if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
+    if (n > this.b.length - this.p) truncated();
+    if ((this.left -= n) < 0) this.over();
+    for (let i = 0; i < n; i++) this.one(depth + 1);
+  }
+
+  private map(n: number, depth: number): void {
+    if (n > 0 && depth >= this.maxDepth) garbage(`nested deeper than ${this.maxDepth} levels`);
+    if (2 * n > this.b.length - this.p) truncated();
+    if ((this.left -= 2 * n) < 0) this.over();
+    const b = this.b;
+    for (let i = 0; i < n; i++) {
+      // Keys are strings or numbers, as the reader requires: the header byte says which.
+      if (this.p >= b.length) truncated();
+      const k = b[this.p]!;
+      if (!(k < 0x80 || k >= 0xe0 || (k >= 0xa0 && k < 0xc0) || (k >= 0xca && k <= 0xd3) || (k >= 0xd9 && k <= 0xdb)))
+        garbage(`map key of type ${k === 0xc0 ? 'null' : k === 0xc2 || k === 0xc3 ? 'boolean' : 'object'}`);
+      this.one(depth + 1);
+      this.one(depth + 1);
+    }
+  }
+}
