@@ -9,7 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
-import { RawTail, expandTail, stampTail } from '../lib/protocol/raw-tail.ts';
+import { RawTail, stampTail } from '../lib/protocol/raw-tail.ts';
+import { expandTail } from '../lib/protocol/raw-tail-expand.ts';
 import { ProtocolError } from '../lib/protocol/errors.ts';
 
 const str = (s: string): number[] => [0xa0 | s.length, ...[...s].map((c) => c.charCodeAt(0))];

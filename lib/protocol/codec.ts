@@ -31,7 +31,8 @@ import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
 import { asciiOnly, endsEarly, fromJsonValue, jsonShape, toJsonValue } from './json.ts';
 import { parseRefusal } from './handshake.ts';
-import { RAW_TAIL_FROM, expandPacket, hasTail } from './raw-tail.ts';
+import { RAW_TAIL_FROM, hasTail } from './raw-tail.ts';
+import { expandPacket } from './raw-tail-expand.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
 export type Packet = unknown[];

@@ -13,7 +13,6 @@
  */
 
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
-import { MsgpackReader } from './msgpack.ts';
 
 /**
  * The last `count` elements of a packet, as the msgpack bytes they arrived
@@ -81,17 +80,6 @@ export function tailAsArray(t: RawTail): Uint8Array {
   out.set(head, 0);
   out.set(t.bytes, head.length);
   return out;
-}
-
-/** The tail's values (for a message to the seed itself, a page's screened request, a json link). */
-export function expandTail(t: RawTail, maxDepth = 100): unknown[] {
-  return new MsgpackReader(maxDepth).read(tailAsArray(t)) as unknown[];
-}
-
-/** `p` with a RawTail at its end replaced by the values it holds. */
-export function expandPacket(p: readonly unknown[]): unknown[] {
-  const t = p[p.length - 1] as RawTail;
-  return [...p.slice(0, -1), ...expandTail(t)];
 }
 
 /** Whether `p` ends in a RawTail (the packets a relaying seed forwards). */
