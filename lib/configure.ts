@@ -10,7 +10,7 @@ import { MpNode } from './node.ts';
 import type { Clock } from './clock.ts';
 import { BadArgumentError, NotConfiguredError } from './errors.ts';
 import { installTrace } from './trace.ts';
-import { Mesh, MESH_DEFAULTS, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
+import { Mesh, MESH_DEFAULTS, type MeshOptions, type MeshTransport, type TokenSource } from './mesh/mesh.ts';
 import { batchLimitOptions } from './mesh/batch-limits.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
@@ -29,6 +29,8 @@ export interface Environment {
   wrtc?: object;
   /** Resolve a profile from the config database (Node); values it returns beat opts. */
   resolve?(opts: ConfigureOptions): Promise<ConfigureOptions>;
+  /** What makes a node with binds a seed (node/: `(m) => new SeedRole(m)`); without it, binds are refused. */
+  seedRole?: MeshOptions['seedRole'];
 }
 
 let env: Environment | undefined;
@@ -92,6 +94,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') throw new BadArgumentError('configure: token must be a string or a function returning one');
   const mesh = new Mesh(n, {
     ...MESH_DEFAULTS,
+    seedRole: env.seedRole,
     seeds,
     binds,
     // seed: false — binds listen for direct WebSocket links from secret holders only (lib/mesh/direct-ws.ts).

@@ -124,7 +124,7 @@ export class ProfileTls {
   }
 }
 
-/** "host:port" as the mesh parses a bind (lib/mesh/seed.ts parseBind): "*" is 0.0.0.0, brackets dropped. */
+/** "host:port" as the mesh parses a bind (lib/mesh/binds.ts parseBind): "*" is 0.0.0.0, brackets dropped. */
 function bindKey(b: string): string | undefined {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(b);
   if (!m) return undefined;

@@ -25,7 +25,7 @@ import { Conn } from './conn.ts';
 import { runHandshake, type Handshaken } from './dial.ts';
 import type { DirectWsHost } from './hosts.ts';
 import { peerKindOf } from './peer-kind.ts';
-import { parseBind } from './seed.ts';
+import { parseBind } from './binds.ts';
 
 const log = logger('direct-ws');
 

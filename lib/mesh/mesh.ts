@@ -9,7 +9,7 @@
  */
 import { stampedSender, TRUSTED, type Cap, type Sender } from '../caps.ts';
 import type { Clock } from '../clock.ts';
-import { AempError } from '../errors.ts';
+import { AempError, BadArgumentError } from '../errors.ts';
 import { unrefTimer } from '../clock.ts';
 import { isNodeId, isPortId, randomBytes, type NodeId, type PortId } from '../ids.ts';
 import type { Guard, Message } from '../kernel.ts';
@@ -29,7 +29,7 @@ import { TURN_DEFAULTS, installIce, type TurnOptions } from './ice.ts';
 import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
-import { SeedRole } from './seed.ts';
+import type { SeedRole } from './seed.ts';
 import { LinkRefusedError, MESH_CODES, type MeshCode } from './errors.ts';
 import { meshUpstream, seedLinkOf } from './mesh-network.ts';
 import type { Upstream } from '../groups/upstream.ts';
@@ -51,6 +51,8 @@ export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, B
   binds: string[];
   /** false: a node with binds is no seed; it listens only for direct WebSocket links from secret holders (direct-ws.ts). */
   seed?: boolean;
+  /** Makes this node a seed (binds, seed not false); the environment provides it (node/), so browsers bundle no seed code. */
+  seedRole?: (m: Mesh) => SeedRole;
   secret?: string;
   /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
   token?: string | TokenSource;
@@ -147,7 +149,11 @@ export class Mesh implements Network {
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
-    if (o.binds.length > 0 && o.seed !== false) this.seed = new SeedRole(this);
+    if (o.binds.length > 0 && o.seed !== false) {
+      // Injected (node/ passes it): a page's bundle carries no seed code.
+      if (!o.seedRole) throw new BadArgumentError('this environment cannot run a seed: binds need aemp/node');
+      this.seed = o.seedRole(this);
+    }
     this.direct = new DirectLinks(this);
     installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
     node.kernel.nodePort.set('gap', (from, [sid]) => {

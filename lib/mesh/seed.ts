@@ -20,6 +20,7 @@ import type { Packet } from '../protocol/codec.ts';
 import { RawTail } from '../protocol/raw-tail.ts';
 import { expandPacket, expandTail } from '../protocol/raw-tail-expand.ts';
 import type { Conn } from './conn.ts';
+import { parseBind } from './binds.ts';
 import { backoffMs } from './dial.ts';
 import type { Stamp } from './mesh.ts';
 import type { SeedHost } from './hosts.ts';
@@ -398,12 +399,3 @@ export class SeedRole {
   }
 }
 
-/** "host:port", "*:port", "[::1]:port" → listen address. */
-export function parseBind(b: string): { host: string; port: number } {
-  const mm = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(b);
-  if (!mm) throw new Error(`bad bind address ${JSON.stringify(b)}: expected host:port`);
-  const port = Number(mm[2]);
-  if (port > 65535) throw new Error(`bad bind address ${JSON.stringify(b)}: port out of range`);
-  const host = mm[1] === '*' ? '0.0.0.0' : mm[1]!.replace(/^\[|\]$/g, '');
-  return { host, port };
-}
