@@ -63,7 +63,8 @@ async function buildPage(dir: string): Promise<string> {
 
 type Bench = Record<string, (...a: any[]) => Promise<any>>;
 const call = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
-  page.evaluate(([f, a]) => ((window as unknown as { bench: Bench }).bench[f as string]!(...(a as unknown[])) as Promise<T>), [fn, args] as const);
+  (process.env.BENCH_VERBOSE && process.stderr.write(`bench: ${fn} ${JSON.stringify(args).slice(0, 120)}\n`),
+  page.evaluate(([f, a]) => ((window as unknown as { bench: Bench }).bench[f as string]!(...(a as unknown[])) as Promise<T>), [fn, args] as const));
 
 async function openPage(browser: Browser, url: string): Promise<Page> {
   const context = await browser.newContext();
@@ -72,6 +73,7 @@ async function openPage(browser: Browser, url: string): Promise<Page> {
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  if (process.env.BENCH_VERBOSE) page.on('console', (m) => process.stderr.write(`page: ${m.text()}\n`));
   await page.goto(url);
   await page.waitForFunction(() => (window as unknown as { bench?: unknown }).bench !== undefined, undefined, { timeout: 15_000 }).catch((e) => {
     throw new Error(`bench page did not load: ${errors.join('; ') || (e as Error).message}`);
