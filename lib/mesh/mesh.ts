@@ -414,6 +414,8 @@ export class Mesh implements Network {
   handlePacket(p: Packet, c: Conn): void {
     switch (p[0]) {
       case 'm':
+        // A seed's own ports take a node's messages within its relay quota (seed.ts admitOwn).
+        if (this.seed !== undefined && !this.seed.admitOwn(c, p[1])) return;
         return this.deliver(c.peer, p[1], p[2], p[3], p[4], this.senderOf(c));
       case 'f': {
         // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).

@@ -295,11 +295,11 @@ export class SeedRole {
   /** Forward a message from src (authenticated; `stamp`: its kind and caps if a page) to dst. */
   private route(src: NodeId, dst: NodeId, sid: unknown, seq: unknown, port: unknown, msg: unknown, from: Conn, stamp: Stamp): void {
     const m = this.m;
-    if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg, m.senderOf(from));
     if (!from.peerIsSeed) {
       const q = this.lastQuotaConn === from ? this.lastQuota : this.quotaOf(from);
       if (q !== undefined && !q.take()) return this.overQuota(from, q, dst, sid);
     }
+    if (dst === m.nodeId) return m.deliver(src, sid, seq, port, msg, m.senderOf(from));
     const to = m.conns.get(dst);
     this.relayed++;
     if (!from.peerIsSeed) this.interest.note(src, dst);
@@ -342,6 +342,22 @@ export class SeedRole {
     }
     this.relayed--;
     from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
+  }
+
+  /**
+   * A message from the node on `from` for this seed's own ports ('m' on its
+   * link): it counts against the node's relay quota like a relayed one, since
+   * serving a node-port request (a monitor, a group registration, TURN
+   * credentials: one HMAC each) costs the seed as much as relaying; without
+   * this a page could flood the seed itself. False: dropped, and the sender
+   * told as for a relayed message (its monitors on this seed fire).
+   */
+  admitOwn(from: Conn, sid: unknown): boolean {
+    if (from.peerIsSeed) return true;
+    const q = this.lastQuotaConn === from ? this.lastQuota : this.quotaOf(from);
+    if (q === undefined || q.take()) return true;
+    this.overQuota(from, q, this.m.nodeId, sid);
+    return false;
   }
 
   /** The relay quota of the node on `c` (undefined: unlimited), configured from its kind on first use. */

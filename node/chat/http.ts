@@ -10,7 +10,7 @@ import type http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { isNodeId, randomId } from '../../lib/ids.ts';
-import { createToken } from '../../lib/protocol/token.ts';
+import { createToken, verifyToken } from '../../lib/protocol/token.ts';
 import { logger } from '../../lib/log.ts';
 
 const log = logger('demo');
@@ -44,7 +44,29 @@ export interface DemoHttpOptions {
   nodePrefix?: string;
 }
 
-/** GET /token[?nodeid=ID] → {"nodeid", "token", "expires", "anonymous"}; anything else: a file of `dir`. */
+/** How long after its expiry a token still renews (a laptop asleep over a weekend comes back as itself). */
+export const RENEW_WINDOW_SEC = 7 * 24 * 3600;
+
+/**
+ * Why a renewal of `asked` is refused, or undefined: the request must carry
+ * `Authorization: Bearer OLD`, OLD a token this demo signed for exactly that
+ * node ID, expired less than RENEW_WINDOW_SEC ago.
+ */
+async function renewalRefused(o: DemoHttpOptions, asked: string, auth: string | undefined): Promise<string | undefined> {
+  const old = /^Bearer (\S{1,4096})$/.exec(auth ?? '')?.[1];
+  if (old === undefined) return `renewing the token of ${asked} needs its previous token (Authorization: Bearer …)`;
+  try {
+    // nowMs 0: an expired token still proves who the page is; its age is checked below.
+    const p = await verifyToken(globalThis.crypto.subtle, o.secret, old, asked, 0);
+    if (p.node !== asked) return `the token presented is for ${p.node}, not for ${asked} alone`;
+    if ((p.exp + RENEW_WINDOW_SEC) * 1000 <= Date.now()) return `the token presented expired more than ${RENEW_WINDOW_SEC} s ago`;
+  } catch (e) {
+    return `the token presented does not renew ${asked}: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/** GET /token[?nodeid=ID, with the ID's previous token] → {"nodeid", "token", "expires", "anonymous"}; anything else: a file of `dir`. */
 export function demoHttpHandler(o: DemoHttpOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     handle(o, req, res).catch((e) => {
@@ -68,14 +90,24 @@ async function handle(o: DemoHttpOptions, req: http.IncomingMessage, res: http.S
     return;
   }
   if (path === '/token') {
-    // ?nodeid= renews the token of a page that already has its ID (its old token expired); the ID must be one of ours.
     const prefix = o.nodePrefix ?? 'web/';
     const asked = new URL(req.url ?? '/', 'http://x').searchParams.get('nodeid');
-    if (asked !== null && !(asked.startsWith(prefix) && isNodeId(asked) && !asked.includes('*'))) {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end(`nodeid must be ${prefix}… \n`);
-      return;
+    let nodeid: string;
+    if (asked === null) nodeid = `${prefix}${randomId(10)}`;
+    else {
+      // ?nodeid= renews the token of a page that already has its ID (its old token expired). Only the page that
+      // holds that ID's token — expired or not — may: else any page could take over another's ID once it left.
+      if (!(asked.startsWith(prefix) && isNodeId(asked) && !asked.includes('*'))) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(`nodeid must be ${prefix}…\n`);
+        return;
+      }
+      const why = await renewalRefused(o, asked, req.headers.authorization);
+      if (why !== undefined) {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end(`${why}\n`);
+        return;
+      }
+      nodeid = asked;
     }
-    const nodeid = asked ?? `${prefix}${randomId(10)}`;
     const now = Date.now();
     const token = await createToken(globalThis.crypto.subtle, o.secret, { node: nodeid, ttlSec: o.tokenTtlSec, nowMs: now });
     const body = JSON.stringify({ nodeid, token, expires: Math.floor(now / 1000 + o.tokenTtlSec), anonymous: !!o.anonymous });

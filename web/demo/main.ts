@@ -187,9 +187,14 @@ interface Credentials {
   token?: string | (() => Promise<string>);
 }
 
-async function fetchToken(nodeid?: string): Promise<{ nodeid: string; token: string }> {
+/** A new node ID and token; or, given the ID and its previous token, a fresh token for the same ID. */
+async function fetchToken(renew?: { nodeid: string; token: string }): Promise<{ nodeid: string; token: string }> {
   // Bounded: a server going down may take the request and never answer.
-  const res = await fetch(nodeid ? `token?nodeid=${encodeURIComponent(nodeid)}` : 'token', { cache: 'no-store', signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(renew ? `token?nodeid=${encodeURIComponent(renew.nodeid)}` : 'token', {
+    cache: 'no-store',
+    signal: AbortSignal.timeout(10_000),
+    headers: renew ? { authorization: `Bearer ${renew.token}` } : {},
+  });
   if (!res.ok) throw new Error(`GET /token: HTTP ${res.status}`);
   return (await res.json()) as { nodeid: string; token: string };
 }
@@ -206,9 +211,12 @@ async function credentials(): Promise<Credentials> {
   if (token) return { nodeid: params.get('nodeid') || 'web/' + Math.random().toString(36).slice(2, 12), token };
   const first = await fetchToken();
   let fresh: string | undefined = first.token;
+  // The last token we had proves the ID is ours when we ask for the next one.
+  let last = first.token;
   const source = async () => {
-    const t = fresh ?? (await fetchToken(first.nodeid)).token;
+    const t = fresh ?? (await fetchToken({ nodeid: first.nodeid, token: last })).token;
     fresh = undefined;
+    last = t;
     return t;
   };
   return { nodeid: first.nodeid, token: source };
