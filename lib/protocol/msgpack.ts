@@ -20,6 +20,9 @@ import { RawTail, TailScanner } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
+/** Short strings the reader decoded lately, by a hash of their bytes (MsgpackReader.str): a few hundred KiB at most. */
+const STRING_SLOTS_MASK = 4095;
+const stringSlots: (string | undefined)[] = new Array<string | undefined>(STRING_SLOTS_MASK + 1).fill(undefined);
 let textDecoder: TextDecoder | undefined;
 let textEncoder: TextEncoder | undefined;
 
@@ -598,13 +601,26 @@ export class MsgpackReader {
     const at = this.need(n);
     const end = at + n;
     if (n <= SHORT_STRING) {
-      // Short ASCII (tags, port IDs) is the common case; a JS loop beats a TextDecoder call.
-      let s = '';
+      // Short ASCII (tags, node and port IDs) is the common case and repeats from packet to
+      // packet: look it up by its bytes, so a repeat costs no allocation and hands back the same
+      // string (whose hash V8 keeps for every Map lookup of it).
+      let h = n;
       for (let i = at; i < end; i++) {
         const c = b[i];
         if (c >= 0x80) return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));
-        s += String.fromCharCode(c);
+        h = (Math.imul(h, 31) + c) | 0;
       }
+      const slot = (h ^ (h >>> 13)) & STRING_SLOTS_MASK;
+      const hit = stringSlots[slot];
+      if (hit !== undefined && hit.length === n) {
+        let i = 0;
+        while (i < n && hit.charCodeAt(i) === b[at + i]) i++;
+        if (i === n) return hit;
+      }
+      // A JS loop beats a TextDecoder call on a few ASCII bytes.
+      let s = '';
+      for (let i = at; i < end; i++) s += String.fromCharCode(b[i]!);
+      stringSlots[slot] = s;
       return s;
     }
     return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));
