@@ -436,6 +436,8 @@ export class MsgpackReader {
    */
   rawFrom: Readonly<Record<string, number>> | undefined;
   private scanner: TailScanner | undefined;
+  /** The tails of the batch being read (ownTails). */
+  private readonly tails: RawTail[] = [];
   private readonly over = (): never => this.tooManyElements();
 
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
@@ -455,11 +457,27 @@ export class MsgpackReader {
     try {
       const x = this.value(1);
       if (this.p !== bytes.length) garbage(`${bytes.length - this.p} bytes after the batch`);
+      if (this.tails.length > 0) this.ownTails();
       return x;
     } finally {
       this.b = EMPTY; // do not pin the frame
       this.v = new DataView(EMPTY.buffer);
+      this.tails.length = 0;
     }
+  }
+
+  /**
+   * The batch's tails point into the frame while it is read; now they get
+   * one copy of their own, from the first tail to the last (one allocation
+   * per batch, not one per packet), so no frame or socket chunk stays
+   * pinned by a tail that outlives the tick (a seed's RSS grew by tens of
+   * MiB under a flood when it did: test/security/admit-relay-quota).
+   */
+  private ownTails(): void {
+    const tails = this.tails;
+    const lo = tails[0]!.start;
+    const copy = this.b.slice(lo, tails[tails.length - 1]!.end);
+    for (let i = 0; i < tails.length; i++) tails[i]!.rebase(copy, lo);
   }
 
   private need(n: number): number {
@@ -566,9 +584,10 @@ export class MsgpackReader {
     const s = (this.scanner ??= new TailScanner(this.maxDepth));
     this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
     this.left = s.left;
-    // A copy of its own (a short one lives in V8's heap): pinning frames until the flush let a
-    // seed's RSS grow by tens of MiB under a flood (test/security/admit-relay-quota).
-    a[from] = new RawTail(this.b.slice(start, this.p), 0, this.p - start, n - from, left - this.left + (n - from));
+    // Offsets into the frame until read() ends, then into the batch's copy of its tails (ownTails).
+    const tail = new RawTail(this.b, start, this.p, n - from, left - this.left + (n - from));
+    this.tails.push(tail);
+    a[from] = tail;
     return a;
   }
 
