@@ -11,8 +11,15 @@ export type PortId = string;
 const NODE_ID = /^[A-Za-z0-9_\-.:/]{1,256}$/;
 const PORT_NAME = /^[A-Za-z0-9_\-.:/$]{1,256}$/;
 
+/** The last string isNodeId accepted: every relayed packet names a node, mostly the same one as the packet before. */
+let lastNodeId: string | undefined;
+
 export function isNodeId(s: unknown): s is NodeId {
-  return typeof s === 'string' && NODE_ID.test(s);
+  if (typeof s !== 'string') return false;
+  if (s === lastNodeId) return true;
+  if (!NODE_ID.test(s)) return false;
+  lastNodeId = s;
+  return true;
 }
 
 /** True for `node#name` and for a bare node ID (the node port). */

@@ -20,6 +20,9 @@ import { RawTail, TailScanner } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
+/** Short strings the reader decoded lately, by a hash of their bytes (MsgpackReader.str): a few hundred KiB at most. */
+const STRING_SLOTS_MASK = 4095;
+const stringSlots: (string | undefined)[] = new Array<string | undefined>(STRING_SLOTS_MASK + 1).fill(undefined);
 let textDecoder: TextDecoder | undefined;
 let textEncoder: TextEncoder | undefined;
 
@@ -113,7 +116,8 @@ export class MsgpackWriter {
     this.p = head;
     this.elements = 0;
     try {
-      this.value(v, 1);
+      if (Array.isArray(v) && !Object.isFrozen(v) && !(v.length > 0 && v[v.length - 1] instanceof RawTail)) this.items(v);
+      else this.value(v, 1);
     } catch (e) {
       this.p = 0;
       this.release();
@@ -145,6 +149,20 @@ export class MsgpackWriter {
       this.buf = new Uint8Array(INITIAL_BYTES);
       this.view = new DataView(this.buf.buffer);
     }
+  }
+
+  /**
+   * The outermost array (a batch of packets): its loop runs here, not in
+   * value(). A long loop inside the recursive value() got it compiled
+   * on-stack (OSR) before its type feedback was complete; when that code
+   * deoptimised, V8 often never optimised value() again and the writer
+   * stayed ~3-4x slower for the life of the process.
+   */
+  private items(v: unknown[]): void {
+    this.mutable = true;
+    this.head(v.length, 0x90, 0xdc, 0xdd);
+    this.elements += v.length;
+    for (let i = 0; i < v.length; i++) this.value(v[i], 2);
   }
 
   private ensure(n: number): void {
@@ -418,6 +436,8 @@ export class MsgpackReader {
    */
   rawFrom: Readonly<Record<string, number>> | undefined;
   private scanner: TailScanner | undefined;
+  /** The tails of the batch being read (ownTails). */
+  private readonly tails: RawTail[] = [];
   private readonly over = (): never => this.tooManyElements();
 
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
@@ -437,11 +457,27 @@ export class MsgpackReader {
     try {
       const x = this.value(1);
       if (this.p !== bytes.length) garbage(`${bytes.length - this.p} bytes after the batch`);
+      if (this.tails.length > 0) this.ownTails();
       return x;
     } finally {
       this.b = EMPTY; // do not pin the frame
       this.v = new DataView(EMPTY.buffer);
+      this.tails.length = 0;
     }
+  }
+
+  /**
+   * The batch's tails point into the frame while it is read; now they get
+   * one copy of their own, from the first tail to the last (one allocation
+   * per batch, not one per packet), so no frame or socket chunk stays
+   * pinned by a tail that outlives the tick (a seed's RSS grew by tens of
+   * MiB under a flood when it did: test/security/admit-relay-quota).
+   */
+  private ownTails(): void {
+    const tails = this.tails;
+    const lo = tails[0]!.start;
+    const copy = this.b.slice(lo, tails[tails.length - 1]!.end);
+    for (let i = 0; i < tails.length; i++) tails[i]!.rebase(copy, lo);
   }
 
   private need(n: number): number {
@@ -548,9 +584,10 @@ export class MsgpackReader {
     const s = (this.scanner ??= new TailScanner(this.maxDepth));
     this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
     this.left = s.left;
-    // A copy of its own (a short one lives in V8's heap): pinning frames until the flush let a
-    // seed's RSS grow by tens of MiB under a flood (test/security/admit-relay-quota).
-    a[from] = new RawTail(this.b.slice(start, this.p), 0, this.p - start, n - from, left - this.left + (n - from));
+    // Offsets into the frame until read() ends, then into the batch's copy of its tails (ownTails).
+    const tail = new RawTail(this.b, start, this.p, n - from, left - this.left + (n - from));
+    this.tails.push(tail);
+    a[from] = tail;
     return a;
   }
 
@@ -583,13 +620,26 @@ export class MsgpackReader {
     const at = this.need(n);
     const end = at + n;
     if (n <= SHORT_STRING) {
-      // Short ASCII (tags, port IDs) is the common case; a JS loop beats a TextDecoder call.
-      let s = '';
+      // Short ASCII (tags, node and port IDs) is the common case and repeats from packet to
+      // packet: look it up by its bytes, so a repeat costs no allocation and hands back the same
+      // string (whose hash V8 keeps for every Map lookup of it).
+      let h = n;
       for (let i = at; i < end; i++) {
         const c = b[i];
         if (c >= 0x80) return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));
-        s += String.fromCharCode(c);
+        h = (Math.imul(h, 31) + c) | 0;
       }
+      const slot = (h ^ (h >>> 13)) & STRING_SLOTS_MASK;
+      const hit = stringSlots[slot];
+      if (hit !== undefined && hit.length === n) {
+        let i = 0;
+        while (i < n && hit.charCodeAt(i) === b[at + i]) i++;
+        if (i === n) return hit;
+      }
+      // A JS loop beats a TextDecoder call on a few ASCII bytes.
+      let s = '';
+      for (let i = at; i < end; i++) s += String.fromCharCode(b[i]!);
+      stringSlots[slot] = s;
       return s;
     }
     return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));

@@ -16,19 +16,26 @@ import { FRAME_CODES as C, ProtocolError } from './errors.ts';
 
 /**
  * The last `count` elements of a packet, as the msgpack bytes they arrived
- * as: src[start..end) (the reader gives it a copy of its own; a page's
- * stamped tail is a new buffer).
+ * as: src[start..end) (the reader gives the tails of one batch one copy
+ * of their own; a page's stamped tail is a new buffer).
  */
 export class RawTail {
   constructor(
-    readonly src: Uint8Array,
-    readonly start: number,
-    readonly end: number,
+    public src: Uint8Array,
+    public start: number,
+    public end: number,
     /** Elements of the packet the bytes hold. */
     readonly count: number,
     /** Values they decode to, counted as a reader's budget counts them (the count elements themselves included). */
     readonly elements: number,
   ) {}
+
+  /** Point into `copy`, which holds the bytes from offset `from` of the current src on (MsgpackReader.ownTails). */
+  rebase(copy: Uint8Array, from: number): void {
+    this.src = copy;
+    this.start -= from;
+    this.end -= from;
+  }
 
   get bytes(): Uint8Array {
     return this.src.subarray(this.start, this.end);
