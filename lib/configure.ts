@@ -31,6 +31,8 @@ export interface Environment {
   resolve?(opts: ConfigureOptions): Promise<ConfigureOptions>;
   /** What makes a node with binds a seed (node/: `(m) => new SeedRole(m)`); without it, binds are refused. */
   seedRole?: MeshOptions['seedRole'];
+  /** Direct WebSocket links between secret holders (node/: `(m, bind) => new DirectWs(m, bind)`); without it, none. */
+  directWs?: MeshOptions['directWs'];
 }
 
 let env: Environment | undefined;
@@ -78,6 +80,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     n.kernel.rename(id);
   }
   if (!wantsNet) {
+    await processHub.groupsReady(); // global groups among the hub's nodes (a page in a mesh never loads them)
     if (!n.net) {
       n.net = processHub.join(n);
       n.kernel.transport = n.net;
@@ -95,6 +98,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   const mesh = new Mesh(n, {
     ...MESH_DEFAULTS,
     seedRole: env.seedRole,
+    directWs: env.directWs,
     seeds,
     binds,
     // seed: false — binds listen for direct WebSocket links from secret holders only (lib/mesh/direct-ws.ts).

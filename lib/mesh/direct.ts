@@ -28,11 +28,13 @@ import type { NodeId, PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, type Framing, type Packet } from '../protocol/codec.ts';
-import { Conn } from './conn.ts';
+import type { Conn } from './conn.ts';
+import { BadArgumentError } from '../errors.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
 import { DirectTx } from './direct-resend.ts';
-import { DirectWs, directConn, inviteUrls, type DirectHandlers } from './direct-ws.ts';
+import type { DirectWs, DirectHandlers } from './direct-ws.ts';
+import { directConn } from './direct-conn.ts';
 import type { DirectHost } from './hosts.ts';
 
 const log = logger('direct');
@@ -62,8 +64,8 @@ export class DirectLinks {
   private readonly off: string | undefined;
   /** Why this node takes no direct WebSocket links (undefined: it does). */
   private readonly offWs: string | undefined;
-  /** Listening for (and dialling) direct WebSocket links. */
-  readonly ws: DirectWs;
+  /** Listening for (and dialling) direct WebSocket links; undefined where the environment has none (a page). */
+  readonly ws: DirectWs | undefined;
   private readonly directConns = new WeakSet<Conn>();
 
   constructor(private readonly m: DirectHost) {
@@ -82,8 +84,10 @@ export class DirectLinks {
         ? `${this.me} is a seed (seeds take no direct links)`
         : o.secret === undefined
           ? `${this.me} holds no mesh secret (direct WebSocket links are for secret holders)`
-          : undefined;
-    this.ws = new DirectWs(m, (c, cid, framing) => this.bindInbound(c, cid, framing));
+          : o.directWs === undefined
+            ? `${this.me} cannot take direct WebSocket links in this environment`
+            : undefined;
+    this.ws = o.directWs?.(m, (c, cid, framing) => this.bindInbound(c, cid, framing));
     m.node.kernel.nodePort.set('rtc', (from, args, who) => this.onRequest(from, args, who));
   }
 
@@ -125,7 +129,7 @@ export class DirectLinks {
     if (this.m.conns.has(node) || this.m.signal.aborted || this.attempts() >= this.m.o.directMaxLinks) return;
     // A listening secret holder invites any peer not known to be a page, whichever ID is smaller.
     const kind = who?.kind ?? st?.vouched?.kind;
-    if (this.offWs === undefined && this.ws.listening && (kind === undefined || kind === 'secret') && st?.noWs !== true) {
+    if (this.offWs === undefined && this.ws?.listening === true && (kind === undefined || kind === 'secret') && st?.noWs !== true) {
       st ??= this.state(node);
       if (who !== undefined) st.vouched = who;
       this.invite(st, randomCid(this.m.node.random), this.me);
@@ -140,6 +144,7 @@ export class DirectLinks {
 
   /** Listen for direct WebSocket links (a non-seed node with binds). */
   listen(binds: readonly string[]): Promise<void> {
+    if (this.ws === undefined) throw new BadArgumentError('this environment cannot listen for direct links: binds need aemp/node');
     return this.ws.listen(binds);
   }
 
@@ -229,21 +234,13 @@ export class DirectLinks {
   private opened(st: PeerState, a: Attempt): void {
     if (st.attempt !== a || a.handle === undefined) return;
     const m = this.m;
-    const o = m.o;
-    const c = new Conn({
+    const c = directConn(m, {
       link: a.handle.link,
       framing: a.framing,
       peer: st.node,
-      peerIsSeed: false,
       // The peer is who the seeds said it is when they relayed its signals (a direct link has no handshake of its own).
       kind: st.vouched?.kind ?? 'anon',
       outbound: a.initiator,
-      clock: m.clock,
-      monitorTimeoutMs: o.monitorTimeoutMs,
-      maxBufferedBytes: o.maxBufferedBytes,
-      maxQueuedPackets: o.maxQueuedPackets,
-      maxMessageSize: o.maxMessageSize,
-      limits: m.batchLimits,
       onPacket: (p, conn) => this.onPacket(st, p, conn),
       onClose: (reason, conn) => this.onClose(st, conn, reason),
     });
@@ -396,7 +393,7 @@ export class DirectLinks {
       this.failed(st, a, `no direct WebSocket link from ${st.node} within ${this.m.o.directConnectTimeoutMs} ms`, true);
       st.noWs = true;
     });
-    this.m.node.kernel.snd(st.node, ['rtc', 'ws', cid, this.ws.urls]);
+    this.m.node.kernel.snd(st.node, ['rtc', 'ws', cid, this.ws!.urls]);
   }
 
   /** A secret holder invites us to dial it: replaces a crossing attempt of ours if the peer's wins, then dials. */
@@ -407,7 +404,8 @@ export class DirectLinks {
     // The seeds stamp the sender: only a secret holder's invitation is dialled (a page cannot listen anyway).
     if (who.kind !== 'secret') return no(`${this.me} takes direct WebSocket invitations from secret holders only`);
     if (this.offWs !== undefined) return no(this.offWs);
-    const urls = inviteUrls(x);
+    const ws = this.ws!; // offWs is set where there is none
+    const urls = ws.invitation(x);
     if (urls === undefined) return no('malformed direct WebSocket invitation');
     let st = this.peers.get(from);
     const a = st?.attempt;
@@ -435,10 +433,10 @@ export class DirectLinks {
     st.attempt = b;
     const s = st;
     log.info(`dialling ${from} for a direct WebSocket link`);
-    this.ws.dial(urls, from, b.dialAbort.signal).then(
+    ws.dial(urls, from, b.dialAbort.signal).then(
       ({ link, hs }) => {
         if (s.attempt !== b) return link.close('direct link attempt ended');
-        const c = directConn(this.m, link, hs, true, this.handlers(s));
+        const c = ws.dialled(link, hs, this.handlers(s));
         c.send(['dws', cid]);
         this.switchOver(s, b, c, hs.result.framing);
       },
@@ -510,7 +508,7 @@ export class DirectLinks {
     }
     const isOffer = (data as { type?: unknown }).type === 'offer';
     if (this.m.signal.aborted) return;
-    if (isOffer && this.ws.listening && this.offWs === undefined && who.kind === 'secret' && this.me > from && this.peers.get(from)?.noWs !== true) {
+    if (isOffer && this.ws?.listening === true && this.offWs === undefined && who.kind === 'secret' && this.me > from && this.peers.get(from)?.noWs !== true) {
       // A secret holder offers WebRTC, and we listen: invite it to dial us instead (same attempt; its offer wins any crossing).
       const st = this.peers.get(from);
       const a = st?.attempt;

@@ -30,6 +30,8 @@ import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import type { SeedRole } from './seed.ts';
+import type { DirectWs, DirectWsBind } from './direct-ws.ts';
+import type { DirectWsHost } from './hosts.ts';
 import { LinkRefusedError, MESH_CODES, type MeshCode } from './errors.ts';
 import { meshUpstream, seedLinkOf } from './mesh-network.ts';
 import type { Upstream } from '../groups/upstream.ts';
@@ -53,6 +55,8 @@ export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, B
   seed?: boolean;
   /** Makes this node a seed (binds, seed not false); the environment provides it (node/), so browsers bundle no seed code. */
   seedRole?: (m: Mesh) => SeedRole;
+  /** Direct WebSocket links between secret holders (direct-ws.ts); the environment provides them (node/): pages have none. */
+  directWs?: (m: DirectWsHost, bind: DirectWsBind) => DirectWs;
   secret?: string;
   /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
   token?: string | TokenSource;
@@ -550,7 +554,7 @@ export class Mesh implements Network {
     for (const c of [...this.conns.values()]) c.goodbye(`node ${this.nodeId} shut down`);
     this.direct.shutdown(`node ${this.nodeId} shut down`);
     await this.seed?.close();
-    await this.direct.ws.close();
+    await this.direct.ws?.close();
     for (const n of [...this.up, ...this.sessions.peers()]) this.nodeDown(n, te(`this node (${this.nodeId}) shut down`));
   }
 }
