@@ -263,7 +263,7 @@ export class Mesh implements Network {
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
       limits: this.batchLimits,
-      relay: this.seed !== undefined,
+      relay: this.seed?.relayCodec,
       onPacket: this.connPacket,
       onClose: this.connClose,
       attach: hs.attach,
