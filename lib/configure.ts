@@ -31,7 +31,7 @@ export interface Environment {
   resolve?(opts: ConfigureOptions): Promise<ConfigureOptions>;
   /** What makes a node with binds a seed (node/: `(m) => new SeedRole(m)`); without it, binds are refused. */
   seedRole?: MeshOptions['seedRole'];
-  /** Direct WebSocket links between secret holders (node/: `(m, bind) => new DirectWs(m, bind)`); without it, none. */
+  /** Direct WebSocket links between secret holders (node/: `(m, links) => new WsAttempts(m, links)`); without it, none. */
   directWs?: MeshOptions['directWs'];
 }
 

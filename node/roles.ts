@@ -5,10 +5,10 @@
  * bundle carries neither.
  */
 import type { Environment } from '../lib/configure.ts';
-import { DirectWs } from '../lib/mesh/direct-ws.ts';
+import { WsAttempts } from '../lib/mesh/direct-ws-attempts.ts';
 import { SeedRole } from '../lib/mesh/seed.ts';
 
 export const nodeRoles: Pick<Environment, 'seedRole' | 'directWs'> = {
   seedRole: (m) => new SeedRole(m),
-  directWs: (m, bind) => new DirectWs(m, bind),
+  directWs: (m, links) => new WsAttempts(m, links),
 };

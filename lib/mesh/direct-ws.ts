@@ -16,9 +16,9 @@
  * - The first packet on a fresh link is ['dws', cid]: it names the attempt
  *   (the invitation) the link belongs to; a link for no attempt is closed.
  *
- * Pages never listen nor dial here: node/ injects this class
- * (Environment.directWs, as it does the seed role), so a page's bundle
- * carries none of it.
+ * Pages never listen nor dial here: node/ injects the attempts that use
+ * this class (direct-ws-attempts.ts; Environment.directWs, as it does the
+ * seed role), so a page's bundle carries none of it.
  */
 import type { Link } from '../link.ts';
 import { logger } from '../log.ts';

@@ -33,7 +33,8 @@ import { BadArgumentError } from '../errors.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
 import { DirectTx } from './direct-resend.ts';
-import type { DirectWs, DirectHandlers } from './direct-ws.ts';
+import type { DirectHandlers } from './direct-ws.ts';
+import type { WsAttempts, WsLinks } from './direct-ws-attempts.ts';
 import { directConn } from './direct-conn.ts';
 import type { DirectHost } from './hosts.ts';
 
@@ -43,7 +44,7 @@ const te = (text: string): unknown[] => ['transport_error', text];
 /** Closes that mean the peer left on purpose: its monitors fire, no fallback. */
 
 /** Per peer: the current attempt, how our messages travel, back-off. */
-interface PeerState {
+export interface PeerState {
   readonly node: NodeId;
   attempt?: Attempt;
   /** Our sending direction: over the relay, held during the switch, or over the channel. */
@@ -57,15 +58,16 @@ interface PeerState {
   noWs?: boolean;
 }
 
-export class DirectLinks {
-  private readonly peers = new Map<NodeId, PeerState>();
-  private readonly me: NodeId;
+/** WsLinks: the members the direct WebSocket attempts (direct-ws-attempts.ts) use are not private. */
+export class DirectLinks implements WsLinks {
+  readonly peers = new Map<NodeId, PeerState>();
+  readonly me: NodeId;
   /** Why this node takes no WebRTC links (undefined: it does). */
   private readonly off: string | undefined;
   /** Why this node takes no direct WebSocket links (undefined: it does). */
   private readonly offWs: string | undefined;
-  /** Listening for (and dialling) direct WebSocket links; undefined where the environment has none (a page). */
-  readonly ws: DirectWs | undefined;
+  /** Direct WebSocket links (listening, dialling, their attempts); undefined where the environment has none (a page). */
+  readonly ws: WsAttempts | undefined;
   private readonly directConns = new WeakSet<Conn>();
 
   constructor(private readonly m: DirectHost) {
@@ -87,7 +89,7 @@ export class DirectLinks {
           : o.directWs === undefined
             ? `${this.me} cannot take direct WebSocket links in this environment`
             : undefined;
-    this.ws = o.directWs?.(m, (c, cid, framing) => this.bindInbound(c, cid, framing));
+    this.ws = o.directWs?.(m, this);
     m.node.kernel.nodePort.set('rtc', (from, args, who) => this.onRequest(from, args, who));
   }
 
@@ -132,7 +134,7 @@ export class DirectLinks {
     if (this.offWs === undefined && this.ws?.listening === true && (kind === undefined || kind === 'secret') && st?.noWs !== true) {
       st ??= this.state(node);
       if (who !== undefined) st.vouched = who;
-      this.invite(st, randomCid(this.m.node.random), this.me);
+      this.ws!.invite(st, randomCid(this.m.node.random), this.me);
       return;
     }
     // Glare-free: only the smaller node ID offers.
@@ -179,13 +181,13 @@ export class DirectLinks {
 
   // --- attempts -------------------------------------------------------------
 
-  private state(node: NodeId): PeerState {
+  state(node: NodeId): PeerState {
     const st: PeerState = { node, tx: 'relay', held: [], failures: 0, retryAt: 0 };
     this.peers.set(node, st);
     return st;
   }
 
-  private attempts(): number {
+  attempts(): number {
     let n = 0;
     for (const st of this.peers.values()) if (st.attempt !== undefined) n++;
     return n;
@@ -213,7 +215,7 @@ export class DirectLinks {
   }
 
   /** The attempt failed before its channel opened: the relay stays; retry later. */
-  private failed(st: PeerState, a: Attempt, why: string, tellPeer: boolean): void {
+  failed(st: PeerState, a: Attempt, why: string, tellPeer: boolean): void {
     if (st.attempt !== a) return;
     st.attempt = undefined;
     a.end(why, false);
@@ -249,7 +251,7 @@ export class DirectLinks {
   }
 
   /** A direct link (WebRTC or WebSocket) is up as `c`: our direction starts to switch. */
-  private switchOver(st: PeerState, a: Attempt, c: Conn, framing: Framing): void {
+  switchOver(st: PeerState, a: Attempt, c: Conn, framing: Framing): void {
     const m = this.m;
     const o = m.o;
     a.conn = c;
@@ -380,87 +382,17 @@ export class DirectLinks {
     log.log(level, `direct link to ${node} closed (${reason}); back on the relay, ${unconfirmed!.length} unconfirmed messages resent`);
   }
 
-  // --- direct WebSocket links ------------------------------------------------
-
-  /** We listen: invite the peer to dial us (attempt `cid`, begun by `by`); the link must come within the connect timeout. */
-  private invite(st: PeerState, cid: number, by: NodeId): void {
-    const a = new Attempt(st.node, cid, false, this.m.o.framing, this.m.clock);
-    a.mode = 'ws';
-    a.by = by;
-    st.attempt = a;
-    log.info(`inviting ${st.node} to a direct WebSocket link`);
-    a.expect(this.m.o.directConnectTimeoutMs, () => {
-      this.failed(st, a, `no direct WebSocket link from ${st.node} within ${this.m.o.directConnectTimeoutMs} ms`, true);
-      st.noWs = true;
-    });
-    this.m.node.kernel.snd(st.node, ['rtc', 'ws', cid, this.ws!.urls]);
-  }
-
-  /** A secret holder invites us to dial it: replaces a crossing attempt of ours if the peer's wins, then dials. */
+  /** A secret holder invites us to dial it (['rtc', 'ws', cid, urls]): direct-ws-attempts.ts, where this node takes such links. */
   private onInvite(from: NodeId, cid: number, x: unknown, who: Sender): void {
-    // 'ws': this node takes no direct WebSocket link from the peer (it falls back to WebRTC); else only this attempt ends.
-    const no = (why: string, ws = true): void => this.m.node.kernel.snd(from, ['rtc', 'no', cid, why, false, ws ? 'ws' : undefined]);
+    const no = (why: string): void => this.m.node.kernel.snd(from, ['rtc', 'no', cid, why, false, 'ws']);
     if (this.m.signal.aborted) return;
     // The seeds stamp the sender: only a secret holder's invitation is dialled (a page cannot listen anyway).
     if (who.kind !== 'secret') return no(`${this.me} takes direct WebSocket invitations from secret holders only`);
-    if (this.offWs !== undefined) return no(this.offWs);
-    const ws = this.ws!; // offWs is set where there is none
-    const urls = ws.invitation(x);
-    if (urls === undefined) return no('malformed direct WebSocket invitation');
-    let st = this.peers.get(from);
-    const a = st?.attempt;
-    if (st !== undefined && a !== undefined) {
-      if (a.conn !== undefined) return no(`a direct link with ${from} is up already`, false);
-      if (a.cid === cid && a.mode === 'ws') return; // the same invitation again
-      if (a.cid !== cid) {
-        // Two attempts crossed: the one begun by the smaller node ID wins, on both sides.
-        if (a.by < from) return no('crossed with an attempt of mine', false);
-        this.failed(st, a, `${from} invited a direct WebSocket link`, false);
-      } else {
-        // Our WebRTC offer, answered by an invitation: dial instead (no failure).
-        st.attempt = undefined;
-        a.end(`${from} invited a direct WebSocket link`, false);
-      }
-      st = this.peers.get(from);
-    }
-    if (this.m.conns.has(from) || (a === undefined && this.attempts() >= this.m.o.directMaxLinks)) return no(`${this.me} takes no more direct links now`, false);
-    st ??= this.state(from);
-    st.vouched = who;
-    const b = new Attempt(from, cid, true, this.m.o.framing, this.m.clock);
-    b.mode = 'ws';
-    b.by = a?.cid === cid ? a.by : from;
-    b.dialAbort = new AbortController();
-    st.attempt = b;
-    const s = st;
-    log.info(`dialling ${from} for a direct WebSocket link`);
-    ws.dial(urls, from, b.dialAbort.signal).then(
-      ({ link, hs }) => {
-        if (s.attempt !== b) return link.close('direct link attempt ended');
-        const c = ws.dialled(link, hs, this.handlers(s));
-        c.send(['dws', cid]);
-        this.switchOver(s, b, c, hs.result.framing);
-      },
-      (e: Error) => {
-        if (s.attempt !== b) return;
-        this.failed(s, b, e.message, false);
-        s.noWs = true;
-        no(e.message);
-      },
-    );
+    if (this.offWs !== undefined || this.ws === undefined) return no(this.offWs ?? `${this.me} takes no direct WebSocket links`);
+    this.ws.onInvite(from, cid, x, who);
   }
 
-  /** An accepted direct WebSocket link named attempt `cid`: it must be our invitation to that very peer. */
-  private bindInbound(c: Conn, cid: unknown, framing: Framing): DirectHandlers | string {
-    const st = this.peers.get(c.peer);
-    const a = st?.attempt;
-    if (st === undefined || a === undefined || a.cid !== cid || a.mode !== 'ws' || a.conn !== undefined || a.dialAbort !== undefined)
-      return `no direct link attempt ${String(cid).slice(0, 20)} with ${c.peer} here`;
-    // Synchronously: the peer's confirmation may follow in the same frame.
-    this.switchOver(st, a, c, framing);
-    return this.handlers(st);
-  }
-
-  private handlers(st: PeerState): DirectHandlers {
+  handlers(st: PeerState): DirectHandlers {
     return { onPacket: (p, conn) => this.onPacket(st, p, conn), onClose: (reason, conn) => this.onClose(st, conn, reason) };
   }
 
@@ -508,23 +440,8 @@ export class DirectLinks {
     }
     const isOffer = (data as { type?: unknown }).type === 'offer';
     if (this.m.signal.aborted) return;
-    if (isOffer && this.ws?.listening === true && this.offWs === undefined && who.kind === 'secret' && this.me > from && this.peers.get(from)?.noWs !== true) {
-      // A secret holder offers WebRTC, and we listen: invite it to dial us instead (same attempt; its offer wins any crossing).
-      const st = this.peers.get(from);
-      const a = st?.attempt;
-      if (st !== undefined && a !== undefined) {
-        if (a.cid === cid) return; // the offer's later signals: the invitation went out already
-        if (a.conn !== undefined) a.conn.close('the peer offered a new direct link');
-        else this.failed(st, a, 'the peer offered a new direct link', false);
-      }
-      if (this.attempts() >= this.m.o.directMaxLinks || this.m.conns.has(from)) {
-        this.m.node.kernel.snd(from, ['rtc', 'no', cid, `${this.me} takes no more direct links now`]);
-        return;
-      }
-      const s = this.peers.get(from) ?? this.state(from);
-      s.vouched = who;
-      return this.invite(s, cid, from);
-    }
+    // A secret holder offers WebRTC, and we listen: we invite it to dial us instead (direct-ws-attempts.ts).
+    if (isOffer && this.offWs === undefined && this.ws?.offered(from, cid, who) === true) return;
     if (this.off !== undefined) {
       if (isOffer) this.m.node.kernel.snd(from, ['rtc', 'no', cid, this.off, true]);
       return;

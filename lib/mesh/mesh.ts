@@ -30,7 +30,7 @@ import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import type { SeedRole } from './seed.ts';
-import type { DirectWs, DirectWsBind } from './direct-ws.ts';
+import type { WsAttempts, WsLinks } from './direct-ws-attempts.ts';
 import type { DirectWsHost } from './hosts.ts';
 import { LinkRefusedError, MESH_CODES, type MeshCode } from './errors.ts';
 import { meshUpstream, seedLinkOf } from './mesh-network.ts';
@@ -56,7 +56,7 @@ export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, B
   /** Makes this node a seed (binds, seed not false); the environment provides it (node/), so browsers bundle no seed code. */
   seedRole?: (m: Mesh) => SeedRole;
   /** Direct WebSocket links between secret holders (direct-ws.ts); the environment provides them (node/): pages have none. */
-  directWs?: (m: DirectWsHost, bind: DirectWsBind) => DirectWs;
+  directWs?: (m: DirectWsHost, links: WsLinks) => WsAttempts;
   secret?: string;
   /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
   token?: string | TokenSource;
