@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type MpNode } from '../node/index.ts';
-import { turnCredential } from '../lib/mesh/ice.ts';
+import { turnCredential } from '../lib/mesh/ice-seed.ts';
 import type { Mesh } from '../lib/mesh/mesh.ts';
 
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-ice-'));

@@ -29,7 +29,6 @@ import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, type Framing, type Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
-import { BadArgumentError } from '../errors.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
 import { DirectTx } from './direct-resend.ts';
@@ -87,7 +86,7 @@ export class DirectLinks implements WsLinks {
         : o.secret === undefined
           ? `${this.me} holds no mesh secret (direct WebSocket links are for secret holders)`
           : o.directWs === undefined
-            ? `${this.me} cannot take direct WebSocket links in this environment`
+            ? `${this.me} takes no direct WebSocket links here (aemp/node does)`
             : undefined;
     this.ws = o.directWs?.(m, this);
     m.node.kernel.nodePort.set('rtc', (from, args, who) => this.onRequest(from, args, who));
@@ -146,8 +145,7 @@ export class DirectLinks implements WsLinks {
 
   /** Listen for direct WebSocket links (a non-seed node with binds). */
   listen(binds: readonly string[]): Promise<void> {
-    if (this.ws === undefined) throw new BadArgumentError('this environment cannot listen for direct links: binds need aemp/node');
-    return this.ws.listen(binds);
+    return this.ws!.listen(binds); // the mesh refuses binds where there is none
   }
 
   /** Whether `c` is a direct link (WebRTC or WebSocket) rather than a seed link. */
@@ -388,8 +386,8 @@ export class DirectLinks implements WsLinks {
     if (this.m.signal.aborted) return;
     // The seeds stamp the sender: only a secret holder's invitation is dialled (a page cannot listen anyway).
     if (who.kind !== 'secret') return no(`${this.me} takes direct WebSocket invitations from secret holders only`);
-    if (this.offWs !== undefined || this.ws === undefined) return no(this.offWs ?? `${this.me} takes no direct WebSocket links`);
-    this.ws.onInvite(from, cid, x, who);
+    if (this.offWs !== undefined) return no(this.offWs);
+    this.ws!.onInvite(from, cid, x, who); // offWs is set where there is none
   }
 
   handlers(st: PeerState): DirectHandlers {

@@ -153,10 +153,10 @@ export class Mesh implements Network {
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
-    if (o.binds.length > 0 && o.seed !== false) {
-      // Injected (node/ passes it): a page's bundle carries no seed code.
-      if (!o.seedRole) throw new BadArgumentError('this environment cannot run a seed: binds need aemp/node');
-      this.seed = o.seedRole(this);
+    if (o.binds.length > 0) {
+      // Injected (node/ passes them): a page's bundle carries no seed code and no direct WebSocket listener.
+      if (!(o.seed === false ? o.directWs : o.seedRole)) throw new BadArgumentError('this environment cannot listen: binds need aemp/node');
+      if (o.seed !== false) this.seed = o.seedRole!(this);
     }
     this.direct = new DirectLinks(this);
     installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
