@@ -17,7 +17,7 @@
 import {
   after, grpGet, grpMon, grpReg, kil, linkInfo, mon, monGuard, nodeOf, port, rcv, snd,
   type Guard, type LinkInfo, type NodeId, type PortId,
-} from '../lib/index.ts';
+} from '../index.ts';
 
 export const SERVER_GROUP = 'eg_chat_server';
 export const CLIENT_GROUP = 'eg_chat_clients';
