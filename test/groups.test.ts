@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, setLogSink, type MpNode } from '../node/index.ts';
-import type { Mesh } from '../lib/mesh/mesh.ts';
 import { deferred } from './util.ts';
 
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-groups-'));
@@ -319,7 +318,7 @@ test('groups — over ws: a seed refuses registrations beyond its limits and por
   const o = { secret: 'g', monitor_timeout: 2000, connect_interval: 200 };
   const seed = await createNode({ nodeid: 'gws-seed', binds: ['127.0.0.1:0'], ...o, groups: { maxMembers: 2 } });
   nodes.push(seed);
-  const url = (seed.net as Mesh).seed!.urls[0]!;
+  const url = seed.net!.seedLink!.listening()[0]!;
   const a = await createNode({ nodeid: 'gws-a', seeds: [url], ...o });
   const b = await createNode({ nodeid: 'gws-b', seeds: [url], ...o });
   nodes.push(a, b);

@@ -104,7 +104,7 @@ test('relay bytes — through a real seed (ws, in-process): msgpack → msgpack,
   const SECRET = 'relay-bytes-secret';
   const base = { secret: SECRET, monitor_timeout: 2000, connect_interval: 200, direct: false };
   const seed = await createNode({ ...base, nodeid: 'rb_seed', binds: ['127.0.0.1:0'], auth_accept: ['hmac_sha256', 'token'] });
-  const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  const url = seed.net!.seedLink!.listening()[0]!;
   const a = await createNode({ ...base, nodeid: 'rb_a', seeds: [url] });
   const b = await createNode({ ...base, nodeid: 'rb_b', seeds: [url], framing_format: 'json' });
   const token = await createToken(globalThis.crypto.subtle, SECRET, { node: 'web/*', ttlSec: 600, nowMs: Date.now(), caps: [] });

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type MpNode } from '../node/index.ts';
 import { createToken } from '../lib/protocol/token.ts';
-import { Mesh } from '../lib/mesh/mesh.ts';
 
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-token-source-'));
 process.env.AEMP_RC = join(rcDir, 'rc.json');
@@ -19,34 +18,31 @@ after(() => rmSync(rcDir, { recursive: true, force: true }));
 
 const SECRET = 'token-source-secret';
 const opts = { monitor_timeout: 1000, connect_interval: 100, direct: false };
-const seedUrl = (n: MpNode): string => (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+const seedUrl = (n: MpNode): string => n.net!.seedLink!.listening()[0]!;
 const tokenFor = (node: string, ttlSec: number) => createToken(globalThis.crypto.subtle, SECRET, { node, ttlSec, nowMs: Date.now() });
 
 /** Resolves once `n` is linked to a seed (its seed conn promoted). */
 function linked(n: MpNode, timeoutMs = 15_000): Promise<string> {
-  const mesh = n.net as Mesh;
-  if (mesh.seedConn) return Promise.resolve(mesh.seedConn.peer);
+  const link = n.net!.seedLink!;
+  const now = link.current();
+  if (now) return Promise.resolve(now);
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${n.NODE}: no seed link within ${timeoutMs} ms`)), timeoutMs);
-    const hook = {
-      seedLink: (s: string | undefined) => {
-        if (!s) return;
-        clearTimeout(t);
-        mesh.hooks.delete(hook);
-        resolve(s);
-      },
-    };
-    mesh.hooks.add(hook);
+    const stop = link.monitor((s) => {
+      if (!s) return;
+      clearTimeout(t);
+      stop();
+      resolve(s);
+    });
   });
 }
 
 /** Resolves once `n` has lost its seed link. */
 function unlinked(n: MpNode): Promise<void> {
-  const mesh = n.net as Mesh;
-  if (!mesh.seedConn) return Promise.resolve();
+  const link = n.net!.seedLink!;
+  if (!link.current()) return Promise.resolve();
   return new Promise((resolve) => {
-    const hook = { seedLink: (s: string | undefined) => s === undefined && (mesh.hooks.delete(hook), resolve()) };
-    mesh.hooks.add(hook);
+    const stop = link.monitor((s) => s === undefined && (stop(), resolve()));
   });
 }
 

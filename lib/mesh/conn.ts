@@ -102,7 +102,8 @@ export class Conn implements Live {
   private readonly live: Liveness;
   private fragTimer: TimerId | undefined;
 
-  constructor(private readonly o: ConnOptions) {
+  /** What the link was made with (read-only: mesh-view.ts shows its framing). */
+  constructor(readonly o: ConnOptions) {
     this.peer = o.peer;
     this.peerIsSeed = o.peerIsSeed;
     this.kind = o.kind;
