@@ -229,19 +229,31 @@ test('groups — per-node limits: registrations, groups, watches (grpGet evicts 
   await assert.rejects(createNode({ groups: { maxGroups: -1 } }), { code: 'AEMP_ERR_BAD_ARGUMENT' });
 });
 
-/** Lines printed by a program, awaitable. */
+/** Lines printed by a program, awaitable (each print wakes the waiters; a wait is bounded). */
 function lines() {
   const all: string[] = [];
+  const waiters = new Set<() => void>();
   return {
     all,
-    print: (l: string) => void all.push(l),
+    print: (l: string) => {
+      all.push(l);
+      for (const w of [...waiters]) w();
+    },
     async until(line: string, from = 0): Promise<number> {
       const end = Date.now() + 5000;
       for (;;) {
         const i = all.indexOf(line, from);
         if (i >= 0) return i;
         if (Date.now() > end) throw new Error(`no line ${JSON.stringify(line)} in ${JSON.stringify(all)}`);
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise<void>((r) => {
+          const wake = (): void => {
+            clearTimeout(t);
+            waiters.delete(wake);
+            r();
+          };
+          const t = setTimeout(wake, end - Date.now());
+          waiters.add(wake);
+        });
       }
     },
   };
