@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
-import { ChildProc, killAllChildren as killAll } from '../harness/child.ts';
+import { ChildProc, killAllChildren as killAll } from '../test/fixtures/child.ts';
 import type { ChildEvent, Command } from './child-io.ts';
 
 export type { ChildEvent, Command };

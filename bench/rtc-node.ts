@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { createNode, nodeOf, type MpNode, type PortId } from '../node/index.ts';
 import { activeLoop, passiveLoop, type LoopOptions } from './aemp-loops.ts';
 import { childIo } from './child-io.ts';
+import { viewOf } from '../lib/mesh/mesh-view.ts';
 
 process.env.AEMP_RC = join(tmpdir(), `aemp-bench-no-rc-${process.pid}`, 'rc.json');
 
@@ -125,7 +126,7 @@ async function active(role: string, dst: PortId): Promise<void> {
   const wanted = args.listen === true ? 'ws' : 'rtc';
   const check = (): void => {
     if (node.linkInfo(peer)?.path !== 'direct') fail(new Error(`linkInfo(${peer}).path is ${node.linkInfo(peer)?.path}, not direct`));
-    const kind = (node.net as unknown as { conns: Map<string, { link: { kind: string } }> }).conns.get(peer)?.link.kind;
+    const kind = viewOf(node.net)?.link(peer)?.kind;
     if (kind !== wanted) fail(new Error(`the direct link to ${peer} is ${kind}, not ${wanted}`));
   };
   check();

@@ -35,7 +35,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, nodeOf, setLogLevel, setLogSink, type MpNode, type PortId } from '../node/index.ts';
-import type { Mesh } from '../lib/mesh/mesh.ts';
+import { viewOf } from '../lib/mesh/mesh-view.ts';
 import { systemClock } from '../lib/clock.ts';
 import { runHandshake } from '../lib/mesh/dial.ts';
 import { FrameDecoder } from '../lib/protocol/codec.ts';
@@ -92,32 +92,29 @@ switch (args.role) {
   case 'seed': {
     // All simulated nodes join from 127.0.0.1: one address may use the whole handshake table (docs/security.md, admission).
     const n = await createNode({ nodeid: args.prefix ?? 'seed', binds: ['127.0.0.1:0'], seeds: args.seeds ?? [], maxPendingPerAddress: 256, ...common });
-    // White-box: the seed's link-up hook times each join.
-    const mesh = n.net as Mesh;
+    // The seed's links (lib/mesh/mesh-view.ts) time each join.
     let count = 0;
     let first = 0;
     let last = 0;
     let cpu0: NodeJS.CpuUsage | undefined;
     let cpuLast: NodeJS.CpuUsage = { user: 0, system: 0 };
     let sampling = false;
-    mesh.hooks.add({
-      connUp: (c) => {
-        if (c.peerIsSeed) return;
-        const t = performance.now();
-        if (count++ === 0) {
-          first = t;
-          cpu0 = process.cpuUsage();
-        }
-        last = t;
-        // CPU time read once per burst of joins (a getrusage call per join would be a cost of its own).
-        if (!sampling) {
-          sampling = true;
-          setTimeout(() => {
-            sampling = false;
-            cpuLast = process.cpuUsage(cpu0);
-          }, 20);
-        }
-      },
+    viewOf(n.net)!.monLinks((link, up) => {
+      if (!up || link.seed) return;
+      const t = performance.now();
+      if (count++ === 0) {
+        first = t;
+        cpu0 = process.cpuUsage();
+      }
+      last = t;
+      // CPU time read once per burst of joins (a getrusage call per join would be a cost of its own).
+      if (!sampling) {
+        sampling = true;
+        setTimeout(() => {
+          sampling = false;
+          cpuLast = process.cpuUsage(cpu0);
+        }, 20);
+      }
     });
     io.on('joins', () => io.emit({ ev: 'joins', count, first, last, cpuMs: (cpuLast.user + cpuLast.system) / 1000 }));
     io.on('mem', () => {
@@ -140,7 +137,7 @@ switch (args.role) {
         io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100 });
       }, ms);
     });
-    io.emit({ ev: 'ready', url: mesh.seed!.urls[0], node: n.NODE });
+    io.emit({ ev: 'ready', url: n.net!.seedLink!.listening()[0], node: n.NODE });
     break;
   }
   case 'nodes': {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { ChildProc } from '../harness/child.ts';
+import { ChildProc } from '../test/fixtures/child.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

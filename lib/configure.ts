@@ -14,7 +14,6 @@ import { Mesh, MESH_DEFAULTS, type MeshOptions, type MeshTransport, type TokenSo
 import { batchLimitOptions } from './mesh/batch-limits.ts';
 import { directOptions } from './mesh/direct-options.ts';
 import { checkOptions, type ConfigureOptions, type OptionKey } from './options.ts';
-import { admitOptions } from './mesh/admit-options.ts';
 
 export type { ConfigureOptions } from './options.ts';
 
@@ -31,6 +30,13 @@ export interface Environment {
   resolve?(opts: ConfigureOptions): Promise<ConfigureOptions>;
   /** What makes a node with binds a seed (node/: `(m) => new SeedRole(m)`); without it, binds are refused. */
   seedRole?: MeshOptions['seedRole'];
+  /** Direct WebSocket links between secret holders (node/: `(m, links) => new WsAttempts(m, links)`); without it, none. */
+  directWs?: MeshOptions['directWs'];
+  /**
+   * The options only a seed or a listener uses, parsed (node/: admission control and relay
+   * quotas, lib/mesh/admit-options.ts; TURN, lib/mesh/ice-seed.ts); a page ignores them.
+   */
+  seedOptions?(opts: Record<string, unknown>): Partial<MeshOptions>;
 }
 
 let env: Environment | undefined;
@@ -78,6 +84,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     n.kernel.rename(id);
   }
   if (!wantsNet) {
+    await processHub.groupsReady(); // global groups among the hub's nodes (a page in a mesh never loads them)
     if (!n.net) {
       n.net = processHub.join(n);
       n.kernel.transport = n.net;
@@ -95,6 +102,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
   const mesh = new Mesh(n, {
     ...MESH_DEFAULTS,
     seedRole: env.seedRole,
+    directWs: env.directWs,
     seeds,
     binds,
     // seed: false — binds listen for direct WebSocket links from secret holders only (lib/mesh/direct-ws.ts).
@@ -125,8 +133,8 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...(opts.pageMaxRemoteMonitors !== undefined ? { pageMaxRemoteMonitors: count(opts, 'pageMaxRemoteMonitors') } : {}),
     // Direct WebRTC links: `direct`, `directIdleMs`, ... (lib/mesh/direct-options.ts); env.wrtc makes them possible.
     ...directOptions(opts as Record<string, unknown>, env.wrtc),
-    // Admission control and relay quotas at a seed: profile keys or option names (lib/mesh/admit-options.ts).
-    ...admitOptions(opts as Record<string, unknown>),
+    // Admission control, relay quotas and TURN at a seed: profile keys or option names (node/roles.ts).
+    ...env.seedOptions?.(opts as Record<string, unknown>),
     // maxMessageSize, pageMaxMessageSize, maxBatchPackets, ... (lib/mesh/batch-limits.ts)
     ...batchLimitOptions(opts as Record<string, unknown>),
   });

@@ -5,6 +5,7 @@
  */
 import type { NodeId } from './ids.ts';
 import type { Guard, Transport } from './kernel.ts';
+import type { Link } from './link.ts';
 import type { MpNode } from './node.ts';
 import type { Upstream } from './groups/upstream.ts';
 
@@ -29,6 +30,38 @@ export interface SeedLink {
   direct(): readonly string[];
   /** Stop waiting for the first seed link: the pending start() resolves now. */
   stopWaiting(): void;
+}
+
+/** One link of a mesh node as tools, tests and the bench see it (lib/mesh/mesh-view.ts). */
+export interface LinkView {
+  readonly node: NodeId;
+  /** The transport (Link.kind). */
+  readonly kind: 'memory' | 'ws' | 'rtc';
+  readonly framing: 'msgpack' | 'json';
+  /** The peer is a seed. */
+  readonly seed: boolean;
+  /** A direct link (WebRTC or WebSocket) rather than a link to or from a seed. */
+  readonly direct: boolean;
+  /** The transport link itself (tests and the bench read its figures, or cut it hard). */
+  readonly transport: Link;
+  /** Close the link as this node would (tests cut links with it). */
+  close(reason: string): void;
+}
+
+/**
+ * A read-only look into a mesh node beyond the Network interface, for
+ * tools, tests and the bench: viewOf(network) in lib/mesh/mesh-view.ts
+ * (not part of the page bundle).
+ */
+export interface NetworkView {
+  /** The link to `node` now, if one is up: the same object while that link lasts. */
+  link(node: NodeId): LinkView | undefined;
+  /** cb on every link that comes up (up true) or goes down. */
+  monLinks(cb: (link: LinkView, up: boolean) => void): Guard;
+  /** The ICE servers a new direct link uses (the node's own, then its seed's). */
+  iceServers(): readonly RTCIceServer[];
+  /** A seed's counters (undefined on a plain node): packets relayed, handshakes in progress, group entries of nodes it no longer knows. */
+  seed(): { relayed: number; pendingHandshakes: number; groupOrphans: number } | undefined;
 }
 
 export interface Network extends Transport {

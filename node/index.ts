@@ -9,14 +9,14 @@ import { serveHttp } from './http.ts';
 import { nodeWrtc, noteRelayOnly } from './rtc-env.ts';
 import { ProfileTls } from './transport.ts';
 import { fastSubtle } from './fast-subtle.ts';
-import { SeedRole } from '../lib/mesh/seed.ts';
+import { nodeRoles } from './roles.ts';
 
 // Each configure()'s profile decides its binds' certificate and adds to the wss:// trust (node/transport.ts).
 const tls = new ProfileTls();
 
 setEnvironment({
   subtle: fastSubtle,
-  seedRole: (m) => new SeedRole(m),
+  ...nodeRoles,
   transport: tls.transport({ onHttp: serveHttp }),
   ...(nodeWrtc ? { wrtc: nodeWrtc } : {}),
   // configure() reads the profile database (AEMP_RC): profile chain beats global defaults beats the program's values.

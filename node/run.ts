@@ -24,7 +24,7 @@ import { serveHttp } from './http.ts';
 import { nodeWrtc, noteRelayOnly } from './rtc-env.ts';
 import { listenCert, nodeTransport, trustedCerts } from './transport.ts';
 import { fastSubtle } from './fast-subtle.ts';
-import { SeedRole } from '../lib/mesh/seed.ts';
+import { nodeRoles } from './roles.ts';
 
 /** A service module failed to load. */
 export class ServiceError extends AempError {
@@ -35,7 +35,7 @@ export class ServiceError extends AempError {
 
 /** Use `transport` for every node of this process, with no profile lookup in configure(). */
 export function useCliEnvironment(transport: MeshTransport = nodeTransport({ onHttp: serveHttp })): void {
-  setEnvironment({ subtle: fastSubtle, transport, seedRole: (m) => new SeedRole(m), ...(nodeWrtc ? { wrtc: nodeWrtc } : {}) });
+  setEnvironment({ subtle: fastSubtle, transport, ...nodeRoles, ...(nodeWrtc ? { wrtc: nodeWrtc } : {}) });
 }
 
 /** Database values (seconds) as configure() takes them (milliseconds). */

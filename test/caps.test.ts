@@ -112,6 +112,8 @@ test('caps — a page may not trace or list nodes; its reply port hears refused'
     ['web/p', 'web/p', 'denied'],
     ['anon/x', 'anon/x', 'denied'],
   ]);
+  // The tracing loads with the first allowed request (lib/trace-serve.ts): loaded here, so settle() covers the reply.
+  await import('../lib/trace-serve.ts');
   n.kernel.receive('web/t', 'target', ['trace', 'web/t#r.1'], { kind: 'token', caps: ['trace'] });
   await settle();
   assert.deepEqual(out.at(-1)!.msg, ['on', 'target', null]);

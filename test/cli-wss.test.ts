@@ -101,7 +101,7 @@ test('cli-wss — configure(): a node with cert and binds listens with wss://, o
   const { cert, key } = generateSelfSignedCert({ commonName: 'inproc' });
   const s = await createNode({ nodeid: 'wss-seed', binds: ['127.0.0.1:0'], cert: { cert, key }, secret: 's' });
   const plain = await createNode({ nodeid: 'ws-seed', binds: ['127.0.0.1:0'], secret: 's' });
-  const urlOf = (n: typeof s) => (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  const urlOf = (n: typeof s) => n.net!.seedLink!.listening()[0]!;
   try {
     assert.match(urlOf(s), /^wss:\/\/127\.0\.0\.1:\d+\/$/);
     assert.match(urlOf(plain), /^ws:\/\/127\.0\.0\.1:\d+\/$/);

@@ -22,6 +22,7 @@ import { Conn } from '../lib/mesh/conn.ts';
 import { FrameEncoder, type Packet } from '../lib/protocol/codec.ts';
 import { rawConnect, rawNode, type RawLink } from './fixtures/raw-client.ts';
 import { prng } from './fixtures/prng.ts';
+import { viewOf } from '../lib/mesh/mesh-view.ts';
 
 // configure() reads the profile database (at createNode time): never the user's.
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-fuzz-'));
@@ -123,13 +124,13 @@ async function roundTrip(tag: string): Promise<void> {
 
 /** The seed's links to n1 and n2, to check they are the very same ones afterwards. */
 const seedConns = () => {
-  const c = (seed.net as unknown as { conns: Map<string, unknown> }).conns;
-  return [c.get('fn1'), c.get('fn2')];
+  const v = viewOf(seed.net)!;
+  return [v.link('fn1'), v.link('fn2')];
 };
 
 before(async () => {
   seed = await createNode({ nodeid: 'fseed', binds: ['127.0.0.1:0'], secret: SECRET, monitor_timeout: 2000, handshakeTimeoutMs: HANDSHAKE_MS });
-  url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  url = seed.net!.seedLink!.listening()[0]!;
   [n1, n2] = await Promise.all(
     ['fn1', 'fn2'].map((nodeid) => createNode({ nodeid, seeds: [url], secret: SECRET, monitor_timeout: 2000 })),
   );
@@ -224,7 +225,8 @@ describe('a live seed under bad input', () => {
     halfway.link.send(JSON.stringify({ ...greeting, node: 'halfway', seed: false, nonce: 'cd'.repeat(16) }));
     for (const r of [silent, halfway]) assert.match(await r.closed, /AEMP_ERR_HANDSHAKE_TIMEOUT/);
     const ms = Date.now() - t0;
-    assert.ok(ms >= HANDSHAKE_MS - 50 && ms < HANDSHAKE_MS + 1500, `closed after ${ms} ms (timeout ${HANDSHAKE_MS})`);
+    // Not before the timeout; how long after it depends on the machine's load (no upper bound here).
+    assert.ok(ms >= HANDSHAKE_MS - 50, `closed after ${ms} ms (timeout ${HANDSHAKE_MS})`);
     // The one that got halfway received the seed's mac, never anything more.
     assert.deepEqual(
       halfway.frames.map((f) => Object.keys(JSON.parse(f as string))[0]),
@@ -244,7 +246,7 @@ describe('a live seed under bad input', () => {
     const busy = reasons.filter((r) => /AEMP_ERR_BUSY/.test(r)).length;
     const timedOut = reasons.filter((r) => /AEMP_ERR_HANDSHAKE_TIMEOUT/.test(r)).length;
     assert.equal(busy + timedOut, 300, `unexpected close reasons: ${[...new Set(reasons)].join(' | ')}`);
-    assert.equal((seed.net as unknown as { seed: { pendingHandshakes: number } }).seed.pendingHandshakes, 0);
+    assert.equal(viewOf(seed.net)!.seed()!.pendingHandshakes, 0);
     await roundTrip('after the silent flood');
     assert.deepEqual(seedConns(), before);
     assert.deepEqual(escapes(since), []);
@@ -272,11 +274,13 @@ describe('a live seed under bad input', () => {
   test('bad input — random packets in well-formed frames through the seed close at most their own link', async (t) => {
     const before = seedConns();
     const since = lines.length;
-    const end = Date.now() + 4000;
+    // 4 s send thousands on an idle machine; a loaded one gets up to a minute for the 1000 checked below.
+    const soft = Date.now() + 4000;
+    const hard = Date.now() + 60_000;
     let sent = 0;
     let links = 0;
     let closedByBadPacket = 0;
-    for (let round = 0; round < 400 && sent < 6000 && Date.now() < end; round++) {
+    for (let round = 0; round < 400 && sent < 6000 && Date.now() < hard && (sent < 1000 || Date.now() < soft); round++) {
       const self = `rp${round}`;
       const r = await rawNode(url, { nodeId: self, secret: SECRET });
       links++;

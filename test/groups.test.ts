@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, setLogSink, type MpNode } from '../node/index.ts';
-import type { Mesh } from '../lib/mesh/mesh.ts';
 import { deferred } from './util.ts';
 
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-groups-'));
@@ -230,19 +229,31 @@ test('groups — per-node limits: registrations, groups, watches (grpGet evicts 
   await assert.rejects(createNode({ groups: { maxGroups: -1 } }), { code: 'AEMP_ERR_BAD_ARGUMENT' });
 });
 
-/** Lines printed by a program, awaitable. */
+/** Lines printed by a program, awaitable (each print wakes the waiters; a wait is bounded). */
 function lines() {
   const all: string[] = [];
+  const waiters = new Set<() => void>();
   return {
     all,
-    print: (l: string) => void all.push(l),
+    print: (l: string) => {
+      all.push(l);
+      for (const w of [...waiters]) w();
+    },
     async until(line: string, from = 0): Promise<number> {
       const end = Date.now() + 5000;
       for (;;) {
         const i = all.indexOf(line, from);
         if (i >= 0) return i;
         if (Date.now() > end) throw new Error(`no line ${JSON.stringify(line)} in ${JSON.stringify(all)}`);
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise<void>((r) => {
+          const wake = (): void => {
+            clearTimeout(t);
+            waiters.delete(wake);
+            r();
+          };
+          const t = setTimeout(wake, end - Date.now());
+          waiters.add(wake);
+        });
       }
     },
   };
@@ -319,7 +330,7 @@ test('groups — over ws: a seed refuses registrations beyond its limits and por
   const o = { secret: 'g', monitor_timeout: 2000, connect_interval: 200 };
   const seed = await createNode({ nodeid: 'gws-seed', binds: ['127.0.0.1:0'], ...o, groups: { maxMembers: 2 } });
   nodes.push(seed);
-  const url = (seed.net as Mesh).seed!.urls[0]!;
+  const url = seed.net!.seedLink!.listening()[0]!;
   const a = await createNode({ nodeid: 'gws-a', seeds: [url], ...o });
   const b = await createNode({ nodeid: 'gws-b', seeds: [url], ...o });
   nodes.push(a, b);

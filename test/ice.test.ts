@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type MpNode } from '../node/index.ts';
-import { turnCredential } from '../lib/mesh/ice.ts';
-import type { Mesh } from '../lib/mesh/mesh.ts';
+import { turnCredential } from '../lib/mesh/ice-seed.ts';
+import { viewOf } from '../lib/mesh/mesh-view.ts';
 
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-ice-'));
 process.env.AEMP_RC = join(rcDir, 'rc.json');
@@ -20,17 +20,18 @@ after(() => rmSync(rcDir, { recursive: true, force: true }));
 
 const SECRET = 'ice-test-secret';
 const opts = { secret: SECRET, monitor_timeout: 1000, connect_interval: 100, direct: false };
-const seedUrl = (n: MpNode): string => (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+const seedUrl = (n: MpNode): string => n.net!.seedLink!.listening()[0]!;
 
 /** The node's iceServers once they hold `count` entries (the seed's answer arrived). */
-async function iceServers(n: MpNode, count: number, timeoutMs = 10_000): Promise<RTCIceServer[]> {
-  const o = (n.net as Mesh).o;
+async function iceServers(n: MpNode, count: number, timeoutMs = 10_000): Promise<readonly RTCIceServer[]> {
+  const view = viewOf(n.net)!;
   const deadline = Date.now() + timeoutMs;
-  while (o.iceServers.length < count) {
+  // No event marks the seed's answer: look again until it is there (bounded).
+  while (view.iceServers().length < count) {
     if (Date.now() > deadline) throw new Error(`no ICE servers from the seed within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  return o.iceServers;
+  return view.iceServers();
 }
 
 test('ice — turnCredential is coturn REST: username "expiry:node", credential base64 HMAC-SHA1 of it', async () => {
@@ -70,7 +71,7 @@ test('ice — a seed without TURN hands out nothing: the node keeps its own iceS
     const back = new Promise<void>((r) => node.rcv(me, () => r()));
     node.snd('ice_seed2', 'ice', me);
     await back;
-    assert.deepEqual((node.net as Mesh).o.iceServers, []);
+    assert.deepEqual(viewOf(node.net)!.iceServers(), []);
   } finally {
     await node.shutdown();
     await seed.shutdown();

@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DIRS = ['lib', 'node', 'web', 'demo'];
+const DIRS = ['lib', 'node', 'web'];
 
 function sources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })
@@ -55,7 +55,7 @@ test('imports — the helpers see type-only imports as erased and find a cycle',
   assert.deepEqual(cycles(new Map([['b', ['c']], ['c', ['a', 'b']], ['a', []]])), [['b', 'c']]);
 });
 
-test('imports — no circular runtime imports in lib/, node/, web/ and demo/', () => {
+test('imports — no circular runtime imports in lib/, node/ and web/', () => {
   const graph = new Map<string, string[]>();
   for (const dir of DIRS) {
     for (const file of sources(dir)) {

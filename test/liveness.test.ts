@@ -146,7 +146,7 @@ test('liveness — over a real seed: the seed pings every node; a node that only
   const { rawNode } = await import('./fixtures/raw-client.ts');
   const seed = await createNode({ nodeid: 'live-seed', binds: ['127.0.0.1:0'], secret: 's', monitor_timeout: 1000 });
   try {
-    const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+    const url = seed.net!.seedLink!.listening()[0]!;
     // Never pings on its own (like a tab whose timers are throttled), only answers.
     const answerer = await rawNode(url, { nodeId: 'answerer', secret: 's', pingEveryMs: 0 });
     // Taken before the handshake: the seed heard the silent node last after this.

@@ -388,11 +388,11 @@ describe('the AEMP guarantee over a cut link', () => {
       try {
         const blob = new Uint8Array(1 << 20);
         for (let i = 0; i < 32; i++) ov.snd(target, 'blob', i, blob);
-        const reason = await Promise.race([fired, new Promise<never>((_, j) => setTimeout(() => j(new Error('no overflow')), 4000))]);
+        const reason = await Promise.race([fired, new Promise<never>((_, j) => setTimeout(() => j(new Error('no overflow')), 20_000))]);
         assert.equal(reason[0], 'transport_error');
-        assert.match(String(reason[1]), /send queue overflow/);
-        // Well before the 5 s heartbeat timeout: the overflow itself fired the monitor.
-        assert.ok(Date.now() - t0 < 3000, `fired ${Date.now() - t0} ms after the seed stopped reading`);
+        // The overflow itself fired the monitor, not the 5 s heartbeat timeout (its reason would differ);
+        // how soon is the machine's load, not this test's business.
+        assert.match(String(reason[1]), /send queue overflow/, `fired ${Date.now() - t0} ms after the seed stopped reading`);
         assert.equal(ov.linkInfo('gseed'), undefined);
       } finally {
         s.signal('SIGCONT');

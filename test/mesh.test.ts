@@ -14,6 +14,7 @@ import { getLogLevel } from '../lib/log.ts';
 import type { Packet } from '../lib/protocol/codec.ts';
 import { rawConnect, rawNode } from './fixtures/raw-client.ts';
 import { checkStream } from './fixtures/stream-check.ts';
+import { viewOf } from '../lib/mesh/mesh-view.ts';
 
 // configure() reads the profile database (at createNode time): never the user's.
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-mesh-'));
@@ -169,8 +170,7 @@ describe('a seed and nodes in one process', () => {
   test('mesh — framing_format json: a node and a seed that both prefer json carry bytes and nested values', async () => {
     const js = await mk({ nodeid: 'jseed', binds: ['127.0.0.1:0'], framing_format: 'json' });
     const jn = await mk({ nodeid: 'jnode', seeds: [seedUrl(js)], framing_format: 'json' });
-    const conn = (jn.net as unknown as { conns: Map<string, { o: { framing: string } }> }).conns.get('jseed');
-    assert.equal(conn?.o.framing, 'json');
+    assert.equal(viewOf(jn.net)!.link('jseed')?.framing, 'json');
     const got = deferred<unknown[]>();
     const p = js.port((...m: unknown[]) => got.resolve(m));
     jn.snd(p, 'j', new Uint8Array([1, 2, 255]), { $b: 'not bytes' }, [[1], 'é'], -0.5);

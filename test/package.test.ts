@@ -59,8 +59,8 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-test('package — the tarball holds dist/ and the README, not the sources, tests or CI; installing it warns about no install script', () => {
-  for (const f of ['package.json', 'README.md', 'dist/node/bin.js', 'dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/lib/index.js', 'dist/lib/index.js.map', 'dist/aemp.js', 'dist/aemp.d.ts']) {
+test('package — the tarball holds dist/, the README and the LICENSE, not the sources, tests or CI; installing it warns about no install script', () => {
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/node/bin.js', 'dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/lib/index.js', 'dist/lib/index.js.map', 'dist/aemp.js', 'dist/aemp.d.ts']) {
     assert.ok(packed.includes(f), `${f} is packed`);
   }
   const stray = packed.filter((f) => !/^(dist\/(lib|node|web)\/|dist\/[\w-]+\.js(\.map)?$|dist\/aemp\.d\.ts$|package\.json$|README\.md$|LICENSE$)/.test(f));

@@ -10,14 +10,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
 import { RawTail, stampTail } from '../lib/protocol/raw-tail.ts';
-import { expandTail } from '../lib/protocol/raw-tail-expand.ts';
+import { RELAY_CODEC, expandTail } from '../lib/protocol/raw-tail-expand.ts';
 import { ProtocolError } from '../lib/protocol/errors.ts';
 
 const str = (s: string): number[] => [0xa0 | s.length, ...[...s].map((c) => c.charCodeAt(0))];
 const MAX = 1024 * 1024;
-const relaying = () => new FrameDecoder({ framing: 'msgpack', maxFrameSize: MAX, relay: true });
+const relaying = () => new FrameDecoder({ framing: 'msgpack', maxFrameSize: MAX, relay: RELAY_CODEC });
 const plainDec = () => new FrameDecoder({ framing: 'msgpack', maxFrameSize: MAX });
-const enc = (framing: 'msgpack' | 'json' = 'msgpack') => new FrameEncoder({ framing, maxFrameSize: MAX });
+// A seed's encoder: its json links get relayed tails as values (RELAY_CODEC.expand).
+const enc = (framing: 'msgpack' | 'json' = 'msgpack') => new FrameEncoder({ framing, maxFrameSize: MAX, relay: RELAY_CODEC });
 
 // The tail of ['r', 'nb', 7, 300, 'nb#p', ['m', 1.5, {k: bytes 01 02}, null]]: sid, seq, port, msg.
 const TAIL = [0x07, 0xcd, 0x01, 0x2c, ...str('nb#p'), 0x94, ...str('m'), 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x81, ...str('k'), 0xc4, 0x02, 0x01, 0x02, 0xc0];
@@ -103,7 +104,7 @@ test('relay bytes — through a real seed (ws, in-process): msgpack → msgpack,
   const SECRET = 'relay-bytes-secret';
   const base = { secret: SECRET, monitor_timeout: 2000, connect_interval: 200, direct: false };
   const seed = await createNode({ ...base, nodeid: 'rb_seed', binds: ['127.0.0.1:0'], auth_accept: ['hmac_sha256', 'token'] });
-  const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+  const url = seed.net!.seedLink!.listening()[0]!;
   const a = await createNode({ ...base, nodeid: 'rb_a', seeds: [url] });
   const b = await createNode({ ...base, nodeid: 'rb_b', seeds: [url], framing_format: 'json' });
   const token = await createToken(globalThis.crypto.subtle, SECRET, { node: 'web/*', ttlSec: 600, nowMs: Date.now(), caps: [] });

@@ -290,7 +290,7 @@ test('direct — with direct: false on one node the other one\'s offer is refuse
   try {
     const seed = await createNode({ nodeid: 'us', binds: ['127.0.0.1:0'], ...o });
     nodes.push(seed);
-    const url = (seed.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
+    const url = seed.net!.seedLink!.listening()[0]!;
     // ua < ub: ua offers, ub (direct off) refuses.
     const ua = await createNode({ nodeid: 'ua', seeds: [url], ...o });
     const ub = await createNode({ nodeid: 'ub', seeds: [url], direct: false, ...o });

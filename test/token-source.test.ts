@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, type MpNode } from '../node/index.ts';
 import { createToken } from '../lib/protocol/token.ts';
-import { Mesh } from '../lib/mesh/mesh.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
 
 const rcDir = mkdtempSync(join(tmpdir(), 'aemp-token-source-'));
 process.env.AEMP_RC = join(rcDir, 'rc.json');
@@ -19,34 +19,35 @@ after(() => rmSync(rcDir, { recursive: true, force: true }));
 
 const SECRET = 'token-source-secret';
 const opts = { monitor_timeout: 1000, connect_interval: 100, direct: false };
-const seedUrl = (n: MpNode): string => (n.net as unknown as { seed: { urls: string[] } }).seed.urls[0]!;
-const tokenFor = (node: string, ttlSec: number) => createToken(globalThis.crypto.subtle, SECRET, { node, ttlSec, nowMs: Date.now() });
+const seedUrl = (n: MpNode): string => n.net!.seedLink!.listening()[0]!;
+/** Wall-clock time as the tokens and the restarted seed see it: a test moves it on instead of sleeping. */
+let skewMs = 0;
+const now = () => Date.now() + skewMs;
+const skewedClock: Clock = { ...systemClock, now };
+const tokenFor = (node: string, ttlSec: number) => createToken(globalThis.crypto.subtle, SECRET, { node, ttlSec, nowMs: now() });
 
 /** Resolves once `n` is linked to a seed (its seed conn promoted). */
 function linked(n: MpNode, timeoutMs = 15_000): Promise<string> {
-  const mesh = n.net as Mesh;
-  if (mesh.seedConn) return Promise.resolve(mesh.seedConn.peer);
+  const link = n.net!.seedLink!;
+  const now = link.current();
+  if (now) return Promise.resolve(now);
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${n.NODE}: no seed link within ${timeoutMs} ms`)), timeoutMs);
-    const hook = {
-      seedLink: (s: string | undefined) => {
-        if (!s) return;
-        clearTimeout(t);
-        mesh.hooks.delete(hook);
-        resolve(s);
-      },
-    };
-    mesh.hooks.add(hook);
+    const stop = link.monitor((s) => {
+      if (!s) return;
+      clearTimeout(t);
+      stop();
+      resolve(s);
+    });
   });
 }
 
 /** Resolves once `n` has lost its seed link. */
 function unlinked(n: MpNode): Promise<void> {
-  const mesh = n.net as Mesh;
-  if (!mesh.seedConn) return Promise.resolve();
+  const link = n.net!.seedLink!;
+  if (!link.current()) return Promise.resolve();
   return new Promise((resolve) => {
-    const hook = { seedLink: (s: string | undefined) => s === undefined && (mesh.hooks.delete(hook), resolve()) };
-    mesh.hooks.add(hook);
+    const stop = link.monitor((s) => s === undefined && (stop(), resolve()));
   });
 }
 
@@ -73,13 +74,15 @@ test('token source — an async token function is called on every connect; a rec
     await seed.shutdown();
     await gone;
     const before = issued.length;
-    // Wait until every token issued so far has certainly expired, then bring the seed back on the same address.
-    await new Promise((r) => setTimeout(r, 3100));
-    seed = await createNode({ ...opts, nodeid: 'ts_seed', binds: [url.replace(/^ws:\/\/|\/$/g, '')], secret: SECRET });
+    // Time moves on until every token issued so far has certainly expired (the seed checks expiry with its
+    // injected clock, the token function signs with the same time), then the seed comes back on the same address.
+    skewMs = 3100;
+    seed = await createNode({ ...opts, nodeid: 'ts_seed', binds: [url.replace(/^ws:\/\/|\/$/g, '')], secret: SECRET, clock: skewedClock });
     assert.equal(await linked(node), 'ts_seed');
     assert.ok(issued.length > before, `token function called ${issued.length} times, ${before} before the restart`);
     assert.ok(!issued.slice(0, before).includes(issued.at(-1)!), 'the reconnect presented a token issued after the restart');
   } finally {
+    skewMs = 0;
     await node.shutdown();
     await seed.shutdown();
   }

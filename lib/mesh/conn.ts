@@ -18,7 +18,7 @@ import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
 import type { LinkEnd } from './errors.ts';
 import { FRAME_CODES } from '../protocol/errors.ts';
-import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../protocol/codec.ts';
+import { FrameDecoder, FrameEncoder, type Framing, type Packet, type RelayCodec } from '../protocol/codec.ts';
 import { livenessFor, type Live, type Liveness } from './liveness.ts';
 import type { PeerKind } from './peer-kind.ts';
 import type { KindLimits } from './batch-limits.ts';
@@ -44,8 +44,8 @@ export interface ConnOptions {
   maxMessageSize: number;
   /** Batch limits by kind (batch-limits.ts): the peer's kind picks what is decoded, `self` what is encoded. Unset: maxMessageSize both ways. */
   limits?: KindLimits;
-  /** A seed's link: relay packets from a secret holder are decoded up to their addresses only (raw-tail.ts). */
-  relay?: boolean;
+  /** A seed's link: relay packets from a secret holder are decoded up to their addresses only (raw-tail.ts; the seed role's codec). */
+  relay?: RelayCodec;
   onPacket(p: Packet, c: Conn): void;
   onClose(reason: string, c: Conn): void;
   /** Frames that arrived behind the handshake are handed over through this. */
@@ -102,16 +102,17 @@ export class Conn implements Live {
   private readonly live: Liveness;
   private fragTimer: TimerId | undefined;
 
-  constructor(private readonly o: ConnOptions) {
+  /** What the link was made with (read-only: mesh-view.ts shows its framing). */
+  constructor(readonly o: ConnOptions) {
     this.peer = o.peer;
     this.peerIsSeed = o.peerIsSeed;
     this.kind = o.kind;
     this.link = o.link;
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
     const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
-    this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret') });
+    this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
-    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock), relay: o.relay === true && o.kind === 'secret' });
+    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock), relay: o.kind === 'secret' ? o.relay : undefined });
     this.lastRx = this.lastTx = o.clock.now();
     this.pinger = !o.outbound; // the accepting side pings (liveness.ts)
     // Bound methods, not arrow functions: under tsx every named arrow function gets

@@ -3,7 +3,6 @@
  * defaults, and their parsing. Every limit has a safe default.
  */
 import { BadArgumentError } from '../errors.ts';
-import type { TurnOptions } from './ice.ts';
 
 export interface DirectOptions {
   /** RTCPeerConnection & co. (Environment.wrtc). Without it this node never takes a direct link. */
@@ -61,7 +60,7 @@ function flag(v: unknown, key: string): boolean | undefined {
   throw new BadArgumentError(`configure: ${key} must be yes or no (a boolean)`);
 }
 
-function positive(v: unknown, key: string): number | undefined {
+export function positive(v: unknown, key: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) throw new BadArgumentError(`configure: ${key} must be a positive number`);
@@ -69,8 +68,8 @@ function positive(v: unknown, key: string): number | undefined {
 }
 
 /** The direct-link options given to configure() (unset ones are left out, so defaults apply). */
-export function directOptions(o: Record<string, unknown>, wrtc: object | undefined): Partial<DirectOptions & TurnOptions> {
-  const out: Partial<DirectOptions & TurnOptions> = {};
+export function directOptions(o: Record<string, unknown>, wrtc: object | undefined): Partial<DirectOptions> {
+  const out: Partial<DirectOptions> = {};
   if (wrtc !== undefined) out.wrtc = wrtc;
   const direct = flag(o.direct, 'direct');
   if (direct !== undefined) out.direct = direct;
@@ -88,17 +87,5 @@ export function directOptions(o: Record<string, unknown>, wrtc: object | undefin
     if (o.iceTransportPolicy !== 'all' && o.iceTransportPolicy !== 'relay') throw new BadArgumentError("configure: iceTransportPolicy must be 'all' or 'relay'");
     out.iceTransportPolicy = o.iceTransportPolicy;
   }
-  // TURN credentials a seed hands out (ice.ts): turn_secret, turn_urls, turn_ttl (ms).
-  if (o.turn_secret !== undefined && o.turn_secret !== null) {
-    if (typeof o.turn_secret !== 'string' || o.turn_secret === '') throw new BadArgumentError('configure: turn_secret must be a non-empty string');
-    out.turnSecret = o.turn_secret;
-  }
-  if (o.turn_urls !== undefined && o.turn_urls !== null) {
-    const urls = typeof o.turn_urls === 'string' ? o.turn_urls.split(',').map((u) => u.trim()).filter(Boolean) : o.turn_urls;
-    if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string' && /^turns?:/.test(u))) throw new BadArgumentError('configure: turn_urls must be a list of turn: or turns: URLs');
-    out.turnUrls = urls;
-  }
-  const ttl = positive(o.turn_ttl, 'turn_ttl');
-  if (ttl !== undefined) out.turnTtlMs = ttl;
   return out;
 }

@@ -15,13 +15,18 @@
  *   AEMP_ERR_DIRECT_REFUSED and its reason, whatever it says about itself.
  * - The first packet on a fresh link is ['dws', cid]: it names the attempt
  *   (the invitation) the link belongs to; a link for no attempt is closed.
+ *
+ * Pages never listen nor dial here: node/ injects the attempts that use
+ * this class (direct-ws-attempts.ts; Environment.directWs, as it does the
+ * seed role), so a page's bundle carries none of it.
  */
 import type { Link } from '../link.ts';
 import { logger } from '../log.ts';
 import type { Framing, Packet } from '../protocol/codec.ts';
 import { refusalFrame } from '../protocol/handshake.ts';
 import { Admission } from './admission.ts';
-import { Conn } from './conn.ts';
+import type { Conn } from './conn.ts';
+import { directConn } from './direct-conn.ts';
 import { runHandshake, type Handshaken } from './dial.ts';
 import type { DirectWsHost } from './hosts.ts';
 import { peerKindOf } from './peer-kind.ts';
@@ -40,7 +45,7 @@ const MAX_URLS = 8;
 const MAX_URL_LENGTH = 300;
 
 /** The ws:// and wss:// URLs of an invitation, or undefined if it is malformed. */
-export function inviteUrls(v: unknown): string[] | undefined {
+function inviteUrls(v: unknown): string[] | undefined {
   if (!Array.isArray(v) || v.length === 0 || v.length > MAX_URLS) return undefined;
   for (const u of v) if (typeof u !== 'string' || u.length > MAX_URL_LENGTH || !/^wss?:\/\/[^\s]+$/i.test(u)) return undefined;
   return v as string[];
@@ -55,6 +60,9 @@ export function directRefusal(me: string, hs: Handshaken['result']): string | un
   return undefined;
 }
 
+/** An accepted link named attempt `cid`: its handlers, or why it is refused. */
+export type DirectWsBind = (c: Conn, cid: unknown, framing: Framing) => DirectHandlers | string;
+
 export class DirectWs {
   /** The URLs this node invites peers to (empty: it does not listen). */
   urls: string[] = [];
@@ -66,10 +74,19 @@ export class DirectWs {
 
   constructor(
     private readonly m: DirectWsHost,
-    /** An accepted link named attempt `cid`: its handlers, or why it is refused. */
-    private readonly bind: (c: Conn, cid: unknown, framing: Framing) => DirectHandlers | string,
+    private readonly bind: DirectWsBind,
   ) {
     this.admission = new Admission({ total: m.o.maxPendingHandshakes, perAddress: m.o.maxPendingPerAddress });
+  }
+
+  /** The URLs of an invitation (['rtc', 'ws', cid, urls]), or undefined if it is malformed. */
+  invitation(v: unknown): string[] | undefined {
+    return inviteUrls(v);
+  }
+
+  /** The Conn of a link this node dialled (dial()) for an invitation. */
+  dialled(link: Link, hs: Handshaken, h: DirectHandlers): Conn {
+    return wsConn(this.m, link, hs, true, h);
   }
 
   get listening(): boolean {
@@ -127,7 +144,7 @@ export class DirectWs {
       return;
     }
     let h: DirectHandlers | undefined;
-    const c = directConn(m, link, hs, false, {
+    const c = wsConn(m, link, hs, false, {
       onPacket: (p, conn) => {
         if (h !== undefined) return h.onPacket(p, conn);
         this.unbound.delete(conn);
@@ -180,21 +197,13 @@ export class DirectWs {
 }
 
 /** A Conn over a direct WebSocket link that passed its handshake. */
-export function directConn(m: DirectWsHost, link: Link, hs: Handshaken, outbound: boolean, h: DirectHandlers): Conn {
-  const o = m.o;
-  return new Conn({
+function wsConn(m: DirectWsHost, link: Link, hs: Handshaken, outbound: boolean, h: DirectHandlers): Conn {
+  return directConn(m, {
     link,
     framing: hs.result.framing,
     peer: hs.result.peerNode,
-    peerIsSeed: false,
     kind: peerKindOf(hs.result.auth),
     outbound,
-    clock: m.clock,
-    monitorTimeoutMs: o.monitorTimeoutMs,
-    maxBufferedBytes: o.maxBufferedBytes,
-    maxQueuedPackets: o.maxQueuedPackets,
-    maxMessageSize: o.maxMessageSize,
-    limits: m.batchLimits,
     onPacket: (p, c) => h.onPacket(p, c),
     onClose: (reason, c) => h.onClose(reason, c),
     attach: hs.attach,

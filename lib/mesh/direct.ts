@@ -28,11 +28,13 @@ import type { NodeId, PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
 import { FrameDecoder, type Framing, type Packet } from '../protocol/codec.ts';
-import { Conn } from './conn.ts';
+import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
 import { DirectTx } from './direct-resend.ts';
-import { DirectWs, directConn, inviteUrls, type DirectHandlers } from './direct-ws.ts';
+import type { DirectHandlers } from './direct-ws.ts';
+import type { WsAttempts, WsLinks } from './direct-ws-attempts.ts';
+import { directConn } from './direct-conn.ts';
 import type { DirectHost } from './hosts.ts';
 
 const log = logger('direct');
@@ -41,7 +43,7 @@ const te = (text: string): unknown[] => ['transport_error', text];
 /** Closes that mean the peer left on purpose: its monitors fire, no fallback. */
 
 /** Per peer: the current attempt, how our messages travel, back-off. */
-interface PeerState {
+export interface PeerState {
   readonly node: NodeId;
   attempt?: Attempt;
   /** Our sending direction: over the relay, held during the switch, or over the channel. */
@@ -55,15 +57,16 @@ interface PeerState {
   noWs?: boolean;
 }
 
-export class DirectLinks {
-  private readonly peers = new Map<NodeId, PeerState>();
-  private readonly me: NodeId;
+/** WsLinks: the members the direct WebSocket attempts (direct-ws-attempts.ts) use are not private. */
+export class DirectLinks implements WsLinks {
+  readonly peers = new Map<NodeId, PeerState>();
+  readonly me: NodeId;
   /** Why this node takes no WebRTC links (undefined: it does). */
   private readonly off: string | undefined;
   /** Why this node takes no direct WebSocket links (undefined: it does). */
   private readonly offWs: string | undefined;
-  /** Listening for (and dialling) direct WebSocket links. */
-  readonly ws: DirectWs;
+  /** Direct WebSocket links (listening, dialling, their attempts); undefined where the environment has none (a page). */
+  readonly ws: WsAttempts | undefined;
   private readonly directConns = new WeakSet<Conn>();
 
   constructor(private readonly m: DirectHost) {
@@ -82,8 +85,10 @@ export class DirectLinks {
         ? `${this.me} is a seed (seeds take no direct links)`
         : o.secret === undefined
           ? `${this.me} holds no mesh secret (direct WebSocket links are for secret holders)`
-          : undefined;
-    this.ws = new DirectWs(m, (c, cid, framing) => this.bindInbound(c, cid, framing));
+          : o.directWs === undefined
+            ? `${this.me} takes no direct WebSocket links here (aemp/node does)`
+            : undefined;
+    this.ws = o.directWs?.(m, this);
     m.node.kernel.nodePort.set('rtc', (from, args, who) => this.onRequest(from, args, who));
   }
 
@@ -125,10 +130,10 @@ export class DirectLinks {
     if (this.m.conns.has(node) || this.m.signal.aborted || this.attempts() >= this.m.o.directMaxLinks) return;
     // A listening secret holder invites any peer not known to be a page, whichever ID is smaller.
     const kind = who?.kind ?? st?.vouched?.kind;
-    if (this.offWs === undefined && this.ws.listening && (kind === undefined || kind === 'secret') && st?.noWs !== true) {
+    if (this.offWs === undefined && this.ws?.listening === true && (kind === undefined || kind === 'secret') && st?.noWs !== true) {
       st ??= this.state(node);
       if (who !== undefined) st.vouched = who;
-      this.invite(st, randomCid(this.m.node.random), this.me);
+      this.ws!.invite(st, randomCid(this.m.node.random), this.me);
       return;
     }
     // Glare-free: only the smaller node ID offers.
@@ -140,7 +145,7 @@ export class DirectLinks {
 
   /** Listen for direct WebSocket links (a non-seed node with binds). */
   listen(binds: readonly string[]): Promise<void> {
-    return this.ws.listen(binds);
+    return this.ws!.listen(binds); // the mesh refuses binds where there is none
   }
 
   /** Whether `c` is a direct link (WebRTC or WebSocket) rather than a seed link. */
@@ -174,13 +179,13 @@ export class DirectLinks {
 
   // --- attempts -------------------------------------------------------------
 
-  private state(node: NodeId): PeerState {
+  state(node: NodeId): PeerState {
     const st: PeerState = { node, tx: 'relay', held: [], failures: 0, retryAt: 0 };
     this.peers.set(node, st);
     return st;
   }
 
-  private attempts(): number {
+  attempts(): number {
     let n = 0;
     for (const st of this.peers.values()) if (st.attempt !== undefined) n++;
     return n;
@@ -208,7 +213,7 @@ export class DirectLinks {
   }
 
   /** The attempt failed before its channel opened: the relay stays; retry later. */
-  private failed(st: PeerState, a: Attempt, why: string, tellPeer: boolean): void {
+  failed(st: PeerState, a: Attempt, why: string, tellPeer: boolean): void {
     if (st.attempt !== a) return;
     st.attempt = undefined;
     a.end(why, false);
@@ -229,21 +234,13 @@ export class DirectLinks {
   private opened(st: PeerState, a: Attempt): void {
     if (st.attempt !== a || a.handle === undefined) return;
     const m = this.m;
-    const o = m.o;
-    const c = new Conn({
+    const c = directConn(m, {
       link: a.handle.link,
       framing: a.framing,
       peer: st.node,
-      peerIsSeed: false,
       // The peer is who the seeds said it is when they relayed its signals (a direct link has no handshake of its own).
       kind: st.vouched?.kind ?? 'anon',
       outbound: a.initiator,
-      clock: m.clock,
-      monitorTimeoutMs: o.monitorTimeoutMs,
-      maxBufferedBytes: o.maxBufferedBytes,
-      maxQueuedPackets: o.maxQueuedPackets,
-      maxMessageSize: o.maxMessageSize,
-      limits: m.batchLimits,
       onPacket: (p, conn) => this.onPacket(st, p, conn),
       onClose: (reason, conn) => this.onClose(st, conn, reason),
     });
@@ -252,7 +249,7 @@ export class DirectLinks {
   }
 
   /** A direct link (WebRTC or WebSocket) is up as `c`: our direction starts to switch. */
-  private switchOver(st: PeerState, a: Attempt, c: Conn, framing: Framing): void {
+  switchOver(st: PeerState, a: Attempt, c: Conn, framing: Framing): void {
     const m = this.m;
     const o = m.o;
     a.conn = c;
@@ -383,86 +380,17 @@ export class DirectLinks {
     log.log(level, `direct link to ${node} closed (${reason}); back on the relay, ${unconfirmed!.length} unconfirmed messages resent`);
   }
 
-  // --- direct WebSocket links ------------------------------------------------
-
-  /** We listen: invite the peer to dial us (attempt `cid`, begun by `by`); the link must come within the connect timeout. */
-  private invite(st: PeerState, cid: number, by: NodeId): void {
-    const a = new Attempt(st.node, cid, false, this.m.o.framing, this.m.clock);
-    a.mode = 'ws';
-    a.by = by;
-    st.attempt = a;
-    log.info(`inviting ${st.node} to a direct WebSocket link`);
-    a.expect(this.m.o.directConnectTimeoutMs, () => {
-      this.failed(st, a, `no direct WebSocket link from ${st.node} within ${this.m.o.directConnectTimeoutMs} ms`, true);
-      st.noWs = true;
-    });
-    this.m.node.kernel.snd(st.node, ['rtc', 'ws', cid, this.ws.urls]);
-  }
-
-  /** A secret holder invites us to dial it: replaces a crossing attempt of ours if the peer's wins, then dials. */
+  /** A secret holder invites us to dial it (['rtc', 'ws', cid, urls]): direct-ws-attempts.ts, where this node takes such links. */
   private onInvite(from: NodeId, cid: number, x: unknown, who: Sender): void {
-    // 'ws': this node takes no direct WebSocket link from the peer (it falls back to WebRTC); else only this attempt ends.
-    const no = (why: string, ws = true): void => this.m.node.kernel.snd(from, ['rtc', 'no', cid, why, false, ws ? 'ws' : undefined]);
+    const no = (why: string): void => this.m.node.kernel.snd(from, ['rtc', 'no', cid, why, false, 'ws']);
     if (this.m.signal.aborted) return;
     // The seeds stamp the sender: only a secret holder's invitation is dialled (a page cannot listen anyway).
     if (who.kind !== 'secret') return no(`${this.me} takes direct WebSocket invitations from secret holders only`);
     if (this.offWs !== undefined) return no(this.offWs);
-    const urls = inviteUrls(x);
-    if (urls === undefined) return no('malformed direct WebSocket invitation');
-    let st = this.peers.get(from);
-    const a = st?.attempt;
-    if (st !== undefined && a !== undefined) {
-      if (a.conn !== undefined) return no(`a direct link with ${from} is up already`, false);
-      if (a.cid === cid && a.mode === 'ws') return; // the same invitation again
-      if (a.cid !== cid) {
-        // Two attempts crossed: the one begun by the smaller node ID wins, on both sides.
-        if (a.by < from) return no('crossed with an attempt of mine', false);
-        this.failed(st, a, `${from} invited a direct WebSocket link`, false);
-      } else {
-        // Our WebRTC offer, answered by an invitation: dial instead (no failure).
-        st.attempt = undefined;
-        a.end(`${from} invited a direct WebSocket link`, false);
-      }
-      st = this.peers.get(from);
-    }
-    if (this.m.conns.has(from) || (a === undefined && this.attempts() >= this.m.o.directMaxLinks)) return no(`${this.me} takes no more direct links now`, false);
-    st ??= this.state(from);
-    st.vouched = who;
-    const b = new Attempt(from, cid, true, this.m.o.framing, this.m.clock);
-    b.mode = 'ws';
-    b.by = a?.cid === cid ? a.by : from;
-    b.dialAbort = new AbortController();
-    st.attempt = b;
-    const s = st;
-    log.info(`dialling ${from} for a direct WebSocket link`);
-    this.ws.dial(urls, from, b.dialAbort.signal).then(
-      ({ link, hs }) => {
-        if (s.attempt !== b) return link.close('direct link attempt ended');
-        const c = directConn(this.m, link, hs, true, this.handlers(s));
-        c.send(['dws', cid]);
-        this.switchOver(s, b, c, hs.result.framing);
-      },
-      (e: Error) => {
-        if (s.attempt !== b) return;
-        this.failed(s, b, e.message, false);
-        s.noWs = true;
-        no(e.message);
-      },
-    );
+    this.ws!.onInvite(from, cid, x, who); // offWs is set where there is none
   }
 
-  /** An accepted direct WebSocket link named attempt `cid`: it must be our invitation to that very peer. */
-  private bindInbound(c: Conn, cid: unknown, framing: Framing): DirectHandlers | string {
-    const st = this.peers.get(c.peer);
-    const a = st?.attempt;
-    if (st === undefined || a === undefined || a.cid !== cid || a.mode !== 'ws' || a.conn !== undefined || a.dialAbort !== undefined)
-      return `no direct link attempt ${String(cid).slice(0, 20)} with ${c.peer} here`;
-    // Synchronously: the peer's confirmation may follow in the same frame.
-    this.switchOver(st, a, c, framing);
-    return this.handlers(st);
-  }
-
-  private handlers(st: PeerState): DirectHandlers {
+  handlers(st: PeerState): DirectHandlers {
     return { onPacket: (p, conn) => this.onPacket(st, p, conn), onClose: (reason, conn) => this.onClose(st, conn, reason) };
   }
 
@@ -510,23 +438,8 @@ export class DirectLinks {
     }
     const isOffer = (data as { type?: unknown }).type === 'offer';
     if (this.m.signal.aborted) return;
-    if (isOffer && this.ws.listening && this.offWs === undefined && who.kind === 'secret' && this.me > from && this.peers.get(from)?.noWs !== true) {
-      // A secret holder offers WebRTC, and we listen: invite it to dial us instead (same attempt; its offer wins any crossing).
-      const st = this.peers.get(from);
-      const a = st?.attempt;
-      if (st !== undefined && a !== undefined) {
-        if (a.cid === cid) return; // the offer's later signals: the invitation went out already
-        if (a.conn !== undefined) a.conn.close('the peer offered a new direct link');
-        else this.failed(st, a, 'the peer offered a new direct link', false);
-      }
-      if (this.attempts() >= this.m.o.directMaxLinks || this.m.conns.has(from)) {
-        this.m.node.kernel.snd(from, ['rtc', 'no', cid, `${this.me} takes no more direct links now`]);
-        return;
-      }
-      const s = this.peers.get(from) ?? this.state(from);
-      s.vouched = who;
-      return this.invite(s, cid, from);
-    }
+    // A secret holder offers WebRTC, and we listen: we invite it to dial us instead (direct-ws-attempts.ts).
+    if (isOffer && this.offWs === undefined && this.ws?.offered(from, cid, who) === true) return;
     if (this.off !== undefined) {
       if (isOffer) this.m.node.kernel.snd(from, ['rtc', 'no', cid, this.off, true]);
       return;

@@ -25,8 +25,8 @@ export type DirectHost = Pick<
   | 'seedConn' | 'send' | 'senderOf' | 'sessions' | 'signal' | 'vouch' | DirectWsKeys
 >;
 
-type DirectWsKeys = 'batchLimits' | 'clock' | 'handshakeOptions' | 'nodeId' | 'o' | 'signal';
-/** What the direct WebSocket links (direct-ws.ts) use of the mesh. */
+type DirectWsKeys = 'batchLimits' | 'clock' | 'conns' | 'handshakeOptions' | 'node' | 'nodeId' | 'o' | 'signal';
+/** What the direct WebSocket links (direct-ws.ts, direct-ws-attempts.ts) use of the mesh. */
 export type DirectWsHost = Pick<Mesh, DirectWsKeys>;
 
 /** What the ICE server hand-out (ice.ts) uses of the mesh. */

@@ -16,7 +16,7 @@
  * followed by the seed's for every new direct link.
  */
 import { unrefTimer, type TimerId } from '../clock.ts';
-import { isPortId, nodeOf, type NodeId, type PortId } from '../ids.ts';
+import type { NodeId, PortId } from '../ids.ts';
 import { logger } from '../log.ts';
 import type { IceHost } from './hosts.ts';
 
@@ -33,42 +33,11 @@ export interface TurnOptions {
 
 export const TURN_DEFAULTS: TurnOptions = { turnUrls: [], turnTtlMs: 3_600_000 };
 
-const b64 = (bytes: Uint8Array): string => {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-};
-
-/** One TURN credential for `node`, valid for ttlMs from nowMs (coturn REST scheme). */
-export async function turnCredential(
-  subtle: SubtleCrypto,
-  secret: string,
-  node: string,
-  ttlMs: number,
-  nowMs: number,
-): Promise<{ username: string; credential: string }> {
-  const username = `${Math.floor((nowMs + ttlMs) / 1000)}:${node}`;
-  const te = new TextEncoder();
-  const key = await subtle.importKey('raw', te.encode(secret), { name: 'HMAC', hash: 'SHA-1' }, false, ['sign']);
-  const mac = new Uint8Array(await subtle.sign('HMAC', key, te.encode(username)));
-  return { username, credential: b64(mac) };
-}
-
-/** Seeds answer 'ice' requests; other nodes ask their seed on every seed link. */
+/** Nodes ask their seed for ICE servers on every seed link. */
 export function installIce(mesh: IceHost): void {
   const o = mesh.o;
   const kernel = mesh.node.kernel;
-  if (mesh.seed) {
-    kernel.nodePort.set('ice', (from: NodeId, [reply]: unknown[]) => {
-      if (!isPortId(reply) || nodeOf(reply) !== from) return;
-      if (!o.turnSecret || o.turnUrls.length === 0) return kernel.snd(reply, ['ice', [], 0]);
-      turnCredential(o.subtle, o.turnSecret, from, o.turnTtlMs, mesh.clock.now()).then(
-        (c) => kernel.snd(reply, ['ice', [{ urls: o.turnUrls, ...c }], o.turnTtlMs]),
-        (e) => log.error(`cannot make a TURN credential: ${(e as Error)?.message ?? e}`),
-      );
-    });
-    return;
-  }
+  if (mesh.seed) return; // a seed answers (ice-seed.ts, which the seed role brings)
   const own = o.iceServers;
   let refresh: TimerId | undefined;
   let asking: PortId | undefined;

@@ -15,7 +15,7 @@ export interface SeedLinkHost {
   readonly seedConn: { readonly peer: NodeId } | undefined;
   readonly seedUrls: readonly string[];
   readonly seed: { readonly urls: readonly string[] } | undefined;
-  readonly direct: { readonly ws: { readonly listening: boolean; readonly urls: readonly string[] } };
+  readonly direct: { readonly ws: { readonly listening: boolean; readonly urls: readonly string[] } | undefined };
   readonly hooks: Set<{ seedLink?(seed: NodeId | undefined): void }>;
   stopWaitingForSeed(): void;
 }
@@ -30,7 +30,7 @@ export function seedLinkOf(m: SeedLinkHost): SeedLink {
     },
     urls: () => m.seedUrls,
     listening: () => m.seed?.urls ?? [],
-    direct: () => (m.direct.ws.listening ? m.direct.ws.urls : []),
+    direct: () => (m.direct.ws?.listening === true ? m.direct.ws.urls : []),
     stopWaiting: () => m.stopWaitingForSeed(),
   };
 }

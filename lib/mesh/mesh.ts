@@ -30,6 +30,8 @@ import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import type { SeedRole } from './seed.ts';
+import type { WsAttempts, WsLinks } from './direct-ws-attempts.ts';
+import type { DirectWsHost } from './hosts.ts';
 import { LinkRefusedError, MESH_CODES, type MeshCode } from './errors.ts';
 import { meshUpstream, seedLinkOf } from './mesh-network.ts';
 import type { Upstream } from '../groups/upstream.ts';
@@ -53,6 +55,8 @@ export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, B
   seed?: boolean;
   /** Makes this node a seed (binds, seed not false); the environment provides it (node/), so browsers bundle no seed code. */
   seedRole?: (m: Mesh) => SeedRole;
+  /** Direct WebSocket links between secret holders (direct-ws.ts); the environment provides them (node/): pages have none. */
+  directWs?: (m: DirectWsHost, links: WsLinks) => WsAttempts;
   secret?: string;
   /** A token, or a function called for a fresh one before every connect to a seed (a page outlives its tokens). */
   token?: string | TokenSource;
@@ -149,10 +153,10 @@ export class Mesh implements Network {
     node.remote.limits = { maxRemoteMonitors: o.maxRemoteMonitors, pageMaxRemoteMonitors: o.pageMaxRemoteMonitors };
     this.firstSeed = new Promise((r) => (this.firstSeedDone = r));
     for (const s of o.seeds) this.addSeedUrl(s);
-    if (o.binds.length > 0 && o.seed !== false) {
-      // Injected (node/ passes it): a page's bundle carries no seed code.
-      if (!o.seedRole) throw new BadArgumentError('this environment cannot run a seed: binds need aemp/node');
-      this.seed = o.seedRole(this);
+    if (o.binds.length > 0) {
+      // Injected (node/ passes them): a page's bundle carries no seed code and no direct WebSocket listener.
+      if (!(o.seed === false ? o.directWs : o.seedRole)) throw new BadArgumentError('this environment cannot listen: binds need aemp/node');
+      if (o.seed !== false) this.seed = o.seedRole!(this);
     }
     this.direct = new DirectLinks(this);
     installIce(this); // seeds hand out ICE servers with TURN credentials; nodes take them
@@ -259,7 +263,7 @@ export class Mesh implements Network {
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
       limits: this.batchLimits,
-      relay: this.seed !== undefined,
+      relay: this.seed?.relayCodec,
       onPacket: this.connPacket,
       onClose: this.connClose,
       attach: hs.attach,
@@ -552,7 +556,7 @@ export class Mesh implements Network {
     for (const c of [...this.conns.values()]) c.goodbye(`node ${this.nodeId} shut down`);
     this.direct.shutdown(`node ${this.nodeId} shut down`);
     await this.seed?.close();
-    await this.direct.ws.close();
+    await this.direct.ws?.close();
     for (const n of [...this.up, ...this.sessions.peers()]) this.nodeDown(n, te(`this node (${this.nodeId}) shut down`));
   }
 }

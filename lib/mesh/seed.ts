@@ -18,7 +18,7 @@ import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
 import type { Packet } from '../protocol/codec.ts';
 import { RawTail } from '../protocol/raw-tail.ts';
-import { expandPacket, expandTail } from '../protocol/raw-tail-expand.ts';
+import { RELAY_CODEC, expandPacket, expandTail } from '../protocol/raw-tail-expand.ts';
 import type { Conn } from './conn.ts';
 import { parseBind } from './binds.ts';
 import { backoffMs } from './dial.ts';
@@ -54,6 +54,8 @@ export class SeedRole {
   readonly interest = new Interest();
   /** The global group registry this seed holds (a replica; see groups/). */
   readonly groups: SeedGroups;
+  /** How this seed's links read and write relayed bytes (raw-tail.ts): only seeds load that code. */
+  readonly relayCodec = RELAY_CODEC;
 
   constructor(private readonly m: SeedHost) {
     this.groups = new SeedGroups(m);

@@ -31,8 +31,8 @@ import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
 import { asciiOnly, endsEarly, fromJsonValue, jsonShape, toJsonValue } from './json.ts';
 import { parseRefusal } from './handshake.ts';
-import { RAW_TAIL_FROM, hasTail } from './raw-tail.ts';
-import { expandPacket } from './raw-tail-expand.ts';
+import { hasTail } from './raw-bytes.ts';
+import type { TailScanner } from './raw-tail.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
 export type Packet = unknown[];
@@ -63,9 +63,19 @@ export interface CodecOptions {
   /**
    * A relaying seed's decoder: relay packets ('r', 'F') keep what follows
    * their addresses as the msgpack bytes it came as (raw-tail.ts). msgpack
-   * only; json decodes everything.
+   * only; json decodes everything, and its encoder expands the tails.
    */
-  relay?: boolean;
+  relay?: RelayCodec;
+}
+
+/** What a relaying seed's codec uses: RELAY_CODEC (raw-tail-expand.ts), which the seed role passes in, so pages bundle none of it. */
+export interface RelayCodec {
+  /** Packet type → index of its first raw element. */
+  readonly from: Readonly<Record<string, number>>;
+  /** A reader's checker of tails (one per reader). */
+  scanner(maxDepth: number): TailScanner;
+  /** `p` with its RawTail replaced by the values it holds (for a json link). */
+  expand(p: readonly unknown[]): unknown[];
 }
 
 /** The limits that differ between kinds of peer (mesh options maxMessageSize / pageMaxMessageSize etc.). */
@@ -130,9 +140,11 @@ function limits(o: CodecOptions): Limits {
 export class FrameEncoder {
   private readonly o: Limits;
   private readonly enc: MsgpackWriter | undefined;
+  private readonly relay: RelayCodec | undefined;
 
   constructor(o: CodecOptions) {
     this.o = limits(o);
+    this.relay = o.relay;
     if (this.o.framing === 'msgpack') this.enc = new MsgpackWriter(this.o.maxDepth);
   }
 
@@ -191,7 +203,7 @@ export class FrameEncoder {
     let text: string;
     try {
       // Relayed packets from a msgpack link carry raw tails: json gets their values.
-      text = JSON.stringify(toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? expandPacket(p) : p)) : batch, 1, this.o.maxDepth));
+      text = JSON.stringify(toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? this.relay!.expand(p) : p)) : batch, 1, this.o.maxDepth));
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
@@ -268,7 +280,7 @@ export class FrameDecoder {
     this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
     if (this.o.framing === 'msgpack') {
       this.dec = new MsgpackReader(this.o.maxDepth);
-      if (o.relay === true) this.dec.rawFrom = RAW_TAIL_FROM;
+      if (o.relay !== undefined) this.dec.relay = { from: o.relay.from, scanner: o.relay.scanner(this.o.maxDepth) };
     }
   }
 

@@ -17,7 +17,7 @@ import type { Frame } from '../link.ts';
 import type { Framing } from './codec.ts';
 import { HANDSHAKE_CODES as H, HandshakeError, PeerRefusedError, TokenError } from './errors.ts';
 import { fromHex, toHex, utf8 } from './bytes.ts';
-import { hmacKey, MAX_TOKEN_LENGTH, verifyToken } from './token.ts';
+import { hmacKey, MAX_TOKEN_LENGTH } from './hmac-key.ts';
 import type { Cap } from '../caps.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -268,6 +268,8 @@ export class Handshake {
     if (method === 'token') {
       if (peer.seed) refuse(H.AUTH, 'a token-authenticated node cannot be a seed');
       try {
+        // Loaded here, not at startup: only a seed or a listener verifies tokens, and a page's bundle need not carry it.
+        const { verifyToken } = await import('./token.ts');
         const t = await verifyToken(this.o.subtle, secret, peer.token as string, peer.node, this.o.now());
         return [method, true, t.caps];
       } catch (e) {

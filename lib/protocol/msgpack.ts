@@ -16,7 +16,8 @@
  * types are refused, and a "__proto__" map key becomes an own property.
  */
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
-import { RawTail, TailScanner } from './raw-tail.ts';
+import { RawTail } from './raw-bytes.ts';
+import type { TailScanner } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
@@ -431,11 +432,11 @@ export class MsgpackReader {
   private left = Infinity;
 
   /**
-   * A relaying seed's reader (raw-tail.ts): a packet whose type is a key
-   * here keeps its elements from that index on as a RawTail of their bytes.
+   * A relaying seed's reader (raw-tail.ts): a packet whose type is a key of
+   * `from` keeps its elements from that index on as a RawTail of their
+   * bytes, which `scanner` checks.
    */
-  rawFrom: Readonly<Record<string, number>> | undefined;
-  private scanner: TailScanner | undefined;
+  relay: { readonly from: Readonly<Record<string, number>>; readonly scanner: TailScanner } | undefined;
   /** The tails of the batch being read (ownTails). */
   private readonly tails: RawTail[] = [];
   private readonly over = (): never => this.tooManyElements();
@@ -560,7 +561,7 @@ export class MsgpackReader {
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
     if ((this.left -= n) < 0) this.tooManyElements();
-    if (depth === 2 && n > 1 && this.rawFrom !== undefined) return this.packet(n, depth);
+    if (depth === 2 && n > 1 && this.relay !== undefined) return this.packet(n, depth);
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
     return a;
@@ -569,7 +570,7 @@ export class MsgpackReader {
   /** A packet of a relaying reader: its type, then either its values or its first ones and a RawTail. */
   private packet(n: number, depth: number): unknown[] {
     const t = this.value(depth + 1);
-    const from = typeof t === 'string' ? this.rawFrom![t] : undefined;
+    const from = typeof t === 'string' ? this.relay!.from[t] : undefined;
     if (from === undefined || n <= from) {
       const a = new Array(n);
       a[0] = t;
@@ -581,7 +582,7 @@ export class MsgpackReader {
     for (let i = 1; i < from; i++) a[i] = this.value(depth + 1);
     const start = this.p;
     const left = this.left;
-    const s = (this.scanner ??= new TailScanner(this.maxDepth));
+    const s = this.relay!.scanner;
     this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
     this.left = s.left;
     // Offsets into the frame until read() ends, then into the batch's copy of its tails (ownTails).

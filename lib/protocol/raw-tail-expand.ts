@@ -4,7 +4,8 @@
  * way would be an import cycle).
  */
 import { MsgpackReader } from './msgpack.ts';
-import { tailAsArray, type RawTail } from './raw-tail.ts';
+import type { RelayCodec } from './codec.ts';
+import { RAW_TAIL_FROM, TailScanner, tailAsArray, type RawTail } from './raw-tail.ts';
 
 /** The tail's values (for a message to the seed itself, a page's screened request, a json link). */
 export function expandTail(t: RawTail, maxDepth = 100): unknown[] {
@@ -16,3 +17,10 @@ export function expandPacket(p: readonly unknown[]): unknown[] {
   const t = p[p.length - 1] as RawTail;
   return [...p.slice(0, -1), ...expandTail(t)];
 }
+
+/** What a relaying seed's links decode and encode with (codec.ts `relay`; the seed role supplies it). */
+export const RELAY_CODEC: RelayCodec = {
+  from: RAW_TAIL_FROM,
+  scanner: (maxDepth) => new TailScanner(maxDepth),
+  expand: expandPacket,
+};

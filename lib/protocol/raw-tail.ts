@@ -10,41 +10,17 @@
  * Only msgpack links carry tails; a json link gets them expanded
  * (expandTails), and whatever needs the values themselves (a message to
  * the seed itself, a page's request screened by the seed) expands them too.
+ *
+ * Only seeds relay: the codec gets this file's parts from the seed role
+ * (RELAY_CODEC in raw-tail-expand.ts, through Conn's `relay`), so a page's
+ * bundle carries none of it; the writer and reader know only the RawTail
+ * value (raw-bytes.ts).
  */
 
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
+import { RawTail } from './raw-bytes.ts';
 
-/**
- * The last `count` elements of a packet, as the msgpack bytes they arrived
- * as: src[start..end) (the reader gives the tails of one batch one copy
- * of their own; a page's stamped tail is a new buffer).
- */
-export class RawTail {
-  constructor(
-    public src: Uint8Array,
-    public start: number,
-    public end: number,
-    /** Elements of the packet the bytes hold. */
-    readonly count: number,
-    /** Values they decode to, counted as a reader's budget counts them (the count elements themselves included). */
-    readonly elements: number,
-  ) {}
-
-  /** Point into `copy`, which holds the bytes from offset `from` of the current src on (MsgpackReader.ownTails). */
-  rebase(copy: Uint8Array, from: number): void {
-    this.src = copy;
-    this.start -= from;
-    this.end -= from;
-  }
-
-  get bytes(): Uint8Array {
-    return this.src.subarray(this.start, this.end);
-  }
-
-  get length(): number {
-    return this.end - this.start;
-  }
-}
+export { RawTail, hasTail } from './raw-bytes.ts';
 
 /** Where a relaying decoder keeps the tail: packet type → index of the first raw element, and the least arity. */
 export const RAW_TAIL_FROM: Readonly<Record<string, number>> = { r: 2, F: 3 };
@@ -87,11 +63,6 @@ export function tailAsArray(t: RawTail): Uint8Array {
   out.set(head, 0);
   out.set(t.bytes, head.length);
   return out;
-}
-
-/** Whether `p` ends in a RawTail (the packets a relaying seed forwards). */
-export function hasTail(p: readonly unknown[]): boolean {
-  return p.length > 0 && p[p.length - 1] instanceof RawTail;
 }
 
 const NO_BYTES = new Uint8Array(0);

@@ -10,17 +10,12 @@ import { isCap, parseCaps, type Cap } from '../caps.ts';
 import { BadArgumentError } from '../errors.ts';
 import { TokenError } from './errors.ts';
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from './bytes.ts';
+import { hmacKey, MAX_TOKEN_LENGTH } from './hmac-key.ts';
+
+export { hmacKey, MAX_TOKEN_LENGTH } from './hmac-key.ts';
 
 const MAC_PREFIX = 'aemp-token1 ';
-/** Longest token accepted; a real one is ~150 characters. */
-export const MAX_TOKEN_LENGTH = 4096;
 const PATTERN_RE = /^[A-Za-z0-9_\-.:/*]{1,256}$/;
-
-/** Import `secret` (UTF-8) as an HMAC-SHA256 key. */
-export async function hmacKey(subtle: SubtleCrypto, secret: string): Promise<CryptoKey> {
-  if (typeof secret !== 'string' || secret === '') throw new BadArgumentError('secret must be a non-empty string');
-  return subtle.importKey('raw', utf8(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
-}
 
 /** What a valid token says. */
 export interface TokenPayload {

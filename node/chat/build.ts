@@ -25,9 +25,9 @@ async function newest(dir: string): Promise<number> {
 
 const mtime = (path: string) => stat(path).then((s) => s.mtimeMs, () => 0);
 
-/** Build dist/demo (the page) and dist/aemp.js (the library, for /embed.html) unless newer than lib/, web/, demo/ and vite.config.ts. */
+/** Build dist/demo (the page) and dist/aemp.js (the library, for /embed.html) unless newer than lib/, web/ and vite.config.ts. */
 export async function ensureDemoBuilt(root: string, say: (line: string) => void): Promise<void> {
-  const sources = Math.max(await newest(join(root, 'lib')), await newest(join(root, 'web')), await newest(join(root, 'demo')), await mtime(join(root, 'vite.config.ts')));
+  const sources = Math.max(await newest(join(root, 'lib')), await newest(join(root, 'web')), await mtime(join(root, 'vite.config.ts')));
   const builds = [
     { what: 'the page', mode: 'production', built: await mtime(join(root, 'dist/demo/index.html')) },
     { what: 'the library', mode: 'lib', built: await mtime(join(root, 'dist/aemp.js')) },

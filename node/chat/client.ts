@@ -9,7 +9,7 @@
  */
 import { createInterface } from 'node:readline';
 import { configure, shutdown, NODE } from '../index.ts';
-import { ChatClient, type Member } from '../../demo/chat.ts';
+import { ChatClient, type Member } from '../../lib/chat/protocol.ts';
 import { listenCert } from '../transport.ts';
 import { DEMO_PROFILE, bindToUrl, demoProfile, parseArgs, useDemoEnvironment } from './env.ts';
 

@@ -6,7 +6,7 @@
  * `eg_chat_clients`) and answers pings (the clients show the RTT).
  */
 import { grpReg, mon, port, rcv, snd, type Guard, type PortId } from '../../lib/index.ts';
-import { MAX_TEXT, SERVER_GROUP, answerPings, cleanNick, describe } from '../../demo/chat.ts';
+import { MAX_TEXT, SERVER_GROUP, answerPings, cleanNick, describe } from '../../lib/chat/protocol.ts';
 
 export interface ChatServerOptions {
   /** Where "relaying: …" lines go (the Intro prints them). */

@@ -9,7 +9,7 @@
  * `window.aempDemo` exposes the node's state to tests (linkInfo, members, …).
  */
 import { configure, grpGet, linkInfo, monLinkFailures, monSeed, nodeOf, shutdown, upNodes, NODE } from '../index.ts';
-import { ChatClient, SERVER_GROUP, type ChatLine, type ChatState, type Member } from '../../demo/chat.ts';
+import { ChatClient, SERVER_GROUP, type ChatLine, type ChatState, type Member } from '../../lib/chat/protocol.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);

@@ -15,9 +15,12 @@
  * the client's link may die and come back in any order.
  */
 import {
-  after, grpGet, grpMon, grpReg, kil, linkInfo, mon, monGuard, nodeOf, port, rcv, snd,
+  after, defaultNode, grpGet, grpMon, grpReg, kil, linkInfo, mon, monGuard, nodeOf, port, rcv, snd,
   type Guard, type LinkInfo, type NodeId, type PortId,
-} from '../lib/index.ts';
+} from '../index.ts';
+
+/** Round-trip times by the default node's clock (lib/ takes time from the injected Clock). */
+const now = (): number => defaultNode().clock.now();
 
 export const SERVER_GROUP = 'eg_chat_server';
 export const CLIENT_GROUP = 'eg_chat_clients';
@@ -183,8 +186,8 @@ export class ChatClient {
       },
       pong: (from: unknown, t: unknown) => {
         if (typeof t !== 'number') return;
-        if (from === this.server) this.serverRtt = Date.now() - t;
-        else if (typeof from === 'string') this.rtt.set(from, Date.now() - t);
+        if (from === this.server) this.serverRtt = now() - t;
+        else if (typeof from === 'string') this.rtt.set(from, now() - t);
       },
     });
     answerPings(me);
@@ -230,7 +233,7 @@ export class ChatClient {
   private ping(): void {
     const me = this.me;
     if (!me) return;
-    const t = Date.now();
+    const t = now();
     if (this.server) snd(this.server, 'ping', me, t);
     for (const p of this.members) if (p !== me) snd(p, 'ping', me, t);
   }

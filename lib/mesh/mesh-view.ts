@@ -1,0 +1,48 @@
+/**
+ * viewOf(): the read-only NetworkView (lib/network.ts) of a node's mesh,
+ * so that tools, tests and the bench see links and seed counters through
+ * an interface rather than by downcasting node.net to the Mesh class.
+ * Nothing in a page imports it.
+ */
+import type { Guard } from '../kernel.ts';
+import type { LinkView, Network, NetworkView } from '../network.ts';
+import type { Conn } from './conn.ts';
+import { Mesh } from './mesh.ts';
+
+const views = new WeakMap<Conn, LinkView>();
+
+function linkView(m: Mesh, c: Conn): LinkView {
+  let v = views.get(c);
+  if (v === undefined) {
+    v = Object.freeze({
+      node: c.peer,
+      kind: c.link.kind,
+      framing: c.o.framing,
+      seed: c.peerIsSeed,
+      direct: m.direct.isDirect(c),
+      transport: c.link,
+      close: (reason: string) => c.close(reason),
+    });
+    views.set(c, v);
+  }
+  return v;
+}
+
+/** The view of `net` if it is a mesh (undefined for the in-process hub or none). */
+export function viewOf(net: Network | undefined): NetworkView | undefined {
+  if (!(net instanceof Mesh)) return undefined;
+  const m = net;
+  return {
+    link: (node) => {
+      const c = m.conns.get(node);
+      return c === undefined ? undefined : linkView(m, c);
+    },
+    monLinks(cb): Guard {
+      const hook = { connUp: (c: Conn) => cb(linkView(m, c), true), connDown: (c: Conn) => cb(linkView(m, c), false) };
+      m.hooks.add(hook);
+      return () => void m.hooks.delete(hook);
+    },
+    iceServers: () => m.o.iceServers,
+    seed: () => (m.seed === undefined ? undefined : { relayed: m.seed.relayed, pendingHandshakes: m.seed.pendingHandshakes, groupOrphans: m.seed.groups.replica.orphans }),
+  };
+}
