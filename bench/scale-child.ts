@@ -7,7 +7,8 @@
  *   'seed'    a seed (args.seeds: other seeds' URLs); ready {url, node}.
  *             Commands: 'mem' → {"ev":"mem", heap, external, rss} after full
  *             GCs (run with --expose-gc); 'cpu' {ms} → {"ev":"cpu", pct}
- *             (process CPU over the next ms, % of one core); 'joins' →
+ *             (process CPU over the next ms, % of one core); 'profStart' /
+ *             'profStop' {path} (a CPU profile, development aid); 'joins' →
  *             {"ev":"joins", count, first, last, cpuMs}: node links completed
  *             (after the handshake), first and last on this process's clock
  *             (ms), and this process's CPU time between them.
@@ -69,12 +70,6 @@ function fail(e: unknown): void {
   process.exit(1);
 }
 
-async function join1(nodeid: string, url: string): Promise<MpNode> {
-  const n = await createNode({ nodeid, seeds: [url], ...common });
-  if (n.upNodes().length === 0) throw new Error(`${nodeid}: could not link to seed ${url}`);
-  return n;
-}
-
 /** A node that waits for its seed link as long as `ms` (a seed under a join storm may take longer than createNode waits). */
 async function joinPatiently(nodeid: string, url: string, ms = 120_000): Promise<MpNode> {
   const n = await createNode({ nodeid, seeds: [url], ...common });
@@ -130,6 +125,26 @@ switch (args.role) {
     io.on('snap', (c: Command) => {
       void import('node:v8').then((v8) => io.emit({ ev: 'snap', path: v8.writeHeapSnapshot(c.path as string) }));
     });
+    // Development aid (BENCH_SCALE_PROF, scale.ts): a CPU profile of the seed over one phase (node:inspector), written to c.path.
+    let prof: import('node:inspector/promises').Session | undefined;
+    io.on('profStart', () => {
+      void import('node:inspector/promises').then(async ({ Session }) => {
+        prof = new Session();
+        prof.connect();
+        await prof.post('Profiler.enable');
+        await prof.post('Profiler.start');
+        io.emit({ ev: 'profStart' });
+      });
+    });
+    io.on('profStop', (c: Command) => {
+      void (async () => {
+        const { profile } = await prof!.post('Profiler.stop');
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(c.path as string, JSON.stringify(profile));
+        prof!.disconnect();
+        io.emit({ ev: 'profStop', path: c.path });
+      })();
+    });
     io.on('cpu', (c: Command) => {
       const ms = c.ms as number;
       const u0 = process.cpuUsage();
@@ -156,7 +171,8 @@ switch (args.role) {
       while (next < count) {
         const i = next++;
         try {
-          nodes.push(await join1(`${args.prefix ?? 'n'}${i}`, urls[i % urls.length]!));
+          // Patiently: on a loaded machine a join in a storm may take longer than createNode waits for its seed.
+          nodes.push(await joinPatiently(`${args.prefix ?? 'n'}${i}`, urls[i % urls.length]!));
         } catch {
           failed++;
         }

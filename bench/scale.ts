@@ -76,6 +76,21 @@ async function logsOf(c: Child): Promise<string[]> {
   return [`${out.length} lines`, ...out.slice(0, 2), ...out.slice(-2)];
 }
 
+/**
+ * Development aid: with BENCH_SCALE_PROF=dir, the seed's CPU profile of one
+ * phase goes to dir/seed-<phase>.cpuprofile (open in Chrome DevTools).
+ */
+async function profiled<T>(seed: Child, phase: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_SCALE_PROF;
+  if (!dir) return fn();
+  seed.send({ cmd: 'profStart' });
+  await seed.next('profStart', RUN_MS);
+  const r = await fn();
+  seed.send({ cmd: 'profStop', path: `${dir}/seed-${phase}.cpuprofile` });
+  await seed.next('profStop', RUN_MS);
+  return r;
+}
+
 /** Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. */
 async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal): Promise<number[]> {
   const out: number[] = [];
@@ -135,7 +150,7 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const url = (await seed.next('ready', START_MS)).url as string;
     seed.send({ cmd: 'mem' });
     const before = await seed.next('mem', RUN_MS);
-    const join = await joinStorm(t, seed, url, nodes);
+    const join = await profiled(seed, 'join', () => joinStorm(t, seed, url, nodes));
     out.push({
       name: 'seed.join_rate', value: Math.round(join.rate), unit: 'joins/s',
       note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight; seed CPU ${Math.round(join.cpuUsPerJoin)} µs per join (${Math.round(1e6 / join.cpuUsPerJoin)} joins per CPU-second)`,
@@ -151,12 +166,12 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const cpus: number[] = [];
     for (let k = 0; k < Math.min(runs, 3); k++) {
       seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
-      cpus.push((await seed.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number);
+      cpus.push(await profiled(seed, `idle${k}`, async () => (await seed.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number));
     }
     out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}` });
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
-    const p99 = await propagation(reg, clients, nodes, runs, signal);
+    const p99 = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal));
     out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
   } finally {
     await t.stop();

@@ -118,6 +118,8 @@ export interface MeshHooks {
 
 export class Mesh implements Network {
   readonly conns = new Map<NodeId, Conn>();
+  /** The links to seeds among `conns`: a seed has a few among thousands of nodes, and walks them per join and leave. */
+  readonly seedConns = new Set<Conn>();
   readonly sessions: Sessions;
   readonly seed: SeedRole | undefined;
   /** The relay → WebRTC upgrade (direct.ts); answers peers' offers with 'no' where it is off. */
@@ -266,6 +268,7 @@ export class Mesh implements Network {
     });
     this.vouch(c, hs.result.caps ?? []);
     this.conns.set(peerNode, c);
+    if (peerIsSeed) this.seedConns.add(c);
     log.info(`linked ${outbound ? 'to' : 'from'} ${peerIsSeed ? 'seed ' : ''}${peerNode}`);
     this.markUp(peerNode);
     this.seed?.onConnUp(c);
@@ -395,6 +398,7 @@ export class Mesh implements Network {
   /** A Conn closed: forget it and tell observers (for a direct link, direct.ts decides what it means for the peer). */
   connClosed(c: Conn, reason: string): void {
     if (this.conns.get(c.peer) === c) this.conns.delete(c.peer);
+    this.seedConns.delete(c);
     this.closeWaiters.get(c)?.();
     this.closeWaiters.delete(c);
     for (const h of this.hooks) h.connDown?.(c, reason);
