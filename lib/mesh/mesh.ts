@@ -366,7 +366,7 @@ export class Mesh implements Network {
       // Whatever went through this seed may be lost: every relayed peer is down.
       for (const n of this.relayedPeers()) this.nodeDown(n, te(`link to seed ${c.peer} lost: ${reason}`));
     }
-    for (const n of this.sessions.txVia(c)) if (n !== c.peer) this.nodeDown(n, te(why));
+    for (const n of this.sessions.txVia(c, c.peer)) this.nodeDown(n, te(why));
     this.seed?.onConnDown(c, reason);
     this.nodeDown(c.peer, te(c.end === 'goodbye' ? `node ${c.peer} shut down` : why));
   }
