@@ -11,7 +11,9 @@
  *             'profStop' {path} (a CPU profile, development aid); 'joins' →
  *             {"ev":"joins", count, first, last, cpuMs}: node links completed
  *             (after the handshake), first and last on this process's clock
- *             (ms), and this process's CPU time between them.
+ *             (ms), and this process's CPU time between them. 'watch' {group}
+ *             → {"ev":"fanout", port, t} for every port added to the group,
+ *             once the seed sent the change to all its watchers.
  *   'nodes'   args.count nodes in this process, node i joined to
  *             args.seedUrls[i % length], at most args.inflight joining at
  *             once; each grpMon(args.group). Emits {"ev":"joined", failed}
@@ -113,6 +115,14 @@ switch (args.role) {
           }, 20);
         }
       },
+    });
+    // The seed's own watch on a group: once the seed learnt of a port added, and everything it queued meanwhile
+    // (the fan-out to its watchers) went to the sockets — setImmediate runs after the flush microtask — it
+    // emits {"ev":"fanout", port, t} (wall ms): the seed's send-complete time, apart from the watchers' side.
+    io.on('watch', (c: Command) => {
+      n.grpMon(c.group as string, (_ports, added) => {
+        for (const p of added) setImmediate(() => io.emit({ ev: 'fanout', port: p, t: wallNow() }));
+      });
     });
     io.on('joins', () => io.emit({ ev: 'joins', count, first, last, cpuMs: (cpuLast.user + cpuLast.system) / 1000 }));
     io.on('mem', () => {

@@ -91,14 +91,19 @@ async function profiled<T>(seed: Child, phase: string, fn: () => Promise<T>): Pr
   return r;
 }
 
-/** Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. */
-async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal): Promise<number[]> {
+/**
+ * Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. With `seed` (watching
+ * the group itself: scale-child.ts 'watch'), also grpReg → that seed sent the change to all its watchers (ms).
+ */
+async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal, seed?: Child): Promise<{ p99: number[]; fanout: number[] }> {
   const out: number[] = [];
+  const fanout: number[] = [];
   const warm = 2;
   for (let k = 0; k < warm + runs; k++) {
     if (signal.aborted) throw new Error('aborted');
     reg.send({ cmd: 'go', run: k });
     const st = await reg.next('started', RUN_MS, (e) => e.run === k);
+    const sent = seed?.next('fanout', RUN_MS, (e) => e.port === st.port);
     const seen = await Promise.all(
       clients.map((w, i) =>
         w.next('seen', RUN_MS, (e) => e.port === st.port).catch(async (e: Error) => {
@@ -108,9 +113,26 @@ async function propagation(reg: Child, clients: Child[], nodes: number, runs: nu
     );
     const lat = seen.flatMap((e) => (e.times as number[]).map((x) => x - (st.t as number)));
     if (lat.length !== nodes) throw new Error(`run ${k}: ${lat.length} of ${nodes} watchers saw the port`);
-    if (k >= warm) out.push(quantile(lat, 0.99));
+    const f = sent === undefined ? undefined : ((await sent).t as number) - (st.t as number);
+    if (k >= warm) {
+      out.push(quantile(lat, 0.99));
+      if (f !== undefined) fanout.push(f);
+    }
   }
-  return out;
+  return { p99: out, fanout };
+}
+
+/** Link closes the clients logged so far (a figure taken while links drop and rejoin measures churn, not idleness). */
+async function linksLost(clients: Child[]): Promise<number> {
+  let n = 0;
+  for (const c of clients) {
+    for (let i = 0; i < 100_000; i++) {
+      const e = await c.next('log', 1).catch(() => undefined);
+      if (e === undefined) break;
+      if (String(e.msg).includes('closed')) n++;
+    }
+  }
+  return n;
 }
 
 /** Start `CLIENTS` node processes together; client k joins urls[k % urls.length]. */
@@ -168,11 +190,17 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
       seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
       cpus.push(await profiled(seed, `idle${k}`, async () => (await seed.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number));
     }
-    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}` });
+    const lost = await linksLost(clients);
+    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}; links lost since joining: ${lost}` });
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
-    const p99 = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal));
+    seed.send({ cmd: 'watch', group });
+    const { p99, fanout } = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
     out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
+    out.push({
+      name: 'groups.seed_fanout_ms_10k', value: round(median(fanout), 1), unit: 'ms',
+      note: `grpReg → the seed sent the change to all ${nodes} watchers (its part of the propagation), runs ${fanout.map((x) => round(x, 1)).join(', ')}`,
+    });
   } finally {
     await t.stop();
   }
@@ -199,7 +227,7 @@ async function fourSeeds(nodes: number, runs: number, signal: AbortSignal, out: 
     const clients = await clientsJoin(t, urls, nodes, group, 'q');
     const reg = t.start({ role: 'reg', seedUrls: [u1], group }, 'registrar');
     await reg.next('ready', START_MS);
-    const p99 = await propagation(reg, clients, nodes, runs, signal);
+    const { p99 } = await propagation(reg, clients, nodes, runs, signal);
     out.push({ name: 'seeds4.propagation_p99_ms', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers on 4 seeds, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
     const relay = await measureThroughput({
       senderScript: SCRIPT, receiverScript: SCRIPT, count: RELAY_COUNT, runs: Math.min(runs, 3), signal,
@@ -236,7 +264,7 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   const parts: Array<[string, (n: number, r: number, s: AbortSignal, out: Line[]) => Promise<void>, string[]]> = [
-    ['seed', oneSeed, ['seed.idle_cpu_pct', 'seed.bytes_per_node', 'seed.join_rate', 'groups.propagation_p99_ms_10k']],
+    ['seed', oneSeed, ['seed.idle_cpu_pct', 'seed.bytes_per_node', 'seed.join_rate', 'groups.propagation_p99_ms_10k', 'groups.seed_fanout_ms_10k']],
     ['seeds4', fourSeeds, ['seeds4.relay_throughput', 'seeds4.propagation_p99_ms']],
   ];
   let failed = 0;

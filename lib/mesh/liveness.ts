@@ -2,20 +2,24 @@
  * Liveness of links: one sweep timer for all links sharing a clock and a
  * monitor_timeout (in practice: all links of a process), not one timer per
  * link, so ten thousand idle links cost one timer and a loop over plain
- * numbers every monitor_timeout / 10.
+ * numbers every monitor_timeout / 40.
  *
  * Rules (docs/protocol.md, "Heartbeats"):
  * - Any frame received counts as liveness; nothing received for
  *   monitor_timeout closes the link.
  * - Only the side that accepted the link pings (a seed towards its nodes),
- *   and only on a link idle for monitor_timeout / 2 (nothing received, or
+ *   and only on a link idle for 0.8 × monitor_timeout (nothing received, or
  *   nothing sent, for that long); the other side answers each ping. A busy
  *   link carries no heartbeats. The accepting side, because the dialler may
  *   be a browser tab whose timers are throttled to one a minute: answering
- *   needs no timer, pinging does.
+ *   needs no timer, pinging does. Pinging late in the timeout, not at its
+ *   half: on an idle seed each ping and pong is a system call each way,
+ *   nearly all its idle cost; the answer has 0.2 × monitor_timeout, less
+ *   one sweep period, to arrive.
  * - The answering side pings too, as a fallback, when it heard nothing for
- *   3/4 of its own monitor_timeout: its peer may run a longer one (so pings
- *   less often than this side needs).
+ *   0.9 of its own monitor_timeout: its peer may run a longer one (so pings
+ *   less often than this side needs). Later than the pinger's pings arrive,
+ *   so a link where both sides agree carries one ping per period, not two.
  */
 import type { Clock, TimerId } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
@@ -34,6 +38,11 @@ export interface Live {
   dead(silentMs: number): void;
 }
 
+/** Sweep period, pinger's idle time and the answering side's fallback, as fractions of monitor_timeout. */
+const TICK = 1 / 40;
+const IDLE = 0.8;
+const FALLBACK = 0.9;
+
 export class Liveness {
   private readonly links = new Set<Live>();
   private timer: TimerId | undefined;
@@ -48,8 +57,8 @@ export class Liveness {
     private readonly clock: Clock,
     readonly monitorTimeoutMs: number,
   ) {
-    this.tickMs = Math.max(10, monitorTimeoutMs / 10);
-    this.idleMs = monitorTimeoutMs / 2;
+    this.tickMs = Math.max(10, monitorTimeoutMs * TICK);
+    this.idleMs = monitorTimeoutMs * IDLE;
   }
 
   add(l: Live): void {
@@ -90,7 +99,7 @@ export class Liveness {
     }
     this.graced = false;
     const idle = this.idleMs;
-    const late = 0.75 * mt;
+    const late = FALLBACK * mt;
     for (const l of this.links) {
       const silent = now - l.lastRx;
       if (silent > mt) l.dead(silent);
