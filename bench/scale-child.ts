@@ -7,7 +7,7 @@
  *   'seed'    a seed (args.seeds: other seeds' URLs); ready {url, node}.
  *             Commands: 'mem' → {"ev":"mem", heap, external, rss} after full
  *             GCs (run with --expose-gc); 'cpu' {ms} → {"ev":"cpu", pct}
- *             (process CPU over the next ms, % of one core); 'profStart' /
+ *             (process CPU over the next ms, % of one core, and packets sent per second); 'profStart' /
  *             'profStop' {path} (a CPU profile, development aid); 'joins' →
  *             {"ev":"joins", count, first, last, cpuMs}: node links completed
  *             (after the handshake), first and last on this process's clock
@@ -41,7 +41,7 @@ import { createNode, nodeOf, setLogLevel, setLogSink, type MpNode, type PortId }
 import type { Mesh } from '../lib/mesh/mesh.ts';
 import { systemClock } from '../lib/clock.ts';
 import { runHandshake } from '../lib/mesh/dial.ts';
-import { FrameDecoder } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
 import { fastSubtle } from '../node/fast-subtle.ts';
 import { connectWs } from '../node/ws.ts';
 import { activeLoop, passiveLoop } from './aemp-loops.ts';
@@ -106,13 +106,13 @@ switch (args.role) {
           cpu0 = process.cpuUsage();
         }
         last = t;
-        // CPU time read once per burst of joins (a getrusage call per join would be a cost of its own).
+        // CPU time read once per 100 ms of joins (a getrusage call per join would be a cost of its own).
         if (!sampling) {
           sampling = true;
           setTimeout(() => {
             sampling = false;
             cpuLast = process.cpuUsage(cpu0);
-          }, 20);
+          }, 100);
         }
       },
     });
@@ -155,14 +155,21 @@ switch (args.role) {
         io.emit({ ev: 'profStop', path: c.path });
       })();
     });
+    // Packets the seed sent on all its links (heartbeats included): what an idle window's CPU paid for.
+    const sent = (): number => {
+      let s = 0;
+      for (const c of mesh.conns.values()) s += c.sentPackets;
+      return s;
+    };
     io.on('cpu', (c: Command) => {
       const ms = c.ms as number;
       const u0 = process.cpuUsage();
       const t0 = performance.now();
+      const p0 = sent();
       setTimeout(() => {
         const u = process.cpuUsage(u0);
         const dt = performance.now() - t0;
-        io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100 });
+        io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100, packetsPerS: ((sent() - p0) / dt) * 1000 });
       }, ms);
     });
     io.emit({ ev: 'ready', url: mesh.seed!.urls[0], node: n.NODE });
@@ -176,6 +183,7 @@ switch (args.role) {
     const nodes: MpNode[] = [];
     let failed = 0;
     let next = 0;
+    const why = new Set<string>();
     // A pool of `inflight` joiners; each node is tried once (the loop is bounded by count).
     const worker = async (): Promise<void> => {
       while (next < count) {
@@ -183,13 +191,14 @@ switch (args.role) {
         try {
           // Patiently: on a loaded machine a join in a storm may take longer than createNode waits for its seed.
           nodes.push(await joinPatiently(`${args.prefix ?? 'n'}${i}`, urls[i % urls.length]!));
-        } catch {
+        } catch (e) {
           failed++;
+          if (why.size < 3) why.add(e instanceof Error ? e.message : String(e));
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(inflight, count) }, worker));
-    io.emit({ ev: 'joined', failed });
+    io.emit({ ev: 'joined', failed, why: [...why] });
     // A node losing its seed link (a figure then may never complete): say so, with the reason.
     setLogSink((level, ns, msg) => {
       if (level <= 5 || (ns === 'conn' && msg.includes('closed'))) io.emit({ ev: 'log', level, ns, msg });
@@ -240,10 +249,15 @@ switch (args.role) {
         systemClock,
       );
       const dec = new FrameDecoder({ framing: hs.result.framing, maxFrameSize: link.maxFrameSize });
+      const enc = new FrameEncoder({ framing: hs.result.framing, maxFrameSize: link.maxFrameSize });
       await new Promise<void>((resolve, reject) => {
         link.setHandlers({ close: (r) => reject(new Error(r)) });
         hs.attach((f) => {
-          if (dec.decode(f).some((p) => p[0] === 'seeds')) resolve();
+          const ps = dec.decode(f);
+          // Answer the seed's heartbeats, as a node does: a storm longer than monitor_timeout must not
+          // have the seed closing its first joiners meanwhile (that is not what is measured).
+          for (const p of ps) if (p[0] === 'p') for (const out of enc.encode([['P', p[1]]])) link.send(out);
+          if (ps.some((p) => p[0] === 'seeds')) resolve();
         });
       });
       links.push(link);

@@ -143,7 +143,7 @@ async function clientsJoin(t: ReturnType<typeof team>, urls: string[], nodes: nu
   );
   const joined = await Promise.all(cs.map((c) => c.next('joined', START_MS)));
   const failed = joined.reduce((a, e) => a + (e.failed as number), 0);
-  if (failed > 0) throw new Error(`${failed} of ${nodes} nodes could not join`);
+  if (failed > 0) throw new Error(`${failed} of ${nodes} nodes could not join: ${JSON.stringify(joined.flatMap((e) => (e.why as string[] | undefined) ?? []).slice(0, 3))}`);
   await Promise.all(cs.map((c) => c.next('ready', START_MS)));
   return cs;
 }
@@ -186,12 +186,15 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const rss = ((after.rss as number) - (before.rss as number)) / nodes;
     out.push({ name: 'seed.bytes_per_node', value: round(bytes, 1), unit: 'bytes', note: `heap + external after GC; RSS ${Math.round(rss)} bytes/node` });
     const cpus: number[] = [];
+    const pps: number[] = [];
     for (let k = 0; k < Math.min(runs, 3); k++) {
       seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
-      cpus.push(await profiled(seed, `idle${k}`, async () => (await seed.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number));
+      const e = await profiled(seed, `idle${k}`, () => seed.next('cpu', CPU_WINDOW_MS + RUN_MS));
+      cpus.push(e.pct as number);
+      pps.push(e.packetsPerS as number);
     }
     const lost = await linksLost(clients);
-    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}; links lost since joining: ${lost}` });
+    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}; packets sent/s ${pps.map((x) => Math.round(x)).join(', ')}; links lost since joining: ${lost}` });
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
     seed.send({ cmd: 'watch', group });
