@@ -123,16 +123,20 @@ async function propagation(reg: Child, clients: Child[], nodes: number, runs: nu
 }
 
 /** Link closes the clients logged so far (a figure taken while links drop and rejoin measures churn, not idleness). */
-async function linksLost(clients: Child[]): Promise<number> {
+async function linksLost(clients: Child[]): Promise<string> {
   let n = 0;
+  const why = new Set<string>();
   for (const c of clients) {
     for (let i = 0; i < 100_000; i++) {
       const e = await c.next('log', 1).catch(() => undefined);
       if (e === undefined) break;
-      if (String(e.msg).includes('closed')) n++;
+      const msg = String(e.msg);
+      if (!msg.includes('closed')) continue;
+      n++;
+      if (why.size < 3) why.add(msg.replace(/\d+/g, 'N'));
     }
   }
-  return n;
+  return n === 0 ? '0' : `${n} (${[...why].join('; ')})`;
 }
 
 /** Start `CLIENTS` node processes together; client k joins urls[k % urls.length]. */

@@ -14,8 +14,8 @@ import type { Packet } from '../lib/protocol/codec.ts';
 const MT = 1000;
 
 /** An accepting conn (a, it pings) and its dialling, answering peer (b) over in-memory links; pings and pongs counted per side. */
-function pair(clock: ManualClock, i = 0, mtA = MT, mtB = MT) {
-  const [la, lb] = memoryLinkPair({ clock, latencyMs: 1 });
+function pair(clock: ManualClock, i = 0, mtA = MT, mtB = MT, latencyMs = 1) {
+  const [la, lb] = memoryLinkPair({ clock, latencyMs });
   const closed: string[] = [];
   const seen = { a: [] as string[], b: [] as string[] };
   const mk = (link: typeof la, outbound: boolean, name: 'a' | 'b', mt = MT) =>
@@ -70,6 +70,19 @@ test('liveness — an idle link is pinged by the side that accepted it only, and
   a.close('done');
 });
 
+test('liveness — a ping\'s answer may take a quarter of monitor_timeout: the idle link stays up, one ping per period', async () => {
+  const clock = new ManualClock(0);
+  // 125 ms each way: the pong arrives 250 ms after the ping, 1,050–1,075 ms after the pinger last heard its peer
+  // (it closes past 1,100).
+  const { a, b, closed, wire } = pair(clock, 0, MT, MT, 125);
+  await run(clock, 10 * MT);
+  assert.deepEqual(closed, []);
+  assert.ok(a.isOpen && b.isOpen);
+  assert.deepEqual(wire.b.filter((x) => x === 'p'), [], 'the answering side never needed its fallback');
+  assert.equal(a.rttMs, 250);
+  a.close('done');
+});
+
 test('liveness — a link busy both ways carries no heartbeats at all', async () => {
   const clock = new ManualClock(0);
   const { a, b, closed, wire } = pair(clock);
@@ -100,7 +113,7 @@ test('liveness — a link busy one way only is pinged from the accepting side, s
   a.close('done');
 });
 
-test('liveness — a peer that stops answering is declared dead after monitor_timeout, by both sides', async () => {
+test('liveness — a peer that stops answering is declared dead after 1.1 × monitor_timeout, by both sides', async () => {
   const clock = new ManualClock(0);
   const { a, b, closed } = pair(clock);
   await run(clock, MT);
@@ -110,7 +123,8 @@ test('liveness — a peer that stops answering is declared dead after monitor_ti
   await run(clock, 2 * MT);
   // The first side to notice closes; the other hears of that close (or notices itself).
   assert.equal(closed.length, 2);
-  assert.match(closed[0]!, /^[ab]: heartbeat timeout: nothing from [ab]0 for 1(0\d\d|100) ms$/);
+  // 1.1 × monitor_timeout, plus one sweep period (monitor_timeout / 40) at most.
+  assert.match(closed[0]!, /^[ab]: heartbeat timeout: nothing from [ab]0 for 11(0\d|1\d|2[0-5]) ms$/);
   assert.ok(!a.isOpen && !b.isOpen);
 });
 
@@ -143,7 +157,7 @@ test('liveness — the answering side pings as a fallback when its own monitor_t
   a.close('done');
 });
 
-test('liveness — over a real seed: the seed pings every node; a node that only answers stays linked, a silent one is closed at monitor_timeout', async () => {
+test('liveness — over a real seed: the seed pings every node; a node that only answers stays linked, a silent one is closed at 1.1 × monitor_timeout', async () => {
   const { createNode } = await import('../node/index.ts');
   const { rawNode } = await import('./fixtures/raw-client.ts');
   const seed = await createNode({ nodeid: 'live-seed', binds: ['127.0.0.1:0'], secret: 's', monitor_timeout: 1000 });
@@ -156,7 +170,7 @@ test('liveness — over a real seed: the seed pings every node; a node that only
     const silent = await rawNode(url, { nodeId: 'silent', secret: 's', pong: false });
     const why = await silent.closed;
     assert.match(why, /heartbeat timeout: nothing from silent for \d+ ms/);
-    assert.ok(Date.now() - t0 >= 1000, 'closed before monitor_timeout');
+    assert.ok(Date.now() - t0 >= 1100, 'closed before 1.1 × monitor_timeout');
     // The seed's pings kept coming and were answered: past 1.5 × monitor_timeout, still linked.
     const pings = () => answerer.packets.filter((p) => p[0] === 'p').length;
     await answerer.waitFrame(() => pings() >= 4, 10_000);

@@ -6,7 +6,8 @@
  *
  * Rules (docs/protocol.md, "Heartbeats"):
  * - Any frame received counts as liveness; nothing received for
- *   monitor_timeout closes the link.
+ *   1.1 × monitor_timeout closes the link (so a hung peer is noticed within
+ *   1.125 × monitor_timeout of its last frame, the sweep period included).
  * - Only the side that accepted the link pings (a seed towards its nodes),
  *   and only on a link idle for 0.8 × monitor_timeout (nothing received, or
  *   nothing sent, for that long); the other side answers each ping. A busy
@@ -14,10 +15,10 @@
  *   be a browser tab whose timers are throttled to one a minute: answering
  *   needs no timer, pinging does. Pinging late in the timeout, not at its
  *   half: on an idle seed each ping and pong is a system call each way,
- *   nearly all its idle cost; the answer has 0.2 × monitor_timeout, less
- *   one sweep period, to arrive.
+ *   nearly all its idle cost. The answer has 0.275 × monitor_timeout to
+ *   arrive (1.65 s with the default 6 s), room for a busy or paused peer.
  * - The answering side pings too, as a fallback, when it heard nothing for
- *   0.9 of its own monitor_timeout: its peer may run a longer one (so pings
+ *   0.95 of its own monitor_timeout: its peer may run a longer one (so pings
  *   less often than this side needs). Later than the pinger's pings arrive,
  *   so a link where both sides agree carries one ping per period, not two.
  */
@@ -41,7 +42,9 @@ export interface Live {
 /** Sweep period, pinger's idle time and the answering side's fallback, as fractions of monitor_timeout. */
 const TICK = 1 / 40;
 const IDLE = 0.8;
-const FALLBACK = 0.9;
+const FALLBACK = 0.95;
+/** Silence that closes a link, as a fraction of monitor_timeout. */
+export const DEAD = 1.1;
 
 export class Liveness {
   private readonly links = new Set<Live>();
@@ -100,9 +103,10 @@ export class Liveness {
     this.graced = false;
     const idle = this.idleMs;
     const late = FALLBACK * mt;
+    const dead = DEAD * mt;
     for (const l of this.links) {
       const silent = now - l.lastRx;
-      if (silent > mt) l.dead(silent);
+      if (silent > dead) l.dead(silent);
       else if (now - l.lastPing >= idle && (l.pinger ? silent >= idle || now - l.lastTx >= idle : silent >= late)) l.ping();
     }
     if (this.links.size > 0) this.schedule(this.tickMs);
