@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../lib/clock.ts';
+import { ManualClock, type Clock } from '../lib/clock.ts';
 import { memoryLinkPair } from '../lib/links/memory.ts';
 import { Conn } from '../lib/mesh/conn.ts';
-import { livenessFor } from '../lib/mesh/liveness.ts';
+import { Liveness, livenessFor, type Live } from '../lib/mesh/liveness.ts';
 import type { Packet } from '../lib/protocol/codec.ts';
 
 const MT = 1000;
@@ -180,4 +180,43 @@ test('liveness — over a real seed: the seed pings every node; a node that only
   } finally {
     await seed.shutdown();
   }
+});
+
+test('liveness — a sweep that runs late (this process stalled) allows the stall as extra silence, used up as the process runs again', () => {
+  // A clock whose timers fire only when the test says, at whatever time it says: a stalled process.
+  let now = 0;
+  let pending: (() => void) | undefined;
+  const clock = {
+    now: () => now,
+    setTimeout: (fn: () => void) => ((pending = fn), 1),
+    clearTimeout: () => (pending = undefined),
+  };
+  const fire = (at: number) => {
+    now = at;
+    const fn = pending!;
+    pending = undefined;
+    fn();
+  };
+  const deaths: string[] = [];
+  const live = new Liveness(clock as unknown as Clock, MT);
+  // As a Conn does: a dead link closes, and leaves the sweep.
+  const link = (name: string): Live => {
+    const l: Live = { lastRx: 0, lastTx: 0, lastPing: 0, pinger: false, ping() {}, dead: (ms: number) => (deaths.push(`${name} ${ms}`), live.delete(l)) };
+    return l;
+  };
+  const quiet = link('quiet');
+  const talker = link('talker');
+  live.add(quiet);
+  live.add(talker);
+  // The first sweep was due at 25 ms and runs at 3,000: stopped for 2,975 ms, allowed up to 2 × monitor_timeout
+  // of it, so 3,000 ms of silence (past 1.1 × monitor_timeout) closes nothing yet.
+  fire(3000);
+  assert.deepEqual(deaths, []);
+  // What the talker sent during the stall is read now; the quiet link really sent nothing.
+  (talker as { lastRx: number }).lastRx = 3010;
+  // Running again, sweeps on time use the allowance up (25 ms each): the quiet link goes once its
+  // silence passes 1,100 ms + what is left (at 3,075: 3,075 > 1,100 + 1,925).
+  for (const t of [3025, 3050, 3075, 3100]) fire(t);
+  assert.deepEqual(deaths, ['quiet 3075']);
+  live.delete(talker);
 });

@@ -50,7 +50,9 @@ export class Liveness {
   private readonly links = new Set<Live>();
   private timer: TimerId | undefined;
   private due = 0;
-  private graced = false;
+  private lastSweep = 0;
+  /** Extra silence allowed now: what is left of this process's last stall (see sweep). */
+  private credit = 0;
   /** Sweep period. */
   readonly tickMs: number;
   /** A link idle this long is pinged (by its pinging side). */
@@ -66,7 +68,10 @@ export class Liveness {
 
   add(l: Live): void {
     this.links.add(l);
-    if (this.timer === undefined) this.schedule(this.tickMs);
+    if (this.timer === undefined) {
+      this.lastSweep = this.clock.now();
+      this.schedule(this.tickMs);
+    }
   }
 
   delete(l: Live): void {
@@ -91,19 +96,20 @@ export class Liveness {
     if (this.links.size === 0) return;
     const now = this.clock.now();
     const mt = this.monitorTimeoutMs;
-    // A timer this late means this process was busy (a long synchronous burst), not that
-    // peers went quiet: what they sent meanwhile is still unread, so look again once
-    // pending input had its turn — once: a process that stays this busy must still
-    // notice a silent peer.
-    if (now - this.due > mt / 4 && !this.graced) {
-      this.graced = true;
-      this.schedule(1);
-      return;
-    }
-    this.graced = false;
+    // A sweep more than monitor_timeout / 4 late means this process was not running (a
+    // long synchronous burst, a GC pause, a starved machine), not that peers went quiet:
+    // what they sent meanwhile is still unread, and with thousands of links it takes
+    // several turns of the event loop to read (a poll returns at most 1,024 sockets).
+    // So the stall is allowed as extra silence, used up as this process runs again, and
+    // at most 2 × monitor_timeout of it: a hung peer is noticed later, never not at all.
+    const behind = Math.max(0, now - this.due);
+    const ran = Math.max(0, now - this.lastSweep - behind);
+    this.credit = Math.max(0, this.credit - ran);
+    if (behind > mt / 4) this.credit = Math.min(2 * mt, this.credit + behind);
+    this.lastSweep = now;
     const idle = this.idleMs;
     const late = FALLBACK * mt;
-    const dead = DEAD * mt;
+    const dead = DEAD * mt + this.credit;
     for (const l of this.links) {
       const silent = now - l.lastRx;
       if (silent > dead) l.dead(silent);
