@@ -7,10 +7,13 @@
  *   'seed'    a seed (args.seeds: other seeds' URLs); ready {url, node}.
  *             Commands: 'mem' → {"ev":"mem", heap, external, rss} after full
  *             GCs (run with --expose-gc); 'cpu' {ms} → {"ev":"cpu", pct}
- *             (process CPU over the next ms, % of one core); 'joins' →
+ *             (process CPU over the next ms, % of one core, and packets sent per second); 'profStart' /
+ *             'profStop' {path} (a CPU profile, development aid); 'joins' →
  *             {"ev":"joins", count, first, last, cpuMs}: node links completed
  *             (after the handshake), first and last on this process's clock
- *             (ms), and this process's CPU time between them.
+ *             (ms), and this process's CPU time between them. 'watch' {group}
+ *             → {"ev":"fanout", port, t} for every port added to the group,
+ *             once the seed sent the change to all its watchers.
  *   'nodes'   args.count nodes in this process, node i joined to
  *             args.seedUrls[i % length], at most args.inflight joining at
  *             once; each grpMon(args.group). Emits {"ev":"joined", failed}
@@ -38,7 +41,7 @@ import { createNode, nodeOf, setLogLevel, setLogSink, type MpNode, type PortId }
 import { viewOf } from '../lib/mesh/mesh-view.ts';
 import { systemClock } from '../lib/clock.ts';
 import { runHandshake } from '../lib/mesh/dial.ts';
-import { FrameDecoder } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
 import { fastSubtle } from '../node/fast-subtle.ts';
 import { connectWs } from '../node/ws.ts';
 import { activeLoop, passiveLoop } from './aemp-loops.ts';
@@ -67,12 +70,6 @@ const common = { secret: SECRET, direct: false };
 function fail(e: unknown): void {
   io.emit({ ev: 'error', error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
   process.exit(1);
-}
-
-async function join1(nodeid: string, url: string): Promise<MpNode> {
-  const n = await createNode({ nodeid, seeds: [url], ...common });
-  if (n.upNodes().length === 0) throw new Error(`${nodeid}: could not link to seed ${url}`);
-  return n;
 }
 
 /** A node that waits for its seed link as long as `ms` (a seed under a join storm may take longer than createNode waits). */
@@ -107,14 +104,22 @@ switch (args.role) {
         cpu0 = process.cpuUsage();
       }
       last = t;
-      // CPU time read once per burst of joins (a getrusage call per join would be a cost of its own).
+      // CPU time read once per 100 ms of joins (a getrusage call per join would be a cost of its own).
       if (!sampling) {
         sampling = true;
         setTimeout(() => {
           sampling = false;
           cpuLast = process.cpuUsage(cpu0);
-        }, 20);
+        }, 100);
       }
+    });
+    // The seed's own watch on a group: once the seed learnt of a port added, and everything it queued meanwhile
+    // (the fan-out to its watchers) went to the sockets — setImmediate runs after the flush microtask — it
+    // emits {"ev":"fanout", port, t} (wall ms): the seed's send-complete time, apart from the watchers' side.
+    io.on('watch', (c: Command) => {
+      n.grpMon(c.group as string, (_ports, added) => {
+        for (const p of added) setImmediate(() => io.emit({ ev: 'fanout', port: p, t: wallNow() }));
+      });
     });
     io.on('joins', () => io.emit({ ev: 'joins', count, first, last, cpuMs: (cpuLast.user + cpuLast.system) / 1000 }));
     io.on('mem', () => {
@@ -127,14 +132,37 @@ switch (args.role) {
     io.on('snap', (c: Command) => {
       void import('node:v8').then((v8) => io.emit({ ev: 'snap', path: v8.writeHeapSnapshot(c.path as string) }));
     });
+    // Development aid (BENCH_SCALE_PROF, scale.ts): a CPU profile of the seed over one phase (node:inspector), written to c.path.
+    let prof: import('node:inspector/promises').Session | undefined;
+    io.on('profStart', () => {
+      void import('node:inspector/promises').then(async ({ Session }) => {
+        prof = new Session();
+        prof.connect();
+        await prof.post('Profiler.enable');
+        await prof.post('Profiler.start');
+        io.emit({ ev: 'profStart' });
+      });
+    });
+    io.on('profStop', (c: Command) => {
+      void (async () => {
+        const { profile } = await prof!.post('Profiler.stop');
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(c.path as string, JSON.stringify(profile));
+        prof!.disconnect();
+        io.emit({ ev: 'profStop', path: c.path });
+      })();
+    });
+    // Packets the seed sent on all its links (heartbeats included): what an idle window's CPU paid for.
+    const sent = (): number => viewOf(n.net)!.sentPackets();
     io.on('cpu', (c: Command) => {
       const ms = c.ms as number;
       const u0 = process.cpuUsage();
       const t0 = performance.now();
+      const p0 = sent();
       setTimeout(() => {
         const u = process.cpuUsage(u0);
         const dt = performance.now() - t0;
-        io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100 });
+        io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100, packetsPerS: ((sent() - p0) / dt) * 1000 });
       }, ms);
     });
     io.emit({ ev: 'ready', url: n.net!.seedLink!.listening()[0], node: n.NODE });
@@ -148,19 +176,22 @@ switch (args.role) {
     const nodes: MpNode[] = [];
     let failed = 0;
     let next = 0;
+    const why = new Set<string>();
     // A pool of `inflight` joiners; each node is tried once (the loop is bounded by count).
     const worker = async (): Promise<void> => {
       while (next < count) {
         const i = next++;
         try {
-          nodes.push(await join1(`${args.prefix ?? 'n'}${i}`, urls[i % urls.length]!));
-        } catch {
+          // Patiently: on a loaded machine a join in a storm may take longer than createNode waits for its seed.
+          nodes.push(await joinPatiently(`${args.prefix ?? 'n'}${i}`, urls[i % urls.length]!));
+        } catch (e) {
           failed++;
+          if (why.size < 3) why.add(e instanceof Error ? e.message : String(e));
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(inflight, count) }, worker));
-    io.emit({ ev: 'joined', failed });
+    io.emit({ ev: 'joined', failed, why: [...why] });
     // A node losing its seed link (a figure then may never complete): say so, with the reason.
     setLogSink((level, ns, msg) => {
       if (level <= 5 || (ns === 'conn' && msg.includes('closed'))) io.emit({ ev: 'log', level, ns, msg });
@@ -211,10 +242,15 @@ switch (args.role) {
         systemClock,
       );
       const dec = new FrameDecoder({ framing: hs.result.framing, maxFrameSize: link.maxFrameSize });
+      const enc = new FrameEncoder({ framing: hs.result.framing, maxFrameSize: link.maxFrameSize });
       await new Promise<void>((resolve, reject) => {
         link.setHandlers({ close: (r) => reject(new Error(r)) });
         hs.attach((f) => {
-          if (dec.decode(f).some((p) => p[0] === 'seeds')) resolve();
+          const ps = dec.decode(f);
+          // Answer the seed's heartbeats, as a node does: a storm longer than monitor_timeout must not
+          // have the seed closing its first joiners meanwhile (that is not what is measured).
+          for (const p of ps) if (p[0] === 'p') for (const out of enc.encode([['P', p[1]]])) link.send(out);
+          if (ps.some((p) => p[0] === 'seeds')) resolve();
         });
       });
       links.push(link);

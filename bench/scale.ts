@@ -76,14 +76,34 @@ async function logsOf(c: Child): Promise<string[]> {
   return [`${out.length} lines`, ...out.slice(0, 2), ...out.slice(-2)];
 }
 
-/** Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. */
-async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal): Promise<number[]> {
+/**
+ * Development aid: with BENCH_SCALE_PROF=dir, the seed's CPU profile of one
+ * phase goes to dir/seed-<phase>.cpuprofile (open in Chrome DevTools).
+ */
+async function profiled<T>(seed: Child, phase: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_SCALE_PROF;
+  if (!dir) return fn();
+  seed.send({ cmd: 'profStart' });
+  await seed.next('profStart', RUN_MS);
+  const r = await fn();
+  seed.send({ cmd: 'profStop', path: `${dir}/seed-${phase}.cpuprofile` });
+  await seed.next('profStop', RUN_MS);
+  return r;
+}
+
+/**
+ * Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. With `seed` (watching
+ * the group itself: scale-child.ts 'watch'), also grpReg → that seed sent the change to all its watchers (ms).
+ */
+async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal, seed?: Child): Promise<{ p99: number[]; fanout: number[] }> {
   const out: number[] = [];
+  const fanout: number[] = [];
   const warm = 2;
   for (let k = 0; k < warm + runs; k++) {
     if (signal.aborted) throw new Error('aborted');
     reg.send({ cmd: 'go', run: k });
     const st = await reg.next('started', RUN_MS, (e) => e.run === k);
+    const sent = seed?.next('fanout', RUN_MS, (e) => e.port === st.port);
     const seen = await Promise.all(
       clients.map((w, i) =>
         w.next('seen', RUN_MS, (e) => e.port === st.port).catch(async (e: Error) => {
@@ -93,9 +113,30 @@ async function propagation(reg: Child, clients: Child[], nodes: number, runs: nu
     );
     const lat = seen.flatMap((e) => (e.times as number[]).map((x) => x - (st.t as number)));
     if (lat.length !== nodes) throw new Error(`run ${k}: ${lat.length} of ${nodes} watchers saw the port`);
-    if (k >= warm) out.push(quantile(lat, 0.99));
+    const f = sent === undefined ? undefined : ((await sent).t as number) - (st.t as number);
+    if (k >= warm) {
+      out.push(quantile(lat, 0.99));
+      if (f !== undefined) fanout.push(f);
+    }
   }
-  return out;
+  return { p99: out, fanout };
+}
+
+/** Link closes the clients logged so far (a figure taken while links drop and rejoin measures churn, not idleness). */
+async function linksLost(clients: Child[]): Promise<string> {
+  let n = 0;
+  const why = new Set<string>();
+  for (const c of clients) {
+    for (let i = 0; i < 100_000; i++) {
+      const e = await c.next('log', 1).catch(() => undefined);
+      if (e === undefined) break;
+      const msg = String(e.msg);
+      if (!msg.includes('closed')) continue;
+      n++;
+      if (why.size < 3) why.add(msg.replace(/\d+/g, 'N'));
+    }
+  }
+  return n === 0 ? '0' : `${n} (${[...why].join('; ')})`;
 }
 
 /** Start `CLIENTS` node processes together; client k joins urls[k % urls.length]. */
@@ -106,7 +147,7 @@ async function clientsJoin(t: ReturnType<typeof team>, urls: string[], nodes: nu
   );
   const joined = await Promise.all(cs.map((c) => c.next('joined', START_MS)));
   const failed = joined.reduce((a, e) => a + (e.failed as number), 0);
-  if (failed > 0) throw new Error(`${failed} of ${nodes} nodes could not join`);
+  if (failed > 0) throw new Error(`${failed} of ${nodes} nodes could not join: ${JSON.stringify(joined.flatMap((e) => (e.why as string[] | undefined) ?? []).slice(0, 3))}`);
   await Promise.all(cs.map((c) => c.next('ready', START_MS)));
   return cs;
 }
@@ -135,7 +176,7 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const url = (await seed.next('ready', START_MS)).url as string;
     seed.send({ cmd: 'mem' });
     const before = await seed.next('mem', RUN_MS);
-    const join = await joinStorm(t, seed, url, nodes);
+    const join = await profiled(seed, 'join', () => joinStorm(t, seed, url, nodes));
     out.push({
       name: 'seed.join_rate', value: Math.round(join.rate), unit: 'joins/s',
       note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight; seed CPU ${Math.round(join.cpuUsPerJoin)} µs per join (${Math.round(1e6 / join.cpuUsPerJoin)} joins per CPU-second)`,
@@ -143,21 +184,31 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const group = 'scale_watch';
     const clients = await clientsJoin(t, [url], nodes, group, 'c');
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const cpus: number[] = [];
+    const pps: number[] = [];
+    for (let k = 0; k < Math.min(runs, 3); k++) {
+      seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
+      const e = await profiled(seed, `idle${k}`, () => seed.next('cpu', CPU_WINDOW_MS + RUN_MS));
+      cpus.push(e.pct as number);
+      pps.push(e.packetsPerS as number);
+    }
+    const lost = await linksLost(clients);
+    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}; packets sent/s ${pps.map((x) => Math.round(x)).join(', ')}; links lost since joining: ${lost}` });
+    const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
+    await reg.next('ready', START_MS);
+    seed.send({ cmd: 'watch', group });
+    const { p99, fanout } = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
+    out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
+    out.push({
+      name: 'groups.seed_fanout_ms_10k', value: round(median(fanout), 1), unit: 'ms',
+      note: `grpReg → the seed sent the change to all ${nodes} watchers (its part of the propagation), runs ${fanout.map((x) => round(x, 1)).join(', ')}`,
+    });
+    // Last: three forced full GCs of a 10,000-node heap stop the seed for a while (seconds on a loaded machine).
     seed.send({ cmd: 'mem' });
     const after = await seed.next('mem', RUN_MS);
     const bytes = ((after.heap as number) + (after.external as number) - (before.heap as number) - (before.external as number)) / nodes;
     const rss = ((after.rss as number) - (before.rss as number)) / nodes;
     out.push({ name: 'seed.bytes_per_node', value: round(bytes, 1), unit: 'bytes', note: `heap + external after GC; RSS ${Math.round(rss)} bytes/node` });
-    const cpus: number[] = [];
-    for (let k = 0; k < Math.min(runs, 3); k++) {
-      seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
-      cpus.push((await seed.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number);
-    }
-    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}` });
-    const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
-    await reg.next('ready', START_MS);
-    const p99 = await propagation(reg, clients, nodes, runs, signal);
-    out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
   } finally {
     await t.stop();
   }
@@ -184,7 +235,7 @@ async function fourSeeds(nodes: number, runs: number, signal: AbortSignal, out: 
     const clients = await clientsJoin(t, urls, nodes, group, 'q');
     const reg = t.start({ role: 'reg', seedUrls: [u1], group }, 'registrar');
     await reg.next('ready', START_MS);
-    const p99 = await propagation(reg, clients, nodes, runs, signal);
+    const { p99 } = await propagation(reg, clients, nodes, runs, signal);
     out.push({ name: 'seeds4.propagation_p99_ms', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers on 4 seeds, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
     const relay = await measureThroughput({
       senderScript: SCRIPT, receiverScript: SCRIPT, count: RELAY_COUNT, runs: Math.min(runs, 3), signal,
@@ -221,7 +272,7 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   const parts: Array<[string, (n: number, r: number, s: AbortSignal, out: Line[]) => Promise<void>, string[]]> = [
-    ['seed', oneSeed, ['seed.idle_cpu_pct', 'seed.bytes_per_node', 'seed.join_rate', 'groups.propagation_p99_ms_10k']],
+    ['seed', oneSeed, ['seed.idle_cpu_pct', 'seed.bytes_per_node', 'seed.join_rate', 'groups.propagation_p99_ms_10k', 'groups.seed_fanout_ms_10k']],
     ['seeds4', fourSeeds, ['seeds4.relay_throughput', 'seeds4.propagation_p99_ms']],
   ];
   let failed = 0;

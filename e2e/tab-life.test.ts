@@ -92,11 +92,14 @@ test('tab life — a page stopped for less than monitor_timeout is not declared 
   try {
     await say(ann.page, 'before');
     await shows(ben.page, 'ann: before');
+    // ben speaks last before the freeze, so the seed has just heard it: the freeze below, not an idle
+    // ping period before it (up to 0.8 × monitor_timeout), is what counts against the 6 s.
+    await say(ben.page, 'freezing');
+    await shows(ann.page, 'ben: freezing');
     const cdp = await freeze(ben.page);
     for (const t of ['one', 'two', 'three']) await say(ann.page, t);
     await shows(ann.page, 'ann: three');
-    // Stopped while the room talked: heartbeats missed (the seed last heard of ben up to 3.6 s before the
-    // freeze, an idle ping period), but well under the 6 s after which the seed gives up on it.
+    // Stopped while the room talked: heartbeats missed, but well under the 6 s after which the seed gives up on it.
     await thaw(cdp);
     await shows(ben.page, 'ann: three');
     const seen = (await shownMessages(ben.page)).filter((l) => l.startsWith('ann: '));

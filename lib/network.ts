@@ -60,6 +60,8 @@ export interface NetworkView {
   monLinks(cb: (link: LinkView, up: boolean) => void): Guard;
   /** The ICE servers a new direct link uses (the node's own, then its seed's). */
   iceServers(): readonly RTCIceServer[];
+  /** Packets this node sent on all its links now up (heartbeats included): what an idle seed's CPU pays for. */
+  sentPackets(): number;
   /** A seed's counters (undefined on a plain node): packets relayed, handshakes in progress, group entries of nodes it no longer knows. */
   seed(): { relayed: number; pendingHandshakes: number; groupOrphans: number } | undefined;
 }

@@ -33,7 +33,7 @@ export class SeedGroups {
       isSeed: (n) => m.conns.get(n)?.peerIsSeed === true,
       toNode: (n, msg) => k.snd(n, msg),
       toSeeds: (msg) => {
-        for (const c of m.conns.values()) if (c.peerIsSeed && c.isOpen) k.snd(c.peer, msg);
+        for (const c of m.seedConns) if (c.isOpen) k.snd(c.peer, msg);
       },
       toSeed: (s, msg) => k.snd(s, msg),
     };

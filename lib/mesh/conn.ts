@@ -35,7 +35,7 @@ export interface ConnOptions {
   /** True when this side dialled (it is the side that pings). */
   outbound: boolean;
   clock: Clock;
-  /** No data for this long → the link is dead (an idle link is pinged at half of it). */
+  /** No data for this long → the link is dead (an idle link is pinged at 0.8 of it: liveness.ts). */
   monitorTimeoutMs: number;
   /** Bytes the transport may hold unsent before the link counts as overflowing. */
   maxBufferedBytes: number;

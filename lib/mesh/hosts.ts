@@ -14,7 +14,7 @@ export type SeedHost = Pick<
   | GroupsHostKeys
 >;
 
-type GroupsHostKeys = 'clock' | 'conns' | 'groupGraceMs' | 'hooks' | 'node' | 'nodeId' | 'signal';
+type GroupsHostKeys = 'clock' | 'conns' | 'groupGraceMs' | 'hooks' | 'node' | 'nodeId' | 'seedConns' | 'signal';
 /** What a seed's group registry (groups/seed-groups.ts) uses of the mesh. */
 export type GroupsHost = Pick<Mesh, GroupsHostKeys>;
 

@@ -2,20 +2,25 @@
  * Liveness of links: one sweep timer for all links sharing a clock and a
  * monitor_timeout (in practice: all links of a process), not one timer per
  * link, so ten thousand idle links cost one timer and a loop over plain
- * numbers every monitor_timeout / 10.
+ * numbers every monitor_timeout / 40.
  *
  * Rules (docs/protocol.md, "Heartbeats"):
  * - Any frame received counts as liveness; nothing received for
- *   monitor_timeout closes the link.
+ *   1.1 × monitor_timeout closes the link (so a hung peer is noticed within
+ *   1.125 × monitor_timeout of its last frame, the sweep period included).
  * - Only the side that accepted the link pings (a seed towards its nodes),
- *   and only on a link idle for monitor_timeout / 2 (nothing received, or
+ *   and only on a link idle for 0.8 × monitor_timeout (nothing received, or
  *   nothing sent, for that long); the other side answers each ping. A busy
  *   link carries no heartbeats. The accepting side, because the dialler may
  *   be a browser tab whose timers are throttled to one a minute: answering
- *   needs no timer, pinging does.
+ *   needs no timer, pinging does. Pinging late in the timeout, not at its
+ *   half: on an idle seed each ping and pong is a system call each way,
+ *   nearly all its idle cost. The answer has 0.275 × monitor_timeout to
+ *   arrive (1.65 s with the default 6 s), room for a busy or paused peer.
  * - The answering side pings too, as a fallback, when it heard nothing for
- *   3/4 of its own monitor_timeout: its peer may run a longer one (so pings
- *   less often than this side needs).
+ *   0.95 of its own monitor_timeout: its peer may run a longer one (so pings
+ *   less often than this side needs). Later than the pinger's pings arrive,
+ *   so a link where both sides agree carries one ping per period, not two.
  */
 import type { Clock, TimerId } from '../clock.ts';
 import { unrefTimer } from '../clock.ts';
@@ -34,11 +39,20 @@ export interface Live {
   dead(silentMs: number): void;
 }
 
+/** Sweep period, pinger's idle time and the answering side's fallback, as fractions of monitor_timeout. */
+const TICK = 1 / 40;
+const IDLE = 0.8;
+const FALLBACK = 0.95;
+/** Silence that closes a link, as a fraction of monitor_timeout. */
+export const DEAD = 1.1;
+
 export class Liveness {
   private readonly links = new Set<Live>();
   private timer: TimerId | undefined;
   private due = 0;
-  private graced = false;
+  private lastSweep = 0;
+  /** Extra silence allowed now: what is left of this process's last stall (see sweep). */
+  private credit = 0;
   /** Sweep period. */
   readonly tickMs: number;
   /** A link idle this long is pinged (by its pinging side). */
@@ -48,13 +62,16 @@ export class Liveness {
     private readonly clock: Clock,
     readonly monitorTimeoutMs: number,
   ) {
-    this.tickMs = Math.max(10, monitorTimeoutMs / 10);
-    this.idleMs = monitorTimeoutMs / 2;
+    this.tickMs = Math.max(10, monitorTimeoutMs * TICK);
+    this.idleMs = monitorTimeoutMs * IDLE;
   }
 
   add(l: Live): void {
     this.links.add(l);
-    if (this.timer === undefined) this.schedule(this.tickMs);
+    if (this.timer === undefined) {
+      this.lastSweep = this.clock.now();
+      this.schedule(this.tickMs);
+    }
   }
 
   delete(l: Live): void {
@@ -79,21 +96,23 @@ export class Liveness {
     if (this.links.size === 0) return;
     const now = this.clock.now();
     const mt = this.monitorTimeoutMs;
-    // A timer this late means this process was busy (a long synchronous burst), not that
-    // peers went quiet: what they sent meanwhile is still unread, so look again once
-    // pending input had its turn — once: a process that stays this busy must still
-    // notice a silent peer.
-    if (now - this.due > mt / 4 && !this.graced) {
-      this.graced = true;
-      this.schedule(1);
-      return;
-    }
-    this.graced = false;
+    // A sweep more than monitor_timeout / 4 late means this process was not running (a
+    // long synchronous burst, a GC pause, a starved machine), not that peers went quiet:
+    // what they sent meanwhile is still unread, and with thousands of links it takes
+    // several turns of the event loop to read (a poll returns at most 1,024 sockets).
+    // So the stall is allowed as extra silence, used up as this process runs again, and
+    // at most 2 × monitor_timeout of it: a hung peer is noticed later, never not at all.
+    const behind = Math.max(0, now - this.due);
+    const ran = Math.max(0, now - this.lastSweep - behind);
+    this.credit = Math.max(0, this.credit - ran);
+    if (behind > mt / 4) this.credit = Math.min(2 * mt, this.credit + behind);
+    this.lastSweep = now;
     const idle = this.idleMs;
-    const late = 0.75 * mt;
+    const late = FALLBACK * mt;
+    const dead = DEAD * mt + this.credit;
     for (const l of this.links) {
       const silent = now - l.lastRx;
-      if (silent > mt) l.dead(silent);
+      if (silent > dead) l.dead(silent);
       else if (now - l.lastPing >= idle && (l.pinger ? silent >= idle || now - l.lastTx >= idle : silent >= late)) l.ping();
     }
     if (this.links.size > 0) this.schedule(this.tickMs);

@@ -43,6 +43,11 @@ export function viewOf(net: Network | undefined): NetworkView | undefined {
       return () => void m.hooks.delete(hook);
     },
     iceServers: () => m.o.iceServers,
+    sentPackets: () => {
+      let n = 0;
+      for (const c of m.conns.values()) n += c.sentPackets;
+      return n;
+    },
     seed: () => (m.seed === undefined ? undefined : { relayed: m.seed.relayed, pendingHandshakes: m.seed.pendingHandshakes, groupOrphans: m.seed.groups.replica.orphans }),
   };
 }

@@ -122,6 +122,8 @@ export interface MeshHooks {
 
 export class Mesh implements Network {
   readonly conns = new Map<NodeId, Conn>();
+  /** The links to seeds among `conns`: a seed has a few among thousands of nodes, and walks them per join and leave. */
+  readonly seedConns = new Set<Conn>();
   readonly sessions: Sessions;
   readonly seed: SeedRole | undefined;
   /** The relay → WebRTC upgrade (direct.ts); answers peers' offers with 'no' where it is off. */
@@ -270,6 +272,7 @@ export class Mesh implements Network {
     });
     this.vouch(c, hs.result.caps ?? []);
     this.conns.set(peerNode, c);
+    if (peerIsSeed) this.seedConns.add(c);
     log.info(`linked ${outbound ? 'to' : 'from'} ${peerIsSeed ? 'seed ' : ''}${peerNode}`);
     this.markUp(peerNode);
     this.seed?.onConnUp(c);
@@ -367,7 +370,7 @@ export class Mesh implements Network {
       // Whatever went through this seed may be lost: every relayed peer is down.
       for (const n of this.relayedPeers()) this.nodeDown(n, te(`link to seed ${c.peer} lost: ${reason}`));
     }
-    for (const n of this.sessions.txVia(c)) if (n !== c.peer) this.nodeDown(n, te(why));
+    for (const n of this.sessions.txVia(c, c.peer)) this.nodeDown(n, te(why));
     this.seed?.onConnDown(c, reason);
     this.nodeDown(c.peer, te(c.end === 'goodbye' ? `node ${c.peer} shut down` : why));
   }
@@ -399,6 +402,7 @@ export class Mesh implements Network {
   /** A Conn closed: forget it and tell observers (for a direct link, direct.ts decides what it means for the peer). */
   connClosed(c: Conn, reason: string): void {
     if (this.conns.get(c.peer) === c) this.conns.delete(c.peer);
+    this.seedConns.delete(c);
     this.closeWaiters.get(c)?.();
     this.closeWaiters.delete(c);
     for (const h of this.hooks) h.connDown?.(c, reason);

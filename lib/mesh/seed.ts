@@ -197,9 +197,7 @@ export class SeedRole {
   }
 
   private seedConns(): Conn[] {
-    const out: Conn[] = [];
-    for (const c of this.m.conns.values()) if (c.peerIsSeed) out.push(c);
-    return out;
+    return [...this.m.seedConns];
   }
 
   /** Seed packets; false if `p` is not one. */

@@ -15,6 +15,48 @@ export interface TxSession {
   via: unknown;
 }
 
+/**
+ * A TxSession that counts, per link, the sessions going over it: a seed has
+ * one session per attached node, each over that node's own link, and a link
+ * lost (10,000 of them when a client process dies) must not walk them all
+ * to find the none that went over it.
+ */
+class Tx implements TxSession {
+  seq = 0;
+  private v: unknown = undefined;
+
+  constructor(
+    readonly sid: number,
+    private readonly counts: Map<unknown, number>,
+  ) {}
+
+  get via(): unknown {
+    return this.v;
+  }
+
+  set via(v: unknown) {
+    if (v === this.v) return;
+    this.count(-1);
+    this.v = v;
+    this.count(1);
+  }
+
+  /** Dropped from its Sessions: counted no more (a caller may still hold it and set via). */
+  drop(): void {
+    this.count(-1);
+    this.dropped = true;
+  }
+
+  private dropped = false;
+
+  private count(d: number): void {
+    if (this.v === undefined || this.dropped) return;
+    const n = (this.counts.get(this.v) ?? 0) + d;
+    if (n > 0) this.counts.set(this.v, n);
+    else this.counts.delete(this.v);
+  }
+}
+
 interface RxSession {
   sid: number;
   next: number;
@@ -25,7 +67,9 @@ interface RxSession {
 export type RxVerdict = 'ok' | 'gap' | 'drop' | 'dup';
 
 export class Sessions {
-  private tx = new Map<NodeId, TxSession>();
+  private tx = new Map<NodeId, Tx>();
+  /** Sessions per `via` (Tx keeps it). */
+  private viaCounts = new Map<unknown, number>();
   private rx = new Map<NodeId, RxSession>();
 
   constructor(private readonly random: () => number) {}
@@ -34,7 +78,7 @@ export class Sessions {
   txFor(node: NodeId): TxSession {
     let s = this.tx.get(node);
     if (s === undefined) {
-      s = { sid: 1 + Math.floor(this.random() * 0x7ffffffe), seq: 0, via: undefined };
+      s = new Tx(1 + Math.floor(this.random() * 0x7ffffffe), this.viaCounts);
       this.tx.set(node, s);
     }
     return s;
@@ -73,10 +117,13 @@ export class Sessions {
     return 'ok';
   }
 
-  /** Nodes whose outgoing messages last went over `via`. */
-  txVia(via: unknown): NodeId[] {
+  /** Nodes other than `except` whose outgoing messages last went over `via`. */
+  txVia(via: unknown, except?: NodeId): NodeId[] {
+    const n = this.viaCounts.get(via) ?? 0;
+    // The common case on a seed: a node's link carried only that node's own session.
+    if (n === 0 || (n === 1 && except !== undefined && this.tx.get(except)?.via === via)) return [];
     const out: NodeId[] = [];
-    for (const [n, s] of this.tx) if (s.via === via) out.push(n);
+    for (const [node, s] of this.tx) if (s.via === via && node !== except) out.push(node);
     return out;
   }
 
@@ -90,6 +137,7 @@ export class Sessions {
 
   /** Forget both directions (the node went down; the next message starts afresh). */
   drop(node: NodeId): void {
+    this.tx.get(node)?.drop();
     this.tx.delete(node);
     this.rx.delete(node);
   }
