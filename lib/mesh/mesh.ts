@@ -414,7 +414,15 @@ export class Mesh implements Network {
   handlePacket(p: Packet, c: Conn): void {
     switch (p[0]) {
       case 'm':
+        if (typeof p[1] === 'number' && typeof p[2] === 'number') {
+          c.rxSid = p[1];
+          c.rxSeq = p[2];
+        }
         return this.deliver(c.peer, p[1], p[2], p[3], p[4], this.senderOf(c));
+      case 'n':
+        // The next message after the last 'm' or 'n' on this link (links are ordered).
+        if (c.rxSeq < 0) return this.bad(c, p);
+        return this.deliver(c.peer, c.rxSid, ++c.rxSeq, p[1], p[2], this.senderOf(c));
       case 'f': {
         // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
@@ -480,7 +488,11 @@ export class Mesh implements Network {
     if (direct !== undefined) {
       s.via = direct;
       if (direct.messages !== undefined) direct.messages.send(s.sid, s.seq++, port, msg);
-      else direct.send(['m', s.sid, s.seq++, port, msg]);
+      else {
+        direct.send(direct.txSid === s.sid && direct.txSeq + 1 === s.seq ? ['n', port, msg] : ['m', s.sid, s.seq, port, msg]);
+        direct.txSid = s.sid;
+        direct.txSeq = s.seq++;
+      }
       return;
     }
     if (this.seed) return this.seed.relayOwn(node, s, port, msg);
