@@ -130,6 +130,8 @@ export class Mesh implements Network {
   readonly hooks = new Set<MeshHooks>();
   private up = new Set<NodeId>();
   private known = new Set<NodeId>();
+  /** The last node send() checked (isNodeId). */
+  private lastNode = '';
   private stopping = new AbortController();
   private firstSeed: Promise<void>;
   private firstSeedDone!: () => void;
@@ -482,7 +484,11 @@ export class Mesh implements Network {
   // --- sending (Transport) -------------------------------------------------
 
   send(_from: NodeId, node: NodeId, port: PortId, msg: Message): void {
-    if (!isNodeId(node)) return;
+    if (node !== this.lastNode) {
+      if (!isNodeId(node)) return;
+      // Checked once per run of messages to one node, not once per message.
+      this.lastNode = node;
+    }
     const s = this.sessions.txFor(node);
     const direct = this.conns.get(node);
     if (direct !== undefined) {
