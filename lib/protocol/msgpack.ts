@@ -20,6 +20,10 @@ import { RawTail, TailScanner } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
+/** Short ASCII strings decoded lately, by a hash of their bytes (MsgpackReader.str): at most 512 × 24 characters. */
+const STRING_CACHE_SLOTS = 512;
+const stringCache: (string | undefined)[] = new Array(STRING_CACHE_SLOTS).fill(undefined);
+const ONE_CHAR: string[] = Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c));
 let textDecoder: TextDecoder | undefined;
 let textEncoder: TextEncoder | undefined;
 
@@ -582,14 +586,26 @@ export class MsgpackReader {
     const b = this.b;
     const at = this.need(n);
     const end = at + n;
+    if (n === 1 && b[at]! < 0x80) return ONE_CHAR[b[at]!]!;
     if (n <= SHORT_STRING) {
-      // Short ASCII (tags, port IDs) is the common case; a JS loop beats a TextDecoder call.
-      let s = '';
+      // Short ASCII (tags, port IDs) is the common case, and the same few
+      // strings recur: the cache hands back the same string object, which
+      // allocates nothing and keeps its hash for the Map lookups behind.
+      let h = n;
       for (let i = at; i < end; i++) {
-        const c = b[i];
+        const c = b[i]!;
         if (c >= 0x80) return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));
-        s += String.fromCharCode(c);
+        h = (Math.imul(h, 31) + c) | 0;
       }
+      const slot = h & (STRING_CACHE_SLOTS - 1);
+      const hit = stringCache[slot];
+      if (hit !== undefined && hit.length === n) {
+        let k = 0;
+        while (k < n && hit.charCodeAt(k) === b[at + k]) k++;
+        if (k === n) return hit;
+      }
+      const s = String.fromCharCode.apply(null, b.subarray(at, end) as unknown as number[]);
+      stringCache[slot] = s;
       return s;
     }
     return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));
