@@ -31,13 +31,15 @@ import { createNode, nodeOf, setHttpHandler, type MpNode, type PortId } from '..
 import { useCliEnvironment } from '../node/run.ts';
 import { createToken } from '../lib/protocol/token.ts';
 import { childIo } from './child-io.ts';
+import { hostProfiler } from './host-prof.ts';
 import { repoRoot } from './child.ts';
 
 process.env.AEMP_RC = join(tmpdir(), `aemp-bench-no-rc-${process.pid}`, 'rc.json');
 useCliEnvironment();
 
 const io = childIo();
-const args = io.args as { role?: 'node'; pageJs: string; seed?: string };
+const args = io.args as { role?: 'node'; pageJs: string; seed?: string; profile?: { dir: string; cpuprofile: boolean } };
+if (args.profile) await hostProfiler(io, args.profile);
 const SECRET = 'bench-browser';
 const ACK_EVERY = 10_000;
 const encoder = new Encoder();

@@ -52,11 +52,16 @@ function openWs(url: string): Promise<WebSocket> {
   });
 }
 
-/** Ping-pong of one packet per frame against the host's echo (decode + re-encode). */
+/**
+ * Ping-pong of one packet per frame against the host's echo (decode +
+ * re-encode). The page decodes the reply, as aemp's page does (an
+ * application reads what it receives): a page that never touches `ev.data`
+ * skips making the ArrayBuffer and is no baseline for one that reads it.
+ */
 async function rawWsRtt(url: string, count: number, warmup: number, dst: string): Promise<number> {
   const ws = await openWs(url);
   let reply: (() => void) | undefined;
-  ws.onmessage = () => reply?.();
+  ws.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
   const samples: number[] = [];
   for (let i = 0; i < warmup + count; i++) {
     const t0 = performance.now();
@@ -143,10 +148,11 @@ async function waitChannel(key: string): Promise<RTCDataChannel> {
   return channelOpen(pcs.get(key)!.dc!);
 }
 
+/** As rawWsRtt: the page decodes the reply. */
 async function rawRtcRtt(key: string, count: number, warmup: number, dst: string): Promise<number> {
   const dc = await waitChannel(key);
   let reply: (() => void) | undefined;
-  dc.onmessage = () => reply?.();
+  dc.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
   const samples: number[] = [];
   for (let i = 0; i < warmup + count; i++) {
     const t0 = performance.now();

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../e2e/browser.ts';
 import { benchDir, repoRoot, startChild } from './child.ts';
+import { hostProfileArgs, profiled } from './browser-prof.ts';
 
 /** Messages per throughput run, page → Node over ws (raw ~300 k msg/s here). */
 export const BROWSER_WS_COUNT = 200_000;
@@ -61,6 +62,9 @@ async function buildPage(dir: string): Promise<string> {
   return join(dir, 'bench-page.js');
 }
 
+/** BENCH_BROWSER_ONLY=ws_throughput,… measures only those pairs (with BENCH_PROFILE: browser-prof.ts). */
+const ONLY = process.env.BENCH_BROWSER_ONLY?.split(',').filter((x) => x !== '');
+
 type Bench = Record<string, (...a: any[]) => Promise<any>>;
 const call = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
   (process.env.BENCH_VERBOSE && process.stderr.write(`bench: ${fn} ${JSON.stringify(args).slice(0, 120)}\n`),
@@ -86,14 +90,14 @@ async function openPage(browser: Browser, url: string): Promise<Page> {
 export async function measureBrowser(runs: number, signal: AbortSignal): Promise<BrowserResults> {
   ensureLibrary();
   const dir = mkdtempSync(join(tmpdir(), 'aemp-bench-page-'));
-  const host = startChild('browser-host.ts', { args: { pageJs: await buildPage(dir) }, signal });
+  const host = startChild('browser-host.ts', { args: { pageJs: await buildPage(dir), profile: hostProfileArgs }, signal });
   let relayedHost: ReturnType<typeof startChild> | undefined;
   let browser: Browser | undefined;
   const abort = () => void browser?.close();
   signal.addEventListener('abort', abort, { once: true });
   try {
     const h = (await host.next('ready', 30_000)) as unknown as { url: string; seed: string; seedPort: string; nodePort: string; relayedPort: string; token: string; raw: string };
-    relayedHost = startChild('browser-host.ts', { args: { role: 'node', seed: h.seed }, signal, label: 'bench_relayed' });
+    relayedHost = startChild('browser-host.ts', { args: { role: 'node', seed: h.seed, profile: hostProfileArgs }, signal, label: 'bench_relayed' });
     h.relayedPort = (await relayedHost.next('ready', 30_000)).port as string;
     browser = await launchChromium();
     const [a, b] = await Promise.all([openPage(browser, h.url), openPage(browser, h.url)]);
@@ -125,12 +129,16 @@ export async function measureBrowser(runs: number, signal: AbortSignal): Promise
       relay_rtt_p50: { value: [], baseline: [] },
       relay_throughput: { value: [], baseline: [] },
     };
+    let k = 0;
     const pair = async (s: BrowserSeries, keep: boolean, raw: () => Promise<number>, aemp: () => Promise<number>) => {
-      const r = await raw();
-      const v = await aemp();
+      const key = (Object.keys(out) as (keyof BrowserResults)[]).find((x) => out[x] === s)!;
+      if (ONLY && !ONLY.includes(key)) return;
+      const hosts = { seed: host, relayed: relayedHost! };
+      const r = await profiled(a, hosts, `${key}-raw-${k}`, raw);
+      const v = await profiled(a, hosts, `${key}-aemp-${k}`, aemp);
       if (keep) s.baseline.push(r), s.value.push(v);
     };
-    for (let k = 0; k <= runs; k++) {
+    for (; k <= runs; k++) {
       if (signal.aborted) throw new Error('aborted');
       const keep = k > 0; // run 0 warms up both sides
       await pair(

@@ -80,6 +80,9 @@ export class Kernel {
   private prefix: string;
   private seq = 0;
   private q = new RunQueue();
+  /** The last remote port sent to and its node (snd). */
+  private lastPort = '';
+  private lastNode: NodeId = '';
   private scheduled = false;
   /** Messages delivered per drain before yielding to I/O. */
   private readonly budget = 100_000;
@@ -140,8 +143,16 @@ export class Kernel {
       return;
     }
     if (typeof port !== 'string') throw new BadArgumentError(`snd: port must be a string, got ${typeof port}`);
+    let node: NodeId;
     const i = port.indexOf('#');
-    const node = i < 0 ? port : port.slice(0, i);
+    // A stream of messages to one port: the same node string object each time, so the
+    // mesh's map lookups find its hash cached instead of hashing a new slice per message.
+    if (port === this.lastPort) node = this.lastNode;
+    else {
+      node = i < 0 ? port : port.slice(0, i);
+      this.lastPort = port;
+      this.lastNode = node;
+    }
     if (this.aliases.has(node)) {
       if (i < 0) this.enqueueTask(this.nodePortTask, [this.nodeId, msg]);
       // else: a dead or unknown local port; messages to dead ports vanish (AEMP).

@@ -57,6 +57,22 @@ test('codec — msgpack literal values: ints, floats, bin, map', () => {
   assert.deepEqual(dec.decode(f), [[-1, 200, -200, 1.5, new Uint8Array([1, 2]), { k: 'v' }]]);
 });
 
+test('codec — msgpack short strings decode right through the string cache: repeats, colliding slots, every length, non-ASCII', () => {
+  const { enc, dec } = pair('msgpack');
+  // 3000 distinct strings over 512 slots collide; each batch holds every one twice, the second time out of order.
+  const strs: string[] = [];
+  for (let i = 0; i < 3000; i++) strs.push(`p${i.toString(36)}#`.padEnd(1 + (i % 24), String.fromCharCode(33 + (i % 90))).slice(0, 1 + (i % 24)));
+  strs.push('é', 'ab\u00ff', 'x'.repeat(24), 'x'.repeat(25), '', '\u007f');
+  const batch: Packet[] = [strs, [...strs].reverse()];
+  for (let round = 0; round < 3; round++) {
+    const frames = enc.encode(batch);
+    const got = frames.map((f) => dec.decode(f)).at(-1)!;
+    assert.deepEqual(got, batch);
+  }
+  // Literal bytes: a cached string and one in the same slot's place after it.
+  assert.deepEqual(dec.decode(hex('01 91 92 a5 6e 23 61 62 63 a5 6e 23 61 62 63')), [['n#abc', 'n#abc']]);
+});
+
 test('codec — msgpack fragments, literal bytes', () => {
   // [["x" * 96]] encodes to 91 91 d9 60 + 96 bytes = 100 (0x64) bytes.
   const { enc, dec } = pair('msgpack', 64);

@@ -231,6 +231,35 @@ describe('a seed and nodes in one process', () => {
     evil.link.close();
   });
 
+  test('mesh — a run of messages on a seed link travels as compact n packets, numbered on from the last m, both ways', { timeout: 20_000 }, async () => {
+    const got: unknown[][] = [];
+    const three = deferred();
+    let from: string | undefined;
+    const p = seed.port((...m: unknown[]) => {
+      got.push(m);
+      if (m[0] === 'hello') from = m[1] as string;
+      if (got.length === 3) three.resolve();
+    });
+    const raw = await rawNode(url, { nodeId: 'compact1', secret: SECRET });
+    raw.send([['m', 77, 0, p, ['hello', 'compact1#x']], ['n', p, ['two']], ['n', p, ['three']]]);
+    await three.promise;
+    assert.deepEqual(got, [['hello', 'compact1#x'], ['two'], ['three']]);
+    assert.equal(from, 'compact1#x');
+    // The seed's own run to the raw node: the first explicit, the rest compact.
+    for (const m of ['a', 'b', 'c']) seed.snd(from!, m);
+    await raw.waitFrame(() => raw.packets.filter((q) => q[0] === 'm' || q[0] === 'n').length === 3);
+    const msgs = raw.packets.filter((q) => q[0] === 'm' || q[0] === 'n');
+    assert.equal(msgs[0]![0], 'm');
+    assert.deepEqual(msgs[0]!.slice(2), [0, 'compact1#x', ['a']]);
+    assert.deepEqual(msgs.slice(1), [['n', 'compact1#x', ['b']], ['n', 'compact1#x', ['c']]]);
+    raw.link.close();
+    // An 'n' with no 'm' before it on its link has nothing to number from: the link closes.
+    const early = await rawNode(url, { nodeId: 'compact2', secret: SECRET });
+    early.send([['n', p, ['orphan']]]);
+    assert.match(await early.closed, /bad packet "n"/);
+    assert.equal(got.length, 3);
+  });
+
   test('auth — seed-only packets from a plain node close its link; the receiver never sees them', async () => {
     const p = b.port(() => assert.fail('a forged packet was delivered'));
     const forged: Packet[] = [

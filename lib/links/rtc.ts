@@ -289,6 +289,15 @@ class RtcLink implements Link {
     log.debug(`${this.name}: open, maxFrameSize ${this.maxFrameSize}`);
     this.resolveReady();
     this.queue.attach(ch);
+    // Frames come straight from the channel from now on, not through simple-peer's
+    // stream (a Buffer made per frame, push, emit: most of a small message's cost).
+    // What it already pushed has been emitted: push emits at once while flowing, or on
+    // a microtask, and the next channel message is a task of its own.
+    ch.onmessage = (ev: MessageEvent) => {
+      if (this.state === 'closed') return;
+      const d: unknown = ev.data;
+      this.onData(typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : (d as Uint8Array));
+    };
   }
 
   private onData(data: Uint8Array | string): void {

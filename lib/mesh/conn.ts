@@ -88,6 +88,15 @@ export class Conn implements Live {
   rttMs: number | undefined;
   /** Packets this conn carried to the peer (tests and benchmarks count relay traffic with it). */
   sentPackets = 0;
+  /**
+   * The numbers of the last message ('m' or 'n') sent and received on this
+   * link: a message numbered on from the last travels as ['n', port, msg]
+   * (mesh.ts), ten bytes less than ['m', sid, seq, port, msg]. -1: none yet.
+   */
+  txSid = -1;
+  txSeq = -1;
+  rxSid = -1;
+  rxSeq = -1;
   /** Direct links send messages through this (compact, kept until confirmed: direct-resend.ts); it hears of every frame encoded. */
   messages: { send(sid: number, seq: number, port: string, msg: unknown[]): void; encoded(frames: Frame[]): void } | undefined;
   private enc: FrameEncoder;

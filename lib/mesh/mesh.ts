@@ -136,6 +136,8 @@ export class Mesh implements Network {
   readonly hooks = new Set<MeshHooks>();
   private up = new Set<NodeId>();
   private known = new Set<NodeId>();
+  /** The last node send() checked (isNodeId). */
+  private lastNode = '';
   private stopping = new AbortController();
   private firstSeed: Promise<void>;
   private firstSeedDone!: () => void;
@@ -422,9 +424,20 @@ export class Mesh implements Network {
   handlePacket(p: Packet, c: Conn): void {
     switch (p[0]) {
       case 'm':
-        // A seed's own ports take a node's messages within its relay quota (seed.ts admitOwn).
+        if (typeof p[1] === 'number' && typeof p[2] === 'number') {
+          c.rxSid = p[1];
+          c.rxSeq = p[2];
+        }
+        // A seed's own ports take a node's messages within its relay quota (seed.ts admitOwn); one dropped
+        // keeps its number, so the next one delivered shows the gap.
         if (this.seed !== undefined && !this.seed.admitOwn(c, p[1])) return;
         return this.deliver(c.peer, p[1], p[2], p[3], p[4], this.senderOf(c));
+      case 'n':
+        // The next message after the last 'm' or 'n' on this link (links are ordered).
+        if (c.rxSeq < 0) return this.bad(c, p);
+        const seq = ++c.rxSeq;
+        if (this.seed !== undefined && !this.seed.admitOwn(c, c.rxSid)) return;
+        return this.deliver(c.peer, c.rxSid, seq, p[1], p[2], this.senderOf(c));
       case 'f': {
         // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
@@ -484,13 +497,21 @@ export class Mesh implements Network {
   // --- sending (Transport) -------------------------------------------------
 
   send(_from: NodeId, node: NodeId, port: PortId, msg: Message): void {
-    if (!isNodeId(node)) return;
+    if (node !== this.lastNode) {
+      if (!isNodeId(node)) return;
+      // Checked once per run of messages to one node, not once per message.
+      this.lastNode = node;
+    }
     const s = this.sessions.txFor(node);
     const direct = this.conns.get(node);
     if (direct !== undefined) {
       s.via = direct;
       if (direct.messages !== undefined) direct.messages.send(s.sid, s.seq++, port, msg);
-      else direct.send(['m', s.sid, s.seq++, port, msg]);
+      else {
+        direct.send(direct.txSid === s.sid && direct.txSeq + 1 === s.seq ? ['n', port, msg] : ['m', s.sid, s.seq, port, msg]);
+        direct.txSid = s.sid;
+        direct.txSeq = s.seq++;
+      }
       return;
     }
     if (this.seed) return this.seed.relayOwn(node, s, port, msg);

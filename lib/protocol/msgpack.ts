@@ -24,6 +24,7 @@ const SHORT_STRING = 24;
 /** Short strings the reader decoded lately, by a hash of their bytes (MsgpackReader.str): a few hundred KiB at most. */
 const STRING_SLOTS_MASK = 4095;
 const stringSlots: (string | undefined)[] = new Array<string | undefined>(STRING_SLOTS_MASK + 1).fill(undefined);
+const ONE_CHAR: string[] = Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c));
 let textDecoder: TextDecoder | undefined;
 let textEncoder: TextEncoder | undefined;
 
@@ -620,13 +621,14 @@ export class MsgpackReader {
     const b = this.b;
     const at = this.need(n);
     const end = at + n;
+    if (n === 1 && b[at]! < 0x80) return ONE_CHAR[b[at]!]!;
     if (n <= SHORT_STRING) {
       // Short ASCII (tags, node and port IDs) is the common case and repeats from packet to
       // packet: look it up by its bytes, so a repeat costs no allocation and hands back the same
       // string (whose hash V8 keeps for every Map lookup of it).
       let h = n;
       for (let i = at; i < end; i++) {
-        const c = b[i];
+        const c = b[i]!;
         if (c >= 0x80) return (textDecoder ??= new TextDecoder()).decode(b.subarray(at, end));
         h = (Math.imul(h, 31) + c) | 0;
       }

@@ -33,7 +33,10 @@ test("own-port quota — a page flooding the seed's node port with 'ice' request
   }
   const why = await Promise.race([page.closed, new Promise<string>((r) => setTimeout(() => r('not closed'), 10_000))]);
   const spanS = (Date.now() - start) / 1000;
-  const answers = page.packets.filter((p) => p[0] === 'm' && p[3] === reply && Array.isArray(p[4]) && p[4][0] === 'ice');
+  // The seed's answers: ['m', sid, seq, port, msg], or ['n', port, msg] for the next ones of a run (docs/protocol.md).
+  const answers = page.packets
+    .map((p) => (p[0] === 'm' ? [p[3], p[4]] : p[0] === 'n' ? [p[1], p[2]] : []))
+    .filter(([port, msg]) => port === reply && Array.isArray(msg) && msg[0] === 'ice');
   const nacks = page.packets.filter((p) => p[0] === 'nack');
   t.diagnostic(`${seq} 'ice' requests in ${Math.round(spanS * 1000)} ms; ${answers.length} answered; link closed: ${why}`);
 
@@ -44,7 +47,7 @@ test("own-port quota — a page flooding the seed's node port with 'ice' request
   // Served: the first of the session, in order, up to the quota and its burst; then the session is cut.
   assert.ok(answers.length >= 1 && answers.length <= PAGE_MSGS * (spanS + 1), `${answers.length} answered in ${spanS} s`);
   assert.ok(answers.length < seq / 10, `${answers.length} of ${seq} answered: no quota`);
-  const creds = answers[0]![4] as [string, Array<{ urls: string[]; username: string; credential: string }>, number];
+  const creds = answers[0]![1] as [string, Array<{ urls: string[]; username: string; credential: string }>, number];
   assert.deepEqual(creds[1][0]!.urls, ['turn:127.0.0.1:3478']);
 
   const sent = await pair.check();

@@ -39,11 +39,13 @@ export class RawPage {
     const packets = this.raw.packets;
     for (; this.scanned < packets.length; this.scanned++) {
       const p = packets[this.scanned]!;
-      // The seed's own messages come as ['m', sid, seq, port, msg]; others' as ['f', src, sid, seq, port, msg, …].
+      // The seed's own messages come as ['m', sid, seq, port, msg] or, in a run, ['n', port, msg]; others' as ['f', src, sid, seq, port, msg, …].
       const m =
         p[0] === 'm'
           ? { src: this.raw.result.peerNode, port: p[3] as string, msg: p[4] as unknown[], stamp: [] }
-          : p[0] === 'f'
+          : p[0] === 'n'
+            ? { src: this.raw.result.peerNode, port: p[1] as string, msg: p[2] as unknown[], stamp: [] }
+            : p[0] === 'f'
             ? { src: p[1] as string, port: p[4] as string, msg: p[5] as unknown[], stamp: p.slice(6) }
             : undefined;
       if (m !== undefined) this.parsed.push(m);
