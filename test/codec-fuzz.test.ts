@@ -1,11 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { FrameDecoder, FrameEncoder, type Framing, type Packet } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder, type Framing, type Packet, loadJsonFraming } from '../lib/protocol/codec.ts';
 import { FRAME_CODES, HANDSHAKE_CODES, ProtocolError } from '../lib/protocol/errors.ts';
 import { MsgpackReader, MsgpackWriter } from '../lib/protocol/msgpack.ts';
 import type { Frame } from '../lib/link.ts';
 import { prng } from './fixtures/prng.ts';
+
+// These tests make json codecs themselves (a link's handshake would load it).
+await loadJsonFraming();
 
 // Deterministic: a failure reproduces with the same seed.
 const SEED = 0x5eed1234;

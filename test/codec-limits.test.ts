@@ -6,11 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { FrameDecoder, FrameEncoder, type CodecOptions, type Framing, type Packet } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder, type CodecOptions, type Framing, type Packet, loadJsonFraming } from '../lib/protocol/codec.ts';
 import { ProtocolError } from '../lib/protocol/errors.ts';
 import { jsonShape } from '../lib/protocol/json.ts';
 import { BadArgumentError } from '../lib/errors.ts';
 import type { Frame } from '../lib/link.ts';
+
+// These tests make json codecs themselves (a link's handshake would load it).
+await loadJsonFraming();
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const dec = (framing: Framing, extra: Partial<CodecOptions> = {}, maxFrameSize = 64 * 1024) => new FrameDecoder({ framing, maxFrameSize, ...extra });

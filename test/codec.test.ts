@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { FrameDecoder, FrameEncoder, type CodecOptions, type Framing, type Packet } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder, type CodecOptions, type Framing, type Packet, loadJsonFraming } from '../lib/protocol/codec.ts';
 import { PeerRefusedError, ProtocolError } from '../lib/protocol/errors.ts';
 import { refusalFrame } from '../lib/protocol/handshake.ts';
 import { fromBase64, fromBase64Url, fromHex, toBase64, toBase64Url, toHex } from '../lib/protocol/bytes.ts';
 import { BadArgumentError } from '../lib/errors.ts';
 import type { Frame } from '../lib/link.ts';
+
+// These tests make json codecs themselves (a link's handshake would load it).
+await loadJsonFraming();
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const hexOf = (f: Frame): string => Buffer.from(f as Uint8Array).toString('hex');

@@ -8,10 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder, loadJsonFraming } from '../lib/protocol/codec.ts';
 import { RawTail, stampTail } from '../lib/protocol/raw-tail.ts';
 import { RELAY_CODEC, expandTail } from '../lib/protocol/raw-tail-expand.ts';
 import { ProtocolError } from '../lib/protocol/errors.ts';
+
+// These tests make json codecs themselves (a link's handshake would load it).
+await loadJsonFraming();
 
 const str = (s: string): number[] => [0xa0 | s.length, ...[...s].map((c) => c.charCodeAt(0))];
 const MAX = 1024 * 1024;

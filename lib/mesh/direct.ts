@@ -27,7 +27,7 @@ import { unrefTimer } from '../clock.ts';
 import type { NodeId, PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
-import { FrameDecoder, type Framing, type Packet } from '../protocol/codec.ts';
+import { FrameDecoder, jsonFramingLoaded, loadJsonFraming, type Framing, type Packet } from '../protocol/codec.ts';
 import type { Conn } from './conn.ts';
 import { backoffMs } from './dial.ts';
 import { Attempt } from './direct-attempt.ts';
@@ -455,6 +455,12 @@ export class DirectLinks implements WsLinks {
     if (this.me < from || !isOffer) return;
     if (framing !== 'msgpack' && framing !== 'json') {
       this.m.node.kernel.snd(from, ['rtc', 'no', cid, `unknown framing ${String(framing).slice(0, 20)}`, true]);
+      return;
+    }
+    if (framing === 'json' && !jsonFramingLoaded()) {
+      // Rare (pages and nodes speak msgpack unless configured otherwise): load it, and take the next offer.
+      void loadJsonFraming().catch((e: Error) => log.warn(`cannot load the json framing: ${e.message}`, 'json-framing'));
+      this.m.node.kernel.snd(from, ['rtc', 'no', cid, `${this.me} is loading the json framing: offer again`]);
       return;
     }
     if (st !== undefined && a !== undefined) {

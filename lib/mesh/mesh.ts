@@ -17,7 +17,7 @@ import type { Link } from '../link.ts';
 import { logger } from '../log.ts';
 import type { LinkInfo, Network, NodeMonitor } from '../network.ts';
 import type { MpNode } from '../node.ts';
-import type { Framing, Packet } from '../protocol/codec.ts';
+import { loadJsonFraming, type Framing, type Packet } from '../protocol/codec.ts';
 import type { HandshakeOptions } from '../protocol/handshake.ts';
 import { REMOTE_DEFAULTS } from '../remote.ts';
 import { Conn } from './conn.ts';
@@ -192,6 +192,8 @@ export class Mesh implements Network {
 
   /** Listen (seeds), start dialling seeds; resolves once linked to a seed or after max(monitor_timeout, 5 s). */
   async start(): Promise<void> {
+    // Direct links speak the offerer's framing (codec.ts loads json on first use).
+    if (this.o.framing === 'json') await loadJsonFraming();
     if (this.seed) await this.seed.listen();
     else if (this.o.binds.length > 0) await this.direct.listen(this.o.binds);
     if (this.seed) {

@@ -29,7 +29,7 @@ import { BadArgumentError } from '../errors.ts';
 import type { Frame } from '../link.ts';
 import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
-import { asciiOnly, endsEarly, fromJsonValue, jsonShape, toJsonValue } from './json.ts';
+import { jsonValues } from './json-framing.ts';
 import { parseRefusal } from './handshake.ts';
 import { hasTail } from './raw-bytes.ts';
 import type { TailScanner } from './raw-tail.ts';
@@ -38,6 +38,8 @@ import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 export type Packet = unknown[];
 export type Framing = 'msgpack' | 'json';
 export const FRAMINGS: readonly Framing[] = ['msgpack', 'json'];
+
+export { jsonFramingLoaded, loadJsonFraming } from './json-framing.ts';
 
 export interface CodecOptions {
   framing: Framing;
@@ -119,6 +121,7 @@ function count(v: number | undefined, name: string, dflt: number): number {
 
 function limits(o: CodecOptions): Limits {
   if (o.framing !== 'msgpack' && o.framing !== 'json') throw new BadArgumentError(`unknown framing ${String(o.framing)}`);
+  if (o.framing === 'json' && jsonValues() === undefined) throw new BadArgumentError('the json framing is not loaded: await loadJsonFraming() first');
   const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const maxDepth = o.maxDepth ?? DEFAULT_MAX_DEPTH;
   const maxBatchPackets = count(o.maxBatchPackets, 'maxBatchPackets', DEFAULT_MAX_BATCH_PACKETS);
@@ -203,14 +206,14 @@ export class FrameEncoder {
     let text: string;
     try {
       // Relayed packets from a msgpack link carry raw tails: json gets their values.
-      text = JSON.stringify(toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? this.relay!.expand(p) : p)) : batch, 1, this.o.maxDepth));
+      text = JSON.stringify(jsonValues()!.toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? this.relay!.expand(p) : p)) : batch, 1, this.o.maxDepth));
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
     }
     // Counted as the decoder will count it, so what leaves here is never refused by the same limits
     // (each value counted takes a character of its own: a text no longer than the budget is within it).
-    const elements = text.length > this.o.maxBatchElements ? jsonShape(text, this.o.maxDepth, this.o.maxBatchElements).elements : 0;
+    const elements = text.length > this.o.maxBatchElements ? jsonValues()!.jsonShape(text, this.o.maxDepth, this.o.maxBatchElements).elements : 0;
     if (text.length > this.o.maxMessageSize || elements > this.o.maxBatchElements) return this.over(batch, text.length, elements);
     const max = this.o.maxFrameSize;
     // Fast path: at most 3 UTF-8 bytes per UTF-16 unit, so short texts fit without counting.
@@ -219,7 +222,7 @@ export class FrameEncoder {
       // Fragments are cut by character and must be measured in bytes, so escape everything
       // non-ASCII first (only string contents can be): then characters = bytes and no cut
       // can fall inside a character or a surrogate pair.
-      if (bytes > max) return this.fragmentText(batch, bytes === text.length ? text : asciiOnly(text));
+      if (bytes > max) return this.fragmentText(batch, bytes === text.length ? text : jsonValues()!.asciiOnly(text));
     }
     return [text];
   }
@@ -430,7 +433,7 @@ export class FrameDecoder {
     // takes a character of its own, so a text no longer than the budget cannot be over it (no scan;
     // its packets are counted after parsing, which the budget already bounds).
     if (text.length > this.o.maxBatchElements) {
-      const shape = jsonShape(text, this.o.maxDepth, this.o.maxBatchElements);
+      const shape = jsonValues()!.jsonShape(text, this.o.maxDepth, this.o.maxBatchElements);
       if (shape.packets > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${shape.packets} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
       if (shape.elements > this.o.maxBatchElements) {
         fail(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.o.maxBatchElements} values`);
@@ -440,12 +443,12 @@ export class FrameDecoder {
     try {
       v = JSON.parse(text);
     } catch (e) {
-      if (endsEarly(text)) fail(C.TRUNCATED, 'batch ends early', e);
+      if (jsonValues()!.endsEarly(text)) fail(C.TRUNCATED, 'batch ends early', e);
       return fail(C.GARBAGE, `undecodable batch: ${(e as Error).message}`, e);
     }
     const batch = this.packets(v);
     if (batch.length > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${batch.length} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
-    for (let i = 0; i < batch.length; i++) fromJsonValue(batch[i], 2, this.o.maxDepth);
+    for (let i = 0; i < batch.length; i++) jsonValues()!.fromJsonValue(batch[i], 2, this.o.maxDepth);
     return batch;
   }
 

@@ -15,6 +15,7 @@
 import { BadArgumentError } from '../errors.ts';
 import type { Frame } from '../link.ts';
 import type { Framing } from './codec.ts';
+import { loadJsonFraming } from './json-framing.ts';
 import { HANDSHAKE_CODES as H, HandshakeError, PeerRefusedError, TokenError } from './errors.ts';
 import { fromHex, toHex, utf8 } from './bytes.ts';
 import { hmacKey, MAX_TOKEN_LENGTH } from './hmac-key.ts';
@@ -234,6 +235,8 @@ export class Handshake {
     if (g.nonce === this.nonce) refuse(H.REPLAY, 'peer sent our own nonce');
     if (g.node === this.o.nodeId) refuse(H.SELF_CONNECT, `peer claims our own node id ${g.node}`);
     const framing = this.chooseFraming(g);
+    // The link's codec is made from the result: json's is loaded on first use (codec.ts).
+    if (framing === 'json') await loadJsonFraming();
     const [auth, verified, caps] = await this.authenticate(g);
     const result: HandshakeResult = { peerNode: g.node, peerIsSeed: g.seed, framing, auth, verified };
     if (caps !== undefined) result.caps = caps;

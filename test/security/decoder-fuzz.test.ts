@@ -14,10 +14,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDecoder, type Framing, type Packet } from '../../lib/protocol/codec.ts';
+import { FrameDecoder, type Framing, type Packet, loadJsonFraming } from '../../lib/protocol/codec.ts';
 import { FRAME_CODES, ProtocolError } from '../../lib/protocol/errors.ts';
 import type { Frame } from '../../lib/link.ts';
 import { prng } from '../fixtures/prng.ts';
+
+// These tests make json codecs themselves (a link's handshake would load it).
+await loadJsonFraming();
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0dec0de5);
 const CASES = Number(process.env.FUZZ_CASES ?? 100_000);
