@@ -38,7 +38,8 @@ export class RelayQuota {
   private lastDrop = 0;
   /** Messages dropped since the last report. */
   dropped = 0;
-  private nacked = new Map<unknown, unknown>();
+  /** dst → the session last told of a drop (made on the first drop: most senders never have one). */
+  private nacked: Map<unknown, unknown> | undefined;
 
   constructor(private readonly clock: Clock) {
     this.filled = clock.now();
@@ -92,9 +93,10 @@ export class RelayQuota {
 
   /** The sender must hear of a drop to `dst` in session `sid` once: its monitors fire and its next message starts a new session. */
   nackDue(dst: unknown, sid: unknown): boolean {
-    if (this.nacked.get(dst) === sid) return false;
-    if (this.nacked.size >= MAX_NACKED) this.nacked.clear();
-    this.nacked.set(dst, sid);
+    const told = (this.nacked ??= new Map());
+    if (told.get(dst) === sid) return false;
+    if (told.size >= MAX_NACKED) told.clear();
+    told.set(dst, sid);
     return true;
   }
 

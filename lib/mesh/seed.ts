@@ -91,12 +91,13 @@ export class SeedRole {
       link.close(`${MESH_CODES.BUSY}: too many pending handshakes: ${ticket}`);
       return;
     }
-    // Every byte the node sends counts against its relay quota (bytes/s), from the first frame on.
-    const q = new RelayQuota(this.m.clock);
-    this.quotas.set(link, q);
+    // Every byte the node sends counts against its relay quota (bytes/s), from the first frame on; a node
+    // without limits loses its quota once its kind is known (quotaOf, from onConnUp), so holds none while idle.
+    this.quotas.set(link, new RelayQuota(this.m.clock));
+    const quotas = this.quotas;
     const set = link.setHandlers.bind(link);
     link.setHandlers = (h) =>
-      set(h.frame ? { ...h, frame: (f) => (q.charge(typeof f === 'string' ? f.length : f.byteLength), h.frame!(f)) } : h);
+      set(h.frame ? { ...h, frame: (f) => (quotas.get(link)?.charge(typeof f === 'string' ? f.length : f.byteLength), h.frame!(f)) } : h);
     this.m.establish(link, false).then(
       () => ticket.done(),
       (e: Error & { code?: string }) => {
@@ -153,6 +154,7 @@ export class SeedRole {
   /** A link came up: tell seeds who is here, tell nodes which seeds exist. */
   onConnUp(c: Conn): void {
     const m = this.m;
+    if (!c.peerIsSeed) this.quotaOf(c);
     const seedUrls = [...new Set([...this.urls, ...m.seedUrls])];
     c.send(['seeds', seedUrls, this.urls]);
     if (c.peerIsSeed) {
