@@ -8,7 +8,7 @@
  * One session measures all five figures; figures-browser.ts memoises it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -36,9 +36,11 @@ export interface BrowserSeries {
 }
 export type BrowserResults = Record<'rtc_rtt_p50' | 'ws_rtt_p50' | 'rtc_throughput' | 'ws_throughput' | 'page_page_throughput' | 'relay_rtt_p50' | 'relay_throughput', BrowserSeries>;
 
-/** dist/aemp.js (npm run build) must exist; build the library once if it does not. */
+/**
+ * Build dist/aemp.js from the sources now: a dist/ left from an older build would measure old code (or a
+ * page speaking an older protocol than the Node side). A second or two.
+ */
 function ensureLibrary(): void {
-  if (existsSync(join(repoRoot, 'dist/aemp.js'))) return;
   const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules/vite/bin/vite.js'), 'build', '--mode', 'lib'], { cwd: repoRoot, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('browser bench: building dist/aemp.js failed');
 }
