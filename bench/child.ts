@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { ChildProc, killAllChildren as killAll } from '../test/fixtures/child.ts';
 import type { ChildEvent, Command } from './child-io.ts';
+import { linkedSignal } from './signals.ts';
 
 export type { ChildEvent, Command };
 
@@ -166,4 +167,22 @@ export function startChild(script: string, opts: StartOptions = {}): Child {
 export function pairUp(a: Child, b: Child): void {
   a.onPeer((data) => b.send({ cmd: 'peer', data }));
   b.onPeer((data) => a.send({ cmd: 'peer', data }));
+}
+
+/** Children of `script` started under one abort signal (a sub-signal of `signal`); stop() kills them all. */
+export function team(script: string, signal: AbortSignal | undefined) {
+  const sub = linkedSignal(signal);
+  const children: Child[] = [];
+  return {
+    start(args: Record<string, unknown>, label: string, nodeFlags?: string[]): Child {
+      const c = startChild(script, { args, signal: sub.signal, label, nodeFlags });
+      children.push(c);
+      return c;
+    },
+    async stop(): Promise<void> {
+      for (const c of children) c.kill();
+      await Promise.all(children.map((c) => c.exited));
+      sub.done();
+    },
+  };
 }

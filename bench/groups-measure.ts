@@ -16,32 +16,13 @@
  *                fresh process: wall clock right before createNode() → the
  *                receiver's wall clock when the first message arrives.
  */
-import { type Child, startChild } from './child.ts';
+import { type Child, team } from './child.ts';
 import { wallNow } from './child-io.ts';
-import { linkedSignal } from './signals.ts';
 import { median, quantile, round } from './stats.ts';
 
 const SCRIPT = 'groups-child.ts';
 const START_MS = 120_000;
 const RUN_MS = 30_000;
-
-/** Start children with a shared abort signal; stop() kills them all. */
-function team(signal: AbortSignal | undefined) {
-  const sub = linkedSignal(signal);
-  const children: Child[] = [];
-  return {
-    start(args: Record<string, unknown>, label: string, nodeFlags?: string[]): Child {
-      const c = startChild(SCRIPT, { args, signal: sub.signal, label, nodeFlags });
-      children.push(c);
-      return c;
-    },
-    async stop(): Promise<void> {
-      for (const c of children) c.kill();
-      await Promise.all(children.map((c) => c.exited));
-      sub.done();
-    },
-  };
-}
 
 async function seedPair(t: ReturnType<typeof team>): Promise<[string, string]> {
   const s1 = t.start({ role: 'seed', prefix: 'bs1' }, 'seed 1');
@@ -60,7 +41,7 @@ export interface PropagationResult {
 export async function measurePropagation(o: { runs: number; nodes?: number; procs?: number; warmupRuns?: number; signal?: AbortSignal }): Promise<PropagationResult> {
   const nodes = o.nodes ?? 500;
   const procs = o.procs ?? 2;
-  const t = team(o.signal);
+  const t = team(SCRIPT, o.signal);
   try {
     const [u1, u2] = await seedPair(t);
     const group = 'bench_prop';
@@ -101,7 +82,7 @@ export async function measureSeedBytes(o: { runs: number; nodes?: number; procs?
   const heap: number[] = [];
   const rss: number[] = [];
   for (let k = 0; k < o.runs; k++) {
-    const t = team(o.signal);
+    const t = team(SCRIPT, o.signal);
     try {
       const seed = t.start({ role: 'seed' }, 'seed', ['--expose-gc']);
       const url = (await seed.next('ready', START_MS)).url as string;
@@ -128,7 +109,7 @@ export async function measureSeedBytes(o: { runs: number; nodes?: number; procs?
 
 /** Fresh node start → first message delivered to a port found through the group; ms per measured run. */
 export async function measureJoinFirst(o: { runs: number; warmupRuns?: number; signal?: AbortSignal }): Promise<{ value: number[]; spawnToStart: number[] }> {
-  const t = team(o.signal);
+  const t = team(SCRIPT, o.signal);
   try {
     const seed = t.start({ role: 'seed' }, 'seed');
     const url = (await seed.next('ready', START_MS)).url as string;

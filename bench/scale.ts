@@ -24,9 +24,8 @@
  * Join concurrency stays under the seed's default maxPendingHandshakes
  * (256): 4 clients × 60 joins in flight. Every wait has a limit.
  */
-import { type Child, killAllChildren, startChild } from './child.ts';
+import { type Child, killAllChildren, team } from './child.ts';
 import { measureThroughput } from './measure.ts';
-import { linkedSignal } from './signals.ts';
 import { median, quantile, round } from './stats.ts';
 
 const SCRIPT = 'scale-child.ts';
@@ -46,23 +45,6 @@ interface Line {
   ratio?: number;
   note?: string;
   error?: string;
-}
-
-function team(signal: AbortSignal) {
-  const sub = linkedSignal(signal);
-  const children: Child[] = [];
-  return {
-    start(args: Record<string, unknown>, label: string, nodeFlags?: string[]): Child {
-      const c = startChild(SCRIPT, { args, signal: sub.signal, label, nodeFlags });
-      children.push(c);
-      return c;
-    },
-    async stop(): Promise<void> {
-      for (const c of children) c.kill();
-      await Promise.all(children.map((c) => c.exited));
-      sub.done();
-    },
-  };
 }
 
 /** What a child logged (its queued 'log' events; 200 at most), for an error message. */
@@ -170,7 +152,7 @@ async function joinStorm(t: ReturnType<typeof team>, seed: Child, url: string, n
 }
 
 async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Line[]): Promise<void> {
-  const t = team(signal);
+  const t = team(SCRIPT, signal);
   try {
     const seed = t.start({ role: 'seed', prefix: 'scale-seed' }, 'seed', ['--expose-gc']);
     const url = (await seed.next('ready', START_MS)).url as string;
@@ -222,7 +204,7 @@ async function fourSeeds(nodes: number, runs: number, signal: AbortSignal, out: 
       helpers: [{ script: SCRIPT, args: { role: 'seed', prefix: 'relay-seed' } }],
     }),
   );
-  const t = team(signal);
+  const t = team(SCRIPT, signal);
   try {
     const s1 = t.start({ role: 'seed', prefix: 'scale-s1' }, 'seed 1');
     const u1 = (await s1.next('ready', START_MS)).url as string;

@@ -7,7 +7,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtcPeer, killAll, type Ev } from './fixtures/rtc-driver.ts';
+import { RtcPeer, killAll, pathIs } from './fixtures/rtc-driver.ts';
 
 const SECRET = 'rtc-bulk-secret';
 // The default monitor_timeout: queueing and encoding a million messages in one tick keeps the
@@ -17,7 +17,6 @@ const base = { secret: SECRET, monitor_timeout: 6000, connect_interval: 200 };
 const CHANNEL_LIMIT = 1024 * 1024 + 64 * 1024;
 const MB = 1024 * 1024;
 
-const pathIs = (node: string, path: string) => (e: Ev) => e.ev === 'path' && e.node === node && e.path === path;
 
 after(() => killAll());
 

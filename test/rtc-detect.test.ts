@@ -6,13 +6,12 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtcPeer, killAll, type Ev } from './fixtures/rtc-driver.ts';
+import { RtcPeer, killAll, pathIs } from './fixtures/rtc-driver.ts';
 
 const SECRET = 'rtc-detect-secret';
 const MT = 1000;
 const base = { secret: SECRET, monitor_timeout: MT, connect_interval: 200 };
 
-const pathIs = (node: string, path: string) => (e: Ev) => e.ev === 'path' && e.node === node && e.path === path;
 
 after(() => killAll());
 

@@ -6,14 +6,13 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtcPeer, killAll, type Ev } from './fixtures/rtc-driver.ts';
+import { RtcPeer, direct, killAll, pathIs } from './fixtures/rtc-driver.ts';
+import { cutMidStream } from './fixtures/fallback-check.ts';
 
 const SECRET = 'rtc-fallback-secret';
 const MT = 1000;
 const base = { secret: SECRET, monitor_timeout: MT, connect_interval: 200 };
 
-const pathIs = (node: string, path: string) => (e: Ev) => e.ev === 'path' && e.node === node && e.path === path;
-const direct = (ns: string) => (e: Ev) => e.ev === 'log' && e.ns === 'direct' && String(e.msg).includes(ns);
 
 after(() => killAll());
 
@@ -40,42 +39,7 @@ describe('direct links that end', () => {
 
   test('fallback — a channel cut mid-stream falls back to the relay: every message arrives once, in order, no monitor fires', async (t) => {
     const N = 200_000;
-    await e.cmd('watchPath', { node: 'ff' });
-    await f.cmd('watchPath', { node: 'fe' });
-    const toF = await f.cmd<string>('sink', { name: 'fromE', last: N - 1 });
-    const toE = await e.cmd<string>('sink', { name: 'fromF', last: N - 1 });
-    const cutSink = await f.cmd<string>('sink', { name: 'cut', last: 999 });
-    const monE = await e.cmd<number>('mon', { port: toF });
-    const monF = await f.cmd<number>('mon', { port: toE });
-    const se = e.mark();
-    const sf = f.mark();
-    await e.cmd('stream', { name: 'eToF', port: toF, count: N, chunk: 200, intervalMs: 2 });
-    await f.cmd('stream', { name: 'fToE', port: toE, count: N, chunk: 200, intervalMs: 2 });
-    await e.waitFor(pathIs('ff', 'direct'), { timeoutMs: 10_000 });
-    await f.waitFor(pathIs('fe', 'direct'), { timeoutMs: 10_000 });
-    // 1,000 more messages queued on the channel in the very tick it dies: only the resend can deliver them.
-    assert.equal(await e.cmd('cutDirect', { node: 'ff', port: cutSink, burst: 1000 }), true);
-    const resentE = await e.waitFor(direct('back on the relay'), { since: se });
-    const resentF = await f.waitFor(direct('back on the relay'), { since: sf });
-    const [doneE, doneF] = await Promise.all([
-      e.waitFor((x) => x.ev === 'streamDone', { since: se, timeoutMs: 20_000 }),
-      f.waitFor((x) => x.ev === 'streamDone', { since: sf, timeoutMs: 20_000 }),
-    ]);
-    await f.waitFor((x) => x.ev === 'sinkLast' && x.name === 'fromE', { timeoutMs: 10_000 });
-    await e.waitFor((x) => x.ev === 'sinkLast' && x.name === 'fromF', { timeoutMs: 10_000 });
-    await f.waitFor((x) => x.ev === 'sinkLast' && x.name === 'cut', { timeoutMs: 10_000 });
-    assert.deepEqual(await f.cmd('sinkGet', { name: 'fromE' }), { ranges: [[0, N - 1]], runs: 1, count: N });
-    assert.deepEqual(await e.cmd('sinkGet', { name: 'fromF' }), { ranges: [[0, N - 1]], runs: 1, count: N });
-    assert.deepEqual(await f.cmd('sinkGet', { name: 'cut' }), { ranges: [[0, 999]], runs: 1, count: 1000 });
-    const resent = Number(/(\d+) unconfirmed messages resent/.exec(resentE.msg)?.[1]);
-    assert.ok(resent >= 1000, `e resent ${resent} messages`);
-    for (const [done, who] of [[doneE, 'e'], [doneF, 'f']] as const) {
-      const paths = (done.paths as Array<[string, number]>).map(([p]) => p);
-      assert.deepEqual(paths, ['relay', 'direct', 'relay'], `${who}'s stream went relay → direct → relay`);
-    }
-    assert.equal(e.filter((x) => x.ev === 'mon' && x.mid === monE).length, 0);
-    assert.equal(f.filter((x) => x.ev === 'mon' && x.mid === monF).length, 0);
-    assert.equal(e.filter((x) => x.ev === 'node' && x.node === 'ff' && !x.up).length, 0);
+    const { resentE, resentF } = await cutMidStream(e, f, N);
     t.diagnostic(`e: ${resentE.msg}; f: ${resentF.msg}`);
   });
 

@@ -6,7 +6,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtcPeer, killAll, type Ev } from './fixtures/rtc-driver.ts';
+import { RtcPeer, killAll, pathIs } from './fixtures/rtc-driver.ts';
 
 const SECRET = 'rtc-switch-secret';
 const MT = 1000;
@@ -14,7 +14,6 @@ const base = { secret: SECRET, monitor_timeout: MT, connect_interval: 200 };
 const nodeProc = (nodeid: string, seed: RtcPeer, extra: Record<string, unknown> = {}) =>
   RtcPeer.start({ nodeid, seeds: [seed.url!], ...base, ...extra });
 
-const pathIs = (node: string, path: string) => (e: Ev) => e.ev === 'path' && e.node === node && e.path === path;
 
 after(() => killAll());
 

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createToken } from '../../lib/protocol/token.ts';
-import { RtcPeer, killAll, type Ev } from '../fixtures/rtc-driver.ts';
+import { RtcPeer, killAll, pathIs } from '../fixtures/rtc-driver.ts';
 
 const SECRET = 'caps-direct-secret';
 const base = { monitor_timeout: 2000, connect_interval: 200 };
@@ -17,7 +17,6 @@ const base = { monitor_timeout: 2000, connect_interval: 200 };
 after(() => killAll());
 
 const token = (caps: string[]) => createToken(globalThis.crypto.subtle, SECRET, { node: 'web/*', ttlSec: 600, nowMs: Date.now(), caps });
-const pathIs = (node: string, path: string) => (e: Ev) => e.ev === 'path' && e.node === node && e.path === path;
 
 async function directPair(pageCaps: string[]) {
   const s = await RtcPeer.start({ nodeid: 'cd_seed', binds: ['127.0.0.1:0'], secret: SECRET, auth_accept: ['hmac_sha256', 'token'], ...base });
