@@ -15,7 +15,9 @@ after(() => killAll());
 const PAGE_MSGS = 2_000; // the default page_relay_msgs_per_sec
 const CLOSE_MS = 4_000;
 
-test("own-port quota — a page flooding the seed's node port with 'ice' requests gets its quota served, one nack, then loses its link; the honest pair loses nothing", async (t) => {
+// Sent as full 'm' packets, or as one 'm' and then compact 'n' packets numbered on from it (docs/protocol.md).
+for (const form of ['m', 'n'] as const) {
+test(`own-port quota — a page flooding the seed's node port with 'ice' requests${form === 'n' ? " (as 'n' packets)" : ''} gets its quota served, one nack, then loses its link; the honest pair loses nothing`, async (t) => {
   const seed = await startSeed({ quotaCloseMs: CLOSE_MS, turn_secret: 'turn-test-secret', turn_urls: ['turn:127.0.0.1:3478'] });
   const pair = await honestPair(seed);
   await pair.b.waitFor((e) => e.ev === 'sink' && e.name === 'honest', { timeoutMs: 30_000, what: 'stream progress' });
@@ -27,7 +29,7 @@ test("own-port quota — a page flooding the seed's node port with 'ice' request
   let seq = 0;
   while (!page.isClosed() && Date.now() - start < 20_000 && seq < 2_000_000) {
     const batch: unknown[][] = [];
-    for (let k = 0; k < 5_000; k++, seq++) batch.push(['m', 99, seq, seed.peer.node, ['ice', reply]]);
+    for (let k = 0; k < 5_000; k++, seq++) batch.push(form === 'n' && seq > 0 ? ['n', seed.peer.node, ['ice', reply]] : ['m', 99, seq, seed.peer.node, ['ice', reply]]);
     page.send(batch as never);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -53,3 +55,4 @@ test("own-port quota — a page flooding the seed's node port with 'ice' request
   const sent = await pair.check();
   t.diagnostic(`honest pair: ${sent} messages, none lost`);
 });
+}
