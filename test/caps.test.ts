@@ -20,10 +20,21 @@ const ANON: Sender = { kind: 'anon', caps: [] };
 function node(id = 'target') {
   const n = new MpNode({ nodeid: id });
   const out: Array<{ to: string; port: string; msg: Message }> = [];
-  n.kernel.transport = { send: (_from, to, port, msg) => void out.push({ to, port, msg }) };
+  let wake: (() => void) | undefined;
+  n.kernel.transport = {
+    send: (_from, to, port, msg) => {
+      out.push({ to, port, msg });
+      wake?.();
+    },
+  };
   installTrace(n);
   n.registerInit('worker', () => n.rcv(n.self()!, () => {}));
-  return { n, out };
+  /** Resolves once `out` holds `count` messages (an import() under a loader may take several turns). */
+  const sent = (count: number) => new Promise<void>((resolve) => {
+    wake = () => { if (out.length >= count) resolve(); };
+    wake();
+  });
+  return { n, out, sent };
 }
 
 /** Let the run queue drain (node-port requests run from it). */
@@ -102,7 +113,7 @@ test('caps — a page\'s spawn is refused and its monitors on the new port fire 
 });
 
 test('caps — a page may not trace or list nodes; its reply port hears refused', async () => {
-  const { n, out } = node();
+  const { n, out, sent } = node();
   n.kernel.receive('web/p', 'target', ['trace', 'web/p#r.1'], PAGE);
   n.kernel.receive('anon/x', 'target', ['nodes', 'anon/x#r.1'], ANON);
   await settle();
@@ -112,11 +123,13 @@ test('caps — a page may not trace or list nodes; its reply port hears refused'
     ['web/p', 'web/p', 'denied'],
     ['anon/x', 'anon/x', 'denied'],
   ]);
-  // The tracing loads with the first allowed request (lib/trace-serve.ts): loaded here, so settle() covers the reply.
-  await import('../lib/trace-serve.ts');
+  // The tracing loads with the first allowed request (lib/trace-serve.ts), so the reply comes after the import.
   n.kernel.receive('web/t', 'target', ['trace', 'web/t#r.1'], { kind: 'token', caps: ['trace'] });
-  await settle();
-  assert.deepEqual(out.at(-1)!.msg, ['on', 'target', null]);
+  await sent(5);
+  assert.deepEqual(out.slice(3).map((o) => [o.port, o.msg]), [
+    ['web/t', ['mon', 'web/t#r.1', 1]], // the tracer watches its reply port, so it stops when the asker goes
+    ['web/t#r.1', ['on', 'target', null]],
+  ]);
 });
 
 test('caps — sndOn launders nothing: to this node\'s node port it runs as the requester\'s own request; to another node\'s, never', async () => {
