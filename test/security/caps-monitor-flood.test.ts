@@ -17,6 +17,12 @@ after(() => killAll());
 const QUOTA = 90_000;
 /** mon requests per frame the page sends. */
 const BATCH = 5_000;
+/**
+ * monitor_timeout of the seed and the pair here: the default, not the harness's 2 s. Taking in 100,000
+ * requests keeps honest_b busy for a second or more on a loaded 2-core machine, and 2 s would make this a
+ * wall-clock bound; the freeze this file guards against (16.5 s before the fix) still cuts b's link.
+ */
+const FLOOD_MT = 6000;
 
 let seed: Seed;
 let pair: HonestPair;
@@ -26,8 +32,8 @@ let echo: string;
 before(async () => {
   // The seed's relay quota for pages is lifted here: this file tests what the target node holds, as a page
   // reaching it over a direct link (no seed in the way) could make it hold (admit-relay-quota.test.ts tests the quota).
-  seed = await startSeed({ pageRelayMessagesPerSec: 0, pageRelayBytesPerSec: 0 });
-  pair = await honestPair(seed, 4000, { pageMaxRemoteMonitors: QUOTA });
+  seed = await startSeed({ pageRelayMessagesPerSec: 0, pageRelayBytesPerSec: 0, monitor_timeout: FLOOD_MT });
+  pair = await honestPair(seed, 4000, { pageMaxRemoteMonitors: QUOTA, monitor_timeout: FLOOD_MT });
   victim = await pair.b.cmd<string>('port', { name: 'victim' });
   echo = await pair.b.cmd<string>('spawn', { node: pair.b.node, init: 'echo' });
 });
