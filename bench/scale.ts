@@ -16,6 +16,11 @@
  *     seed.idle_cpu_pct    seed CPU over 10 s with every node joined and idle
  *   groups.propagation_p99_ms_10k  on the same seed: grpReg on one more node →
  *                          grpMon fires on all N watchers; p99 per run, median of runs
+ *     Baselines (measured first, in the same run: scale-raw.ts): a plain `ws`
+ *     server with N plain `ws` clients in 4 processes, pinged as the seed pings
+ *     (seed.idle_cpu_pct), and one 64-byte frame sent to all N
+ *     (groups.propagation_p99_ms_10k: p99 at the clients; groups.seed_fanout_ms_10k:
+ *     the server's send-complete time) — this machine's floor for the same work.
  *   seeds4.*  4 seeds in one mesh, N/4 nodes on each (client k on seed k).
  *     seeds4.propagation_p99_ms  grpReg on seed 1 → watchers on all four seeds
  *     seeds4.relay_throughput    node on seed 1 → node on seed 4, msg/s; baseline:
@@ -29,6 +34,7 @@ import { measureThroughput } from './measure.ts';
 import { median, quantile, round } from './stats.ts';
 
 const SCRIPT = 'scale-child.ts';
+const RAW_SCRIPT = 'scale-raw.ts';
 const CLIENTS = 4;
 const INFLIGHT = 60;
 const START_MS = 300_000;
@@ -104,6 +110,11 @@ async function propagation(reg: Child, clients: Child[], nodes: number, runs: nu
   return { p99: out, fanout };
 }
 
+/** baseline and ratio of a cost (a time or CPU share: baseline / value, so higher is better, as bench.md says). */
+function versus(value: number, baseline: number): { baseline: number; ratio: number } {
+  return { baseline: round(baseline, 2), ratio: round(baseline / value, 2) };
+}
+
 /** Link closes the clients logged so far (a figure taken while links drop and rejoin measures churn, not idleness). */
 async function linksLost(clients: Child[]): Promise<string> {
   let n = 0;
@@ -151,7 +162,54 @@ async function joinStorm(t: ReturnType<typeof team>, seed: Child, url: string, n
   return { rate: ((j.count as number) - 1) / (((j.last as number) - (j.first as number)) / 1000), cpuUsPerJoin: ((j.cpuMs as number) * 1000) / ((j.count as number) - 1) };
 }
 
+interface RawFloor {
+  idleCpuPct: number;
+  p99: number;
+  fanout: number;
+}
+
+/** The raw `ws` baselines of the one-seed figures (scale-raw.ts): idle pings, and one frame to all N clients. */
+async function rawFloor(nodes: number, runs: number, signal: AbortSignal): Promise<RawFloor> {
+  const t = team(RAW_SCRIPT, signal);
+  try {
+    const server = t.start({ role: 'server' }, 'raw server');
+    const url = (await server.next('ready', START_MS)).url as string;
+    const per = Math.ceil(nodes / CLIENTS);
+    const cs = Array.from({ length: CLIENTS }, (_, k) => t.start({ role: 'clients', url, count: Math.min(per, nodes - k * per), inflight: INFLIGHT }, `raw clients ${k}`));
+    const joined = await Promise.all(cs.map((c) => c.next('joined', START_MS)));
+    const failed = joined.reduce((a, e) => a + (e.failed as number), 0);
+    if (failed > 0) throw new Error(`raw baseline: ${failed} of ${nodes} clients could not connect`);
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const cpus: number[] = [];
+    for (let k = 0; k < Math.min(runs, 3); k++) {
+      server.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
+      cpus.push((await server.next('cpu', CPU_WINDOW_MS + RUN_MS)).pct as number);
+    }
+    const p99: number[] = [];
+    const fanout: number[] = [];
+    const warm = 2;
+    for (let k = 0; k < warm + runs; k++) {
+      if (signal.aborted) throw new Error('aborted');
+      server.send({ cmd: 'fan', run: k });
+      const sent = server.next('fanout', RUN_MS, (e) => e.run === k);
+      // Latency from the frame's send time (written into it by the server) to its arrival at each client.
+      const seen = await Promise.all(cs.map((c) => c.next('seen', RUN_MS, (e) => e.run === k)));
+      const lat = seen.flatMap((e) => e.lat as number[]);
+      if (lat.length !== nodes) throw new Error(`raw baseline run ${k}: ${lat.length} of ${nodes} clients got the frame`);
+      const f = await sent;
+      if (k >= warm) {
+        p99.push(quantile(lat, 0.99));
+        fanout.push((f.t as number) - (f.start as number));
+      }
+    }
+    return { idleCpuPct: median(cpus), p99: median(p99), fanout: median(fanout) };
+  } finally {
+    await t.stop();
+  }
+}
+
 async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Line[]): Promise<void> {
+  const raw = await rawFloor(nodes, runs, signal);
   const t = team(SCRIPT, signal);
   try {
     const seed = t.start({ role: 'seed', prefix: 'scale-seed' }, 'seed', ['--expose-gc']);
@@ -175,14 +233,14 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
       pps.push(e.packetsPerS as number);
     }
     const lost = await linksLost(clients);
-    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}; packets sent/s ${pps.map((x) => Math.round(x)).join(', ')}; links lost since joining: ${lost}` });
+    out.push({ name: 'seed.idle_cpu_pct', value: round(median(cpus), 2), unit: '%', ...versus(median(cpus), raw.idleCpuPct), note: `${nodes} idle nodes, ${CPU_WINDOW_MS / 1000} s windows: ${cpus.map((x) => round(x, 2)).join(', ')}; packets sent/s ${pps.map((x) => Math.round(x)).join(', ')}; links lost since joining: ${lost}` });
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
     seed.send({ cmd: 'watch', group });
     const { p99, fanout } = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
-    out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
+    out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', ...versus(median(p99), raw.p99), note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
     out.push({
-      name: 'groups.seed_fanout_ms_10k', value: round(median(fanout), 1), unit: 'ms',
+      name: 'groups.seed_fanout_ms_10k', value: round(median(fanout), 1), unit: 'ms', ...versus(median(fanout), raw.fanout),
       note: `grpReg → the seed sent the change to all ${nodes} watchers (its part of the propagation), runs ${fanout.map((x) => round(x, 1)).join(', ')}`,
     });
     // Last: three forced full GCs of a 10,000-node heap stop the seed for a while (seconds on a loaded machine).
