@@ -105,8 +105,8 @@ export class Replica {
   clientGone(node: NodeId): void {
     for (const g of this.clientSubs.get(node) ?? []) this.unsub(node, g);
     if (this.reg.homeOf(node) !== this.io.home) return;
-    this.drop(node);
     this.io.toSeeds(['grp_gone', node]);
+    this.drop(node);
   }
 
   /** A seed linked to us: tell it everything our own nodes hold. */
@@ -164,16 +164,18 @@ export class Replica {
     if (!this.reg.inGroup(from, g!) && c.groups >= limits.maxGroups)
       return this.refuse(from, [[g, p, 'AEMP_ERR_GROUP_LIMIT', `node ${from} has ports in ${limits.maxGroups} groups already (limit)`]]);
     this.cancelGrace(from);
-    this.publish([this.reg.add(this.io.home, g!, p!)]);
+    // The other seeds first: links flush in the order they were written to, so their own fan-outs start
+    // while this seed is still writing to its watchers, not after.
     this.io.toSeeds(['grp_add', g, p]);
+    this.publish([this.reg.add(this.io.home, g!, p!)]);
   }
 
   private unregOne(from: NodeId, group: unknown, port: unknown): void {
     if (typeof group !== 'string' || typeof port !== 'string' || nodeOf(port) !== from || !this.io.isClient(from)) return;
     const c = this.reg.remove(group, port);
     if (!c) return;
-    this.publish([c]);
     this.io.toSeeds(['grp_del', group, port]);
+    this.publish([c]);
   }
 
   private sub(from: NodeId, group: unknown): void {
