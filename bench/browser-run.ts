@@ -2,8 +2,9 @@
  * The browser figures' session: the Node side (browser-host.ts, its own
  * process), headless Chromium with two pages loading the built library
  * (dist/aemp.js) and the bench page (browser-page.ts, bundled here with
- * Vite), and every run measured raw then aemp, from the same page, one
- * after the other, so a baseline and its figure share the machine's state.
+ * Vite), and every run measured raw and aemp from the same page, so a
+ * baseline and its figure share the machine's state: throughput one after
+ * the other, round trips alternating in blocks (rttPair).
  *
  * One session measures all five figures; figures-browser.ts memoises it.
  */
