@@ -52,26 +52,78 @@ function openWs(url: string): Promise<WebSocket> {
   });
 }
 
+// ---- round trips ----------------------------------------------------------------------
+
+/** One side of a round-trip figure: trip(i) sends message i and settles when its echo is back. */
+interface Side {
+  trip(i: number): Promise<unknown>;
+  close?(): void;
+}
+
+/** Round trips from..from+n-1, one at a time; the time of each goes to `samples`. */
+async function timed(side: Side, from: number, n: number, samples?: number[]): Promise<void> {
+  for (let i = from; i < from + n; i++) {
+    const t0 = performance.now();
+    await side.trip(i);
+    samples?.push(performance.now() - t0);
+  }
+}
+
+/** `count` round trips after `warmup` untimed ones: the median. */
+async function rtt(side: Side, count: number, warmup: number): Promise<number> {
+  const samples: number[] = [];
+  await timed(side, 0, warmup);
+  await timed(side, warmup, count, samples);
+  side.close?.();
+  return p50(samples);
+}
+
+/**
+ * Raw and aemp round trips alternating in blocks of `block` (the side that
+ * goes first alternating too), `count` timed each after `warmup` untimed:
+ * [raw median, aemp median]. Both then see the same machine: on a shared
+ * 2-core machine the load moves within the second a sequential run of
+ * each takes, by more than the difference measured.
+ */
+async function rttPair(raw: { ws?: string; rtc?: string }, dst: string, count: number, warmup: number, block: number): Promise<[number, number]> {
+  const r = raw.ws !== undefined ? await rawWsSide(raw.ws, dst) : await rawRtcSide(raw.rtc!, dst);
+  const a = aempSide(dst);
+  const rs: number[] = [];
+  const as: number[] = [];
+  await timed(r, 0, warmup);
+  await timed(a, 0, warmup);
+  for (let k = 0; k < count; k += block) {
+    const n = Math.min(block, count - k);
+    const [first, fs, second, ss] = (k / block) % 2 === 0 ? [r, rs, a, as] : [a, as, r, rs];
+    await timed(first, warmup + k, n, fs);
+    await timed(second, warmup + k, n, ss);
+  }
+  r.close?.();
+  return [p50(rs), p50(as)];
+}
+
 /**
  * Ping-pong of one packet per frame against the host's echo (decode +
  * re-encode). The page decodes the reply, as aemp's page does (an
  * application reads what it receives): a page that never touches `ev.data`
  * skips making the ArrayBuffer and is no baseline for one that reads it.
  */
-async function rawWsRtt(url: string, count: number, warmup: number, dst: string): Promise<number> {
+async function rawWsSide(url: string, dst: string): Promise<Side> {
   const ws = await openWs(url);
   let reply: (() => void) | undefined;
   ws.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
-  const samples: number[] = [];
-  for (let i = 0; i < warmup + count; i++) {
-    const t0 = performance.now();
-    const got = new Promise<void>((r) => (reply = r));
-    ws.send(encodeBatch(i, 1, dst));
-    await got;
-    if (i >= warmup) samples.push(performance.now() - t0);
-  }
-  ws.close();
-  return p50(samples);
+  return {
+    trip: (i) => {
+      const got = new Promise<void>((r) => (reply = r));
+      ws.send(encodeBatch(i, 1, dst));
+      return got;
+    },
+    close: () => ws.close(),
+  };
+}
+
+async function rawWsRtt(url: string, count: number, warmup: number, dst: string): Promise<number> {
+  return rtt(await rawWsSide(url, dst), count, warmup);
 }
 
 /** `count` packets in batches; waits while more than highWater bytes are buffered; the host says 'done' when all arrived. */
@@ -148,20 +200,22 @@ async function waitChannel(key: string): Promise<RTCDataChannel> {
   return channelOpen(pcs.get(key)!.dc!);
 }
 
-/** As rawWsRtt: the page decodes the reply. */
-async function rawRtcRtt(key: string, count: number, warmup: number, dst: string): Promise<number> {
+/** As rawWsSide: the page decodes the reply. */
+async function rawRtcSide(key: string, dst: string): Promise<Side> {
   const dc = await waitChannel(key);
   let reply: (() => void) | undefined;
   dc.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
-  const samples: number[] = [];
-  for (let i = 0; i < warmup + count; i++) {
-    const t0 = performance.now();
-    const got = new Promise<void>((r) => (reply = r));
-    dc.send(encodeBatch(i, 1, dst) as Uint8Array<ArrayBuffer>);
-    await got;
-    if (i >= warmup) samples.push(performance.now() - t0);
-  }
-  return p50(samples);
+  return {
+    trip: (i) => {
+      const got = new Promise<void>((r) => (reply = r));
+      dc.send(encodeBatch(i, 1, dst) as Uint8Array<ArrayBuffer>);
+      return got;
+    },
+  };
+}
+
+async function rawRtcRtt(key: string, count: number, warmup: number, dst: string): Promise<number> {
+  return rtt(await rawRtcSide(key, dst), count, warmup);
 }
 
 /** The echo side of a page↔page raw ping-pong. */
@@ -247,16 +301,18 @@ async function aempPath(dst: string, want: string, timeoutMs: number): Promise<s
   }
 }
 
+function aempSide(dst: string): Side {
+  return {
+    trip: (i) => {
+      const got = new Promise<unknown[]>((r) => (answer = r));
+      A.snd(dst, 'm', i, 'x');
+      return got;
+    },
+  };
+}
+
 async function aempRtt(dst: string, count: number, warmup: number): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < warmup + count; i++) {
-    const t0 = performance.now();
-    const got = new Promise<unknown[]>((r) => (answer = r));
-    A.snd(dst, 'm', i, 'x');
-    await got;
-    if (i >= warmup) samples.push(performance.now() - t0);
-  }
-  return p50(samples);
+  return rtt(aempSide(dst), count, warmup);
 }
 
 /** snd(dst, 'm', i, 'x') × count in chunks, a macrotask between chunks, at most `window` ahead of the acks. */
@@ -325,6 +381,7 @@ function aempServe(): string {
   aempJoin,
   aempPath,
   aempRtt,
+  rttPair,
   aempThroughput,
   aempServe,
   hello: (dst: string) => ask(dst, 'hello'),

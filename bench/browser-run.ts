@@ -2,8 +2,9 @@
  * The browser figures' session: the Node side (browser-host.ts, its own
  * process), headless Chromium with two pages loading the built library
  * (dist/aemp.js) and the bench page (browser-page.ts, bundled here with
- * Vite), and every run measured raw then aemp, from the same page, one
- * after the other, so a baseline and its figure share the machine's state.
+ * Vite), and every run measured raw and aemp from the same page, so a
+ * baseline and its figure share the machine's state: throughput one after
+ * the other, round trips alternating in blocks (rttPair).
  *
  * One session measures all five figures; figures-browser.ts memoises it.
  */
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../e2e/browser.ts';
 import { benchDir, repoRoot, startChild } from './child.ts';
-import { hostProfileArgs, profiled } from './browser-prof.ts';
+import { PROFILE_DIR, hostProfileArgs, profiled } from './browser-prof.ts';
 
 /** Messages per throughput run, page → Node over ws (raw ~300 k msg/s here). */
 export const BROWSER_WS_COUNT = 200_000;
@@ -23,6 +24,8 @@ export const BROWSER_RTC_COUNT = 100_000;
 /** Timed round trips per RTT run (after 200 untimed). */
 export const BROWSER_RTT_COUNT = 1000;
 const WARMUP = 200;
+/** Round trips per block when raw and aemp alternate (rttPair in browser-page.ts). */
+const RTT_BLOCK = 25;
 /** Packets per frame of the raw ws baseline, and aemp's chunk per macrotask (one frame each). */
 const WS_BATCH = 1000;
 /** The same for data channels (as raw-rtc.ts). */
@@ -132,14 +135,21 @@ export async function measureBrowser(runs: number, signal: AbortSignal): Promise
       relay_throughput: { value: [], baseline: [] },
     };
     let k = 0;
-    const pair = async (s: BrowserSeries, keep: boolean, raw: () => Promise<number>, aemp: () => Promise<number>) => {
+    // Round trips: raw and aemp alternate in blocks within one call (rttPair), except under BENCH_PROFILE,
+    // which accounts each side's CPU in a call of its own.
+    const pair = async (s: BrowserSeries, keep: boolean, raw: () => Promise<number>, aemp: () => Promise<number>, both?: () => Promise<[number, number]>) => {
       const key = (Object.keys(out) as (keyof BrowserResults)[]).find((x) => out[x] === s)!;
       if (ONLY && !ONLY.includes(key)) return;
       const hosts = { seed: host, relayed: relayedHost! };
-      const r = await profiled(a, hosts, `${key}-raw-${k}`, raw);
-      const v = await profiled(a, hosts, `${key}-aemp-${k}`, aemp);
+      let r: number, v: number;
+      if (both && !PROFILE_DIR) [r, v] = await both();
+      else {
+        r = await profiled(a, hosts, `${key}-raw-${k}`, raw);
+        v = await profiled(a, hosts, `${key}-aemp-${k}`, aemp);
+      }
       if (keep) s.baseline.push(r), s.value.push(v);
     };
+    const rttPair = (raw: { ws?: string; rtc?: string }, dst: string) => () => call<[number, number]>(a, 'rttPair', raw, dst, BROWSER_RTT_COUNT, WARMUP, RTT_BLOCK);
     for (; k <= runs; k++) {
       if (signal.aborted) throw new Error('aborted');
       const keep = k > 0; // run 0 warms up both sides
@@ -148,18 +158,21 @@ export async function measureBrowser(runs: number, signal: AbortSignal): Promise
         keep,
         () => call(a, 'rawWsRtt', `${h.raw}/echo`, BROWSER_RTT_COUNT, WARMUP, h.relayedPort),
         () => call(a, 'aempRtt', h.relayedPort, BROWSER_RTT_COUNT, WARMUP),
+        rttPair({ ws: `${h.raw}/echo` }, h.relayedPort),
       );
       await pair(
         out.ws_rtt_p50,
         keep,
         () => call(a, 'rawWsRtt', `${h.raw}/echo`, BROWSER_RTT_COUNT, WARMUP, h.seedPort),
         () => call(a, 'aempRtt', h.seedPort, BROWSER_RTT_COUNT, WARMUP),
+        rttPair({ ws: `${h.raw}/echo` }, h.seedPort),
       );
       await pair(
         out.rtc_rtt_p50,
         keep,
         () => call(a, 'rawRtcRtt', 'host-echo', BROWSER_RTT_COUNT, WARMUP, h.nodePort),
         () => call(a, 'aempRtt', h.nodePort, BROWSER_RTT_COUNT, WARMUP),
+        rttPair({ rtc: 'host-echo' }, h.nodePort),
       );
       await pair(
         out.relay_throughput,

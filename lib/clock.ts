@@ -35,6 +35,18 @@ export function macrotask(fn: () => void): void {
   ((globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? ((f: () => void) => setTimeout(f, 0)))(fn);
 }
 
+const resolved = Promise.resolve();
+
+/**
+ * Run fn in a microtask, as queueMicrotask does, without its cost per call
+ * on the paths every message takes (Node wraps each callback in an
+ * AsyncResource; Chromium's binding costs ~0.5 µs, a promise reaction
+ * ~0.03 µs). fn must not throw: a throw would be an unhandled rejection.
+ */
+export function microtask(fn: () => void): void {
+  void resolved.then(fn);
+}
+
 /** Clear a timer a library set with the environment's setTimeout (simple-peer's), not through a Clock. */
 export function clearSimplePeerTimer(id: unknown): void {
   clearTimeout(id as ReturnType<typeof setTimeout>);

@@ -8,7 +8,7 @@
  * messages arriving from other nodes come in through `receive`.
  */
 import type { Clock } from './clock.ts';
-import { macrotask, systemClock } from './clock.ts';
+import { macrotask, microtask, systemClock } from './clock.ts';
 import { denial, TRUSTED, type Sender } from './caps.ts';
 import { BadArgumentError } from './errors.ts';
 import { type NodeId, type PortId, randomId } from './ids.ts';
@@ -214,7 +214,7 @@ export class Kernel {
 
   private schedule(): void {
     this.scheduled = true;
-    queueMicrotask(this.drain);
+    microtask(this.drain);
   }
 
   private drain = (): void => {

@@ -46,6 +46,25 @@ test('snd — a callback sending to itself is not re-entered', async () => {
   assert.deepEqual(events, ['in 1', 'out 1', 'in 2', 'out 2', 'in 3', 'out 3']);
 });
 
+test('snd — delivery takes its turn in the one microtask queue: after microtasks queued before the send, before those queued after', async () => {
+  const n = await createNode();
+  const events: string[] = [];
+  const d = deferred();
+  const p = n.port((x: string) => {
+    events.push(`delivered ${x}`);
+    if (x === 'b') d.resolve();
+  });
+  queueMicrotask(() => events.push('microtask 1'));
+  n.snd(p, 'a');
+  queueMicrotask(() => {
+    events.push('microtask 2');
+    n.snd(p, 'b'); // the drain that took 'a' is over: 'b' gets one of its own, queued behind 'promise 3'
+  });
+  void Promise.resolve().then(() => events.push('promise 3'));
+  await d.promise;
+  assert.deepEqual(events, ['microtask 1', 'delivered a', 'microtask 2', 'promise 3', 'delivered b']);
+});
+
 test('snd — 100,000 messages arrive in order per sender and port', async () => {
   const n = await createNode();
   const N = 100_000;

@@ -12,7 +12,7 @@
  * refused as a duplicate).
  */
 import type { Clock, TimerId } from '../clock.ts';
-import { unrefTimer } from '../clock.ts';
+import { microtask, unrefTimer } from '../clock.ts';
 import type { NodeId } from '../ids.ts';
 import type { Link, Frame } from '../link.ts';
 import { logger } from '../log.ts';
@@ -145,7 +145,7 @@ export class Conn implements Live {
     if (!this.corked) {
       this.corked = true;
       corked.push(this);
-      if (corked.length === 1) queueMicrotask(flushCorked);
+      if (corked.length === 1) microtask(flushCorked);
     } else if (this.q.length > this.o.maxQueuedPackets) {
       this.close(`send queue overflow: more than ${this.o.maxQueuedPackets} packets queued`, true);
     }
