@@ -17,7 +17,7 @@ function linkView(m: Mesh, c: Conn): LinkView {
     v = Object.freeze({
       node: c.peer,
       kind: c.link.kind,
-      framing: c.o.framing,
+      framing: c.framing,
       seed: c.peerIsSeed,
       direct: m.direct.isDirect(c),
       transport: c.link,

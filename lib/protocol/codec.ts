@@ -139,16 +139,56 @@ function limits(o: CodecOptions): Limits {
   return { framing: o.framing, maxFrameSize: o.maxFrameSize, maxMessageSize, maxDepth, maxBatchPackets, maxBatchElements, fragmentTimeoutMs, now: o.now };
 }
 
-/** Turns batches of packets into link frames. One per link direction (it reuses a buffer). */
+/**
+ * What codecs with the same options share (one per options in a process, not
+ * one per link): the checked limits and the msgpack reader or writer. Both
+ * run synchronously and keep nothing between calls — a read leaves no
+ * reference into the frame (a batch's raw tails get a copy of their own:
+ * MsgpackReader.ownTails), a write borrows the process's scratch buffer for
+ * its length only — so one serves every link; a decoder keeps only the
+ * reassembly of its own fragmented batch. Keyed by the limits' values and by
+ * the identity of `relay` and `now` (weakly: a clock gone takes its entries).
+ */
+interface Shared<T> {
+  o: Limits;
+  budget: ReadBudget;
+  codec: T | undefined;
+  /** An encoder's writer is in use (a value's getter encoding on the same options meanwhile gets a writer of its own). */
+  busy: boolean;
+}
+type SharedCache<T> = WeakMap<object, WeakMap<object, Map<string, Shared<T>>>>;
+const NO_KEY = {};
+/** Distinct limits per (relay, now) remembered at most (a process has a handful; a fuzz test may make many). */
+const MAX_SHARED = 32;
+const sharedWriters: SharedCache<MsgpackWriter> = new WeakMap();
+const sharedReaders: SharedCache<MsgpackReader> = new WeakMap();
+
+function shared<T>(cache: SharedCache<T>, o: CodecOptions, make: (l: Limits) => T): Shared<T> {
+  const l = limits(o);
+  let byNow = cache.get(o.relay ?? NO_KEY);
+  if (byNow === undefined) cache.set(o.relay ?? NO_KEY, (byNow = new WeakMap()));
+  let byLimits = byNow.get(o.now ?? NO_KEY);
+  if (byLimits === undefined) byNow.set(o.now ?? NO_KEY, (byLimits = new Map()));
+  const key = `${l.framing} ${l.maxFrameSize} ${l.maxMessageSize} ${l.maxDepth} ${l.maxBatchPackets} ${l.maxBatchElements} ${l.fragmentTimeoutMs}`;
+  let s = byLimits.get(key);
+  if (s === undefined) {
+    if (byLimits.size >= MAX_SHARED) byLimits.clear();
+    s = { o: l, budget: { packets: l.maxBatchPackets, elements: l.maxBatchElements }, codec: l.framing === 'msgpack' ? make(l) : undefined, busy: false };
+    byLimits.set(key, s);
+  }
+  return s;
+}
+
+/** Turns batches of packets into link frames. One per link direction (its limits and writer are shared: see Shared). */
 export class FrameEncoder {
   private readonly o: Limits;
-  private readonly enc: MsgpackWriter | undefined;
+  private readonly s: Shared<MsgpackWriter>;
   private readonly relay: RelayCodec | undefined;
 
   constructor(o: CodecOptions) {
-    this.o = limits(o);
+    this.s = shared(sharedWriters, o, (l) => new MsgpackWriter(l.maxDepth));
+    this.o = this.s.o;
     this.relay = o.relay;
-    if (this.o.framing === 'msgpack') this.enc = new MsgpackWriter(this.o.maxDepth);
   }
 
   /**
@@ -172,7 +212,7 @@ export class FrameEncoder {
 
   /** Encode, or when the batch is over a limit, encode its halves (rare: it costs one wasted encoding per level). */
   private encodeSome(batch: Packet[]): Frame[] {
-    const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
+    const frames = this.s.codec !== undefined ? this.encodeShared(batch) : this.encodeJson(batch);
     if (frames !== undefined) return frames;
     const h = batch.length >> 1;
     return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
@@ -183,6 +223,17 @@ export class FrameEncoder {
     if (batch.length > 1) return undefined;
     if (n > this.o.maxMessageSize) this.tooLarge(n);
     return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
+  }
+
+  private encodeShared(batch: Packet[]): Frame[] | undefined {
+    const s = this.s;
+    if (s.busy) return this.encodeMsgpack(new MsgpackWriter(this.o.maxDepth), batch);
+    s.busy = true;
+    try {
+      return this.encodeMsgpack(s.codec!, batch);
+    } finally {
+      s.busy = false;
+    }
   }
 
   private encodeMsgpack(enc: MsgpackWriter, batch: Packet[]): Frame[] | undefined {
@@ -270,21 +321,23 @@ interface Reassembly<T> {
   due: number;
 }
 
-/** Turns link frames back into batches. Stateful (fragments); one per link direction. */
+/** Turns link frames back into batches. Stateful (fragments); one per link direction (its limits and reader are shared: see Shared). */
 export class FrameDecoder {
   private readonly o: Limits;
   private readonly budget: ReadBudget;
   private readonly dec: MsgpackReader | undefined;
-  private bin: Reassembly<Uint8Array> | undefined;
-  private text: Reassembly<string[]> | undefined;
+  private bin: Reassembly<Uint8Array> | undefined = undefined;
+  private text: Reassembly<string[]> | undefined = undefined;
 
   constructor(o: CodecOptions) {
-    this.o = limits(o);
-    this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
-    if (this.o.framing === 'msgpack') {
-      this.dec = new MsgpackReader(this.o.maxDepth);
-      if (o.relay !== undefined) this.dec.relay = { from: o.relay.from, scanner: o.relay.scanner(this.o.maxDepth) };
-    }
+    const s = shared(sharedReaders, o, (l) => {
+      const r = new MsgpackReader(l.maxDepth);
+      if (o.relay !== undefined) r.relay = { from: o.relay.from, scanner: o.relay.scanner(l.maxDepth) };
+      return r;
+    });
+    this.o = s.o;
+    this.budget = s.budget;
+    this.dec = s.codec;
   }
 
   /** When the open fragmented batch must be complete (undefined: none open, or no fragmentTimeoutMs). */
