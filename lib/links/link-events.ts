@@ -9,6 +9,16 @@ import { logger } from '../log.ts';
 
 const log = logger('link');
 
+/**
+ * The link a LinkEvents belongs to, for links made by the thousand (a
+ * seed's): named only when a log line needs it, told of a throwing handler
+ * by a method — no closure and no name string per link.
+ */
+export interface EventsOwner {
+  readonly name: string;
+  handlerThrew(reason: string): void;
+}
+
 export class LinkEvents {
   private readonly h: Partial<LinkHandlers> = {};
   // Frames that arrived while no frame handler was set, or while the held
@@ -19,16 +29,20 @@ export class LinkEvents {
   // Set by a local close: held frames are not handed over after the owner said close.
   private stopped = false;
   private reason = '';
+  private readonly owner: EventsOwner;
 
   /**
-   * @param name used in log lines ("ws 127.0.0.1:4040")
-   * @param onHandlerError called when a frame or drain handler throws; the
-   *   link closes itself with that reason
+   * @param owner the link (an EventsOwner), or its name for log lines ("ws
+   *   127.0.0.1:4040") with `onHandlerError`, called when a frame or drain
+   *   handler throws; the link closes itself with that reason
    */
-  constructor(
-    private readonly name: string,
-    private readonly onHandlerError: (reason: string) => void,
-  ) {}
+  constructor(owner: EventsOwner | string, onHandlerError?: (reason: string) => void) {
+    this.owner = typeof owner === 'string' ? { name: owner, handlerThrew: onHandlerError! } : owner;
+  }
+
+  private get name(): string {
+    return this.owner.name;
+  }
 
   /** True until the close was seen (locally or from the transport). */
   get open(): boolean {
@@ -114,7 +128,7 @@ export class LinkEvents {
   private handlerThrew(which: string, err: unknown): void {
     const reason = `${which} handler threw: ${errText(err)}`;
     log.error(`${this.name}: ${reason}`);
-    this.onHandlerError(reason);
+    this.owner.handlerThrew(reason);
   }
 }
 
