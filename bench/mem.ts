@@ -12,6 +12,10 @@
  * bytes), with the totals for closures, bound functions, plain objects and
  * arrays (V8's out-of-line property and element stores among them).
  * --keep DIR keeps the snapshots there (for DevTools' Memory tab).
+ * --cpu MS: then the seed's CPU over MS with every node idle (% of one core,
+ * packets sent per second, GC pauses), with --prof DIR its CPU profile and a
+ * sampling heap profile (what it allocates) over that window
+ * (DIR/seed-idle.cpuprofile, DIR/seed-idle.heapprofile).
  * A development aid: the figure the issue names is bench:scale's
  * seed.bytes_per_node (10,000 nodes).
  */
@@ -26,12 +30,16 @@ const RUN_MS = 60_000;
 let nodes = 2000;
 let snap = false;
 let keep: string | undefined;
+let cpuMs = 0;
+let prof: string | undefined;
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--nodes') nodes = Number(argv[++i]);
   else if (argv[i] === '--snap') snap = true;
   else if (argv[i] === '--keep') keep = argv[++i];
-  else throw new Error(`bench/mem: unknown argument ${argv[i]} (usage: [--nodes N] [--snap] [--keep DIR])`);
+  else if (argv[i] === '--cpu') cpuMs = Number(argv[++i]);
+  else if (argv[i] === '--prof') prof = argv[++i];
+  else throw new Error(`bench/mem: unknown argument ${argv[i]} (usage: [--nodes N] [--snap] [--keep DIR] [--cpu MS [--prof DIR]])`);
 }
 
 interface Row {
@@ -108,7 +116,7 @@ const load = (path: string): Snapshot => JSON.parse(readFileSync(path, 'utf8')) 
 const t = team('scale-child.ts', undefined);
 const dir = keep ?? mkdtempSync(join(tmpdir(), 'aemp-mem-'));
 try {
-  const seed = t.start({ role: 'seed', prefix: 'mem-seed' }, 'seed', ['--expose-gc']);
+  const seed = t.start({ role: 'seed', prefix: 'mem-seed' }, 'seed', ['--expose-gc', ...(process.env.MEM_SEED_FLAGS ?? '').split(' ').filter(Boolean)]);
   const url = (await seed.next('ready', START_MS)).url as string;
   const mem = async () => {
     seed.send({ cmd: 'mem' });
@@ -124,6 +132,23 @@ try {
   const joined = await c.next('joined', START_MS);
   if ((joined.failed as number) > 0) throw new Error(`${joined.failed as number} of ${nodes} nodes could not join: ${JSON.stringify(joined.why)}`);
   await c.next('ready', START_MS);
+  if (cpuMs > 0) {
+    if (prof !== undefined) {
+      seed.send({ cmd: 'profStart' });
+      await seed.next('profStart', RUN_MS);
+      seed.send({ cmd: 'allocStart' });
+      await seed.next('allocStart', RUN_MS);
+    }
+    seed.send({ cmd: 'cpu', ms: cpuMs });
+    const e = await seed.next('cpu', cpuMs + RUN_MS);
+    if (prof !== undefined) {
+      seed.send({ cmd: 'profStop', path: join(prof, 'seed-idle.cpuprofile') });
+      await seed.next('profStop', RUN_MS);
+      seed.send({ cmd: 'allocStop', path: join(prof, 'seed-idle.heapprofile') });
+      await seed.next('allocStop', RUN_MS);
+    }
+    console.log(`${nodes} idle nodes: seed CPU ${(e.pct as number).toFixed(2)} % of one core over ${cpuMs} ms, ${Math.round(e.packetsPerS as number)} packets sent/s; GC by kind (ms, count): ${JSON.stringify(e.gc)}`);
+  }
   const after = await mem();
   const per = (k: string) => ((after[k] as number) - (before[k] as number)) / nodes;
   console.log(`${nodes} nodes: heap ${per('heap').toFixed(0)} + external ${per('external').toFixed(0)} = ${(per('heap') + per('external')).toFixed(0)} bytes/node (rss ${per('rss').toFixed(0)})`);

@@ -20,7 +20,10 @@ export interface EventsOwner {
 }
 
 export class LinkEvents {
-  private readonly h: Partial<LinkHandlers> = {};
+  // The handlers, as fields of this object (not a handlers object of their own per link).
+  private onFrame: LinkHandlers['frame'] | undefined = undefined;
+  private onClose: LinkHandlers['close'] | undefined = undefined;
+  private onDrain: LinkHandlers['drain'] | undefined = undefined;
   // Frames that arrived while no frame handler was set, or while the held
   // ones are still being handed over (so newer frames queue behind them).
   private held: Frame[] | undefined = [];
@@ -51,8 +54,10 @@ export class LinkEvents {
 
   /** Merge handlers in; held frames (and a held close) follow in a microtask. */
   set(h: Partial<LinkHandlers>): void {
-    for (const k of ['frame', 'close', 'drain'] as const) if (h[k]) (this.h as Record<string, unknown>)[k] = h[k];
-    if ((this.held && this.h.frame) || (this.state === 'closing' && this.h.close)) this.queueFlush();
+    if (h.frame) this.onFrame = h.frame;
+    if (h.close) this.onClose = h.close;
+    if (h.drain) this.onDrain = h.drain;
+    if ((this.held && this.onFrame) || (this.state === 'closing' && this.onClose)) this.queueFlush();
   }
 
   /** A frame from the transport. Dropped once the link is closed. */
@@ -82,9 +87,9 @@ export class LinkEvents {
 
   /** The transport's buffer fell back under the low-water mark. */
   drain(): void {
-    if (this.state !== 'open' || !this.h.drain) return;
+    if (this.state !== 'open' || !this.onDrain) return;
     try {
-      this.h.drain();
+      this.onDrain();
     } catch (err) {
       this.handlerThrew('drain', err);
     }
@@ -99,18 +104,18 @@ export class LinkEvents {
   private flush(): void {
     this.flushQueued = false;
     const held = this.held;
-    if (held && this.h.frame) {
+    if (held && this.onFrame) {
       // Index loop: frames that arrive during delivery are appended to `held`.
       for (let i = 0; i < held.length && !this.stopped; i++) this.callFrame(held[i]!);
       this.held = undefined;
     }
     // A close waits for a frame handler to take the frames held before it.
     const framesWait = this.held !== undefined && this.held.length > 0 && !this.stopped;
-    if (this.state === 'closing' && this.h.close && !framesWait) {
+    if (this.state === 'closing' && this.onClose && !framesWait) {
       this.state = 'closed';
       this.held = undefined;
       try {
-        this.h.close(this.reason);
+        this.onClose(this.reason);
       } catch (err) {
         log.error(`${this.name}: close handler threw: ${errText(err)}`);
       }
@@ -119,7 +124,7 @@ export class LinkEvents {
 
   private callFrame(f: Frame): void {
     try {
-      this.h.frame!(f);
+      this.onFrame!(f);
     } catch (err) {
       this.handlerThrew('frame', err);
     }

@@ -115,9 +115,15 @@ export class Conn implements Live {
   private readonly maxQueuedPackets: number;
   private readonly onPacket: ConnOptions['onPacket'];
   private readonly onClose: ConnOptions['onClose'];
-  private enc: FrameEncoder;
-  private dec: FrameDecoder;
-  private q: Packet[] = [];
+  private readonly enc: FrameEncoder;
+  private readonly dec: FrameDecoder;
+  /**
+   * Packets queued in this tick; made by the first send() of a tick and let go
+   * by flush(), so an idle link holds no queue and a link the heartbeat
+   * sweep pings does not tie a fresh young array to an old Conn each time
+   * (the minor GC would copy it out, and the next flush make it garbage).
+   */
+  private q: Packet[] | undefined = undefined;
   private corked = false;
   private closed = false;
   lastRx: number;
@@ -145,7 +151,7 @@ export class Conn implements Live {
     this.onClose = o.onClose;
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
     const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
-    this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
+    this.enc = FrameEncoder.shared({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
     // One `now` per clock: the codecs of links with the same options share their state by it (codec.ts).
     this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: nowOf(o.clock), relay: o.kind === 'secret' ? o.relay : undefined });
@@ -166,12 +172,13 @@ export class Conn implements Live {
   /** Queue a packet; everything queued in this tick leaves in one batch. */
   send(p: Packet): void {
     if (this.closed) return;
-    this.q.push(p);
+    if (this.q === undefined) this.q = [p];
+    else this.q.push(p);
     if (!this.corked) {
       this.corked = true;
       corked.push(this);
       if (corked.length === 1) queueMicrotask(flushCorked);
-    } else if (this.q.length > this.maxQueuedPackets) {
+    } else if (this.q!.length > this.maxQueuedPackets) {
       this.close(`send queue overflow: more than ${this.maxQueuedPackets} packets queued`, true);
     }
   }
@@ -179,9 +186,9 @@ export class Conn implements Live {
   /** Send what is queued now (the autocork microtask calls this for every corked conn). */
   flush(): void {
     this.corked = false;
-    if (this.closed || this.q.length === 0) return;
     const q = this.q;
-    this.q = [];
+    if (this.closed || q === undefined) return;
+    this.q = undefined;
     const kept: Frame[] | undefined = this.messages !== undefined ? [] : undefined;
     try {
       for (let i = 0; i < q.length; i += BATCH) {
@@ -285,7 +292,7 @@ export class Conn implements Live {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.q = [];
+    this.q = undefined;
     this.live.delete(this);
     this.dec.reset(); // a half-received batch goes with the link
     if (this.fragTimer !== undefined) this.clock.clearTimeout(this.fragTimer);

@@ -155,6 +155,8 @@ interface Shared<T> {
   codec: T | undefined;
   /** An encoder's writer is in use (a value's getter encoding on the same options meanwhile gets a writer of its own). */
   busy: boolean;
+  /** The one FrameEncoder for these options (FrameEncoder.shared). */
+  encoder: FrameEncoder | undefined;
 }
 type SharedCache<T> = WeakMap<object, WeakMap<object, Map<string, Shared<T>>>>;
 const NO_KEY = {};
@@ -173,7 +175,7 @@ function shared<T>(cache: SharedCache<T>, o: CodecOptions, make: (l: Limits) => 
   let s = byLimits.get(key);
   if (s === undefined) {
     if (byLimits.size >= MAX_SHARED) byLimits.clear();
-    s = { o: l, budget: { packets: l.maxBatchPackets, elements: l.maxBatchElements }, codec: l.framing === 'msgpack' ? make(l) : undefined, busy: false };
+    s = { o: l, budget: { packets: l.maxBatchPackets, elements: l.maxBatchElements }, codec: l.framing === 'msgpack' ? make(l) : undefined, busy: false, encoder: undefined };
     byLimits.set(key, s);
   }
   return s;
@@ -189,6 +191,12 @@ export class FrameEncoder {
     this.s = shared(sharedWriters, o, (l) => new MsgpackWriter(l.maxDepth));
     this.o = this.s.o;
     this.relay = o.relay;
+  }
+
+  /** The encoder for `o`, one for all links with the same options: encoding keeps no state between batches. */
+  static shared(o: CodecOptions): FrameEncoder {
+    const s = shared(sharedWriters, o, (l) => new MsgpackWriter(l.maxDepth));
+    return (s.encoder ??= new FrameEncoder(o));
   }
 
   /**
