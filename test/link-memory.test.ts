@@ -10,13 +10,17 @@ import assert from 'node:assert/strict';
 import { encode } from '@msgpack/msgpack';
 import type { Frame, Link, LinkHandlers } from '../lib/link.ts';
 import { ManualClock } from '../lib/clock.ts';
+import { codecPool } from '../lib/protocol/codec-pool.ts';
 import { Conn } from '../lib/mesh/conn.ts';
-import { FrameDecoder, FrameEncoder, KIND } from '../lib/protocol/codec.ts';
+import { FrameDecoder, FrameEncoder, KIND, setCodecPool } from '../lib/protocol/codec.ts';
 import { RawTail } from '../lib/protocol/raw-tail.ts';
 import { RELAY_CODEC, expandTail } from '../lib/protocol/raw-tail-expand.ts';
 import { Replica } from '../lib/groups/replica.ts';
 import { GROUP_DEFAULTS } from '../lib/groups/options.ts';
 import { listenWs, connectWs } from '../node/ws.ts';
+
+// What Node sets up (node/env.ts).
+setCodecPool(codecPool);
 
 const MAX = 1 << 20;
 const relaying = () => new FrameDecoder({ framing: 'msgpack', maxFrameSize: MAX, relay: RELAY_CODEC });

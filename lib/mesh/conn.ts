@@ -108,13 +108,14 @@ export class Conn implements Live {
   rxSeq = -1;
   /** Direct links send messages through this (compact, kept until confirmed: direct-resend.ts); it hears of every frame encoded. */
   messages: { send(sid: number, seq: number, port: string, msg: unknown[]): void; encoded(frames: Frame[]): void } | undefined;
-  readonly framing: Framing;
-  private readonly clock: Clock;
-  private readonly monitorTimeoutMs: number;
-  private readonly maxBufferedBytes: number;
-  private readonly maxQueuedPackets: number;
-  private readonly onPacket: ConnOptions['onPacket'];
-  private readonly onClose: ConnOptions['onClose'];
+  // Set in the constructor, in this order (`declare`: no field definitions in the page bundle).
+  declare readonly framing: Framing;
+  private declare readonly clock: Clock;
+  private declare readonly monitorTimeoutMs: number;
+  private declare readonly maxBufferedBytes: number;
+  private declare readonly maxQueuedPackets: number;
+  private declare readonly onPacket: ConnOptions['onPacket'];
+  private declare readonly onClose: ConnOptions['onClose'];
   private readonly enc: FrameEncoder;
   private readonly dec: FrameDecoder;
   /**
@@ -151,7 +152,7 @@ export class Conn implements Live {
     this.onClose = o.onClose;
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
     const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
-    this.enc = FrameEncoder.shared({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
+    this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
     // One `now` per clock: the codecs of links with the same options share their state by it (codec.ts).
     this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: nowOf(o.clock), relay: o.kind === 'secret' ? o.relay : undefined });

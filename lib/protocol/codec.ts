@@ -105,7 +105,7 @@ function fail(code: string, message: string, cause?: unknown): never {
   throw new ProtocolError(code, message, cause === undefined ? undefined : { cause });
 }
 
-interface Limits extends BatchLimits {
+export interface Limits extends BatchLimits {
   framing: Framing;
   maxFrameSize: number;
   maxDepth: number;
@@ -140,63 +140,49 @@ function limits(o: CodecOptions): Limits {
 }
 
 /**
- * What codecs with the same options share (one per options in a process, not
- * one per link): the checked limits and the msgpack reader or writer. Both
- * run synchronously and keep nothing between calls — a read leaves no
- * reference into the frame (a batch's raw tails get a copy of their own:
- * MsgpackReader.ownTails), a write borrows the process's scratch buffer for
- * its length only — so one serves every link; a decoder keeps only the
- * reassembly of its own fragmented batch. Keyed by the limits' values and by
- * the identity of `relay` and `now` (weakly: a clock gone takes its entries).
+ * A codec's checked limits and a decoder's msgpack reader. Each codec
+ * makes its own, unless a pool is set (setCodecPool; Node sets
+ * codec-pool.ts, pages have one link and none): then codecs with the same
+ * options share one, which a seed with thousands of links needs. A read
+ * runs synchronously and leaves nothing behind (no reference into the
+ * frame: a batch's raw tails get a copy of their own,
+ * MsgpackReader.ownTails); a decoder keeps its own reassembly of a
+ * fragmented batch. An encoder keeps its own writer (small: it borrows the
+ * process's scratch buffer for each write), as a value's getter may encode
+ * in the middle of a write.
  */
-interface Shared<T> {
+export interface CodecCore<T> {
   o: Limits;
   budget: ReadBudget;
   codec: T | undefined;
-  /** An encoder's writer is in use (a value's getter encoding on the same options meanwhile gets a writer of its own). */
-  busy: boolean;
-  /** The one FrameEncoder for these options (FrameEncoder.shared). */
-  encoder: FrameEncoder | undefined;
 }
-type SharedCache<T> = WeakMap<object, WeakMap<object, Map<string, Shared<T>>>>;
-const NO_KEY = {};
-/** Distinct limits per (relay, now) remembered at most (a process has a handful; a fuzz test may make many). */
-const MAX_SHARED = 32;
-const sharedWriters: SharedCache<MsgpackWriter> = new WeakMap();
-const sharedReaders: SharedCache<MsgpackReader> = new WeakMap();
+export type CodecPool = <T>(o: CodecOptions, make: (l: Limits) => T, writer: boolean) => CodecCore<T>;
+let pool: CodecPool | undefined;
 
-function shared<T>(cache: SharedCache<T>, o: CodecOptions, make: (l: Limits) => T): Shared<T> {
+/** Share codec cores between codecs with the same options (undefined: each its own). */
+export function setCodecPool(p: CodecPool | undefined): void {
+  pool = p;
+}
+
+/** A core of its own for a codec with options `o`. */
+export function codecCore<T>(o: CodecOptions, make: (l: Limits) => T): CodecCore<T> {
   const l = limits(o);
-  let byNow = cache.get(o.relay ?? NO_KEY);
-  if (byNow === undefined) cache.set(o.relay ?? NO_KEY, (byNow = new WeakMap()));
-  let byLimits = byNow.get(o.now ?? NO_KEY);
-  if (byLimits === undefined) byNow.set(o.now ?? NO_KEY, (byLimits = new Map()));
-  const key = `${l.framing} ${l.maxFrameSize} ${l.maxMessageSize} ${l.maxDepth} ${l.maxBatchPackets} ${l.maxBatchElements} ${l.fragmentTimeoutMs}`;
-  let s = byLimits.get(key);
-  if (s === undefined) {
-    if (byLimits.size >= MAX_SHARED) byLimits.clear();
-    s = { o: l, budget: { packets: l.maxBatchPackets, elements: l.maxBatchElements }, codec: l.framing === 'msgpack' ? make(l) : undefined, busy: false, encoder: undefined };
-    byLimits.set(key, s);
-  }
-  return s;
+  return { o: l, budget: { packets: l.maxBatchPackets, elements: l.maxBatchElements }, codec: l.framing === 'msgpack' ? make(l) : undefined };
 }
 
-/** Turns batches of packets into link frames. One per link direction (its limits and writer are shared: see Shared). */
+const core = <T>(o: CodecOptions, make: (l: Limits) => T, writer: boolean): CodecCore<T> => (pool ? pool(o, make, writer) : codecCore(o, make));
+
+/** Turns batches of packets into link frames. One per link direction (reuses a scratch buffer; its limits may be shared: CodecCore). */
 export class FrameEncoder {
   private readonly o: Limits;
-  private readonly s: Shared<MsgpackWriter>;
+  private readonly enc: MsgpackWriter | undefined;
   private readonly relay: RelayCodec | undefined;
 
   constructor(o: CodecOptions) {
-    this.s = shared(sharedWriters, o, (l) => new MsgpackWriter(l.maxDepth));
-    this.o = this.s.o;
+    // The limits may be shared; the writer is this encoder's own (a value's getter may encode meanwhile).
+    this.o = core(o, () => undefined, true).o;
     this.relay = o.relay;
-  }
-
-  /** The encoder for `o`, one for all links with the same options: encoding keeps no state between batches. */
-  static shared(o: CodecOptions): FrameEncoder {
-    const s = shared(sharedWriters, o, (l) => new MsgpackWriter(l.maxDepth));
-    return (s.encoder ??= new FrameEncoder(o));
+    if (this.o.framing === 'msgpack') this.enc = new MsgpackWriter(this.o.maxDepth);
   }
 
   /**
@@ -220,7 +206,7 @@ export class FrameEncoder {
 
   /** Encode, or when the batch is over a limit, encode its halves (rare: it costs one wasted encoding per level). */
   private encodeSome(batch: Packet[]): Frame[] {
-    const frames = this.s.codec !== undefined ? this.encodeShared(batch) : this.encodeJson(batch);
+    const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
     if (frames !== undefined) return frames;
     const h = batch.length >> 1;
     return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
@@ -231,17 +217,6 @@ export class FrameEncoder {
     if (batch.length > 1) return undefined;
     if (n > this.o.maxMessageSize) this.tooLarge(n);
     return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
-  }
-
-  private encodeShared(batch: Packet[]): Frame[] | undefined {
-    const s = this.s;
-    if (s.busy) return this.encodeMsgpack(new MsgpackWriter(this.o.maxDepth), batch);
-    s.busy = true;
-    try {
-      return this.encodeMsgpack(s.codec!, batch);
-    } finally {
-      s.busy = false;
-    }
   }
 
   private encodeMsgpack(enc: MsgpackWriter, batch: Packet[]): Frame[] | undefined {
@@ -329,20 +304,20 @@ interface Reassembly<T> {
   due: number;
 }
 
-/** Turns link frames back into batches. Stateful (fragments); one per link direction (its limits and reader are shared: see Shared). */
+/** Turns link frames back into batches. Stateful (fragments); one per link direction (its limits and reader may be shared: CodecCore). */
 export class FrameDecoder {
   private readonly o: Limits;
   private readonly budget: ReadBudget;
   private readonly dec: MsgpackReader | undefined;
-  private bin: Reassembly<Uint8Array> | undefined = undefined;
-  private text: Reassembly<string[]> | undefined = undefined;
+  private bin: Reassembly<Uint8Array> | undefined;
+  private text: Reassembly<string[]> | undefined;
 
   constructor(o: CodecOptions) {
-    const s = shared(sharedReaders, o, (l) => {
+    const s = core(o, (l) => {
       const r = new MsgpackReader(l.maxDepth);
       if (o.relay !== undefined) r.relay = { from: o.relay.from, scanner: o.relay.scanner(l.maxDepth) };
       return r;
-    });
+    }, false);
     this.o = s.o;
     this.budget = s.budget;
     this.dec = s.codec;
