@@ -99,6 +99,11 @@ class WsLink implements Link {
     return this.givenName ?? `ws ${this.remoteAddress ?? (this.socket.url || 'incoming')}`;
   }
 
+  /** The name, for LinkEvents' log lines. */
+  toString(): string {
+    return this.name;
+  }
+
   /** A frame or drain handler threw (LinkEvents). */
   handlerThrew(reason: string): void {
     this.fail(1011, reason);

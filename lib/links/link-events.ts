@@ -11,19 +11,19 @@ const log = logger('link');
 
 /**
  * The link a LinkEvents belongs to, for links made by the thousand (a
- * seed's): named only when a log line needs it, told of a throwing handler
- * by a method — no closure and no name string per link.
+ * seed's): named by its toString() when a log line needs it, told of a
+ * throwing handler by a method — no closure and no name string per link.
  */
 export interface EventsOwner {
-  readonly name: string;
+  toString(): string;
   handlerThrew(reason: string): void;
 }
 
 export class LinkEvents {
   // The handlers, as fields of this object (not a handlers object of their own per link).
-  private onFrame: LinkHandlers['frame'] | undefined = undefined;
-  private onClose: LinkHandlers['close'] | undefined = undefined;
-  private onDrain: LinkHandlers['drain'] | undefined = undefined;
+  private onFrame: LinkHandlers['frame'] | undefined;
+  private onClose: LinkHandlers['close'] | undefined;
+  private onDrain: LinkHandlers['drain'] | undefined;
   // Frames that arrived while no frame handler was set, or while the held
   // ones are still being handed over (so newer frames queue behind them).
   private held: Frame[] | undefined = [];
@@ -32,20 +32,17 @@ export class LinkEvents {
   // Set by a local close: held frames are not handed over after the owner said close.
   private stopped = false;
   private reason = '';
-  private readonly owner: EventsOwner;
 
   /**
-   * @param owner the link (an EventsOwner), or its name for log lines ("ws
-   *   127.0.0.1:4040") with `onHandlerError`, called when a frame or drain
-   *   handler throws; the link closes itself with that reason
+   * @param name used in log lines ("ws 127.0.0.1:4040"), or the link
+   *   itself (EventsOwner), which is then told of a throwing handler
+   * @param onHandlerError with a name: called when a frame or drain handler
+   *   throws; the link closes itself with that reason
    */
-  constructor(owner: EventsOwner | string, onHandlerError?: (reason: string) => void) {
-    this.owner = typeof owner === 'string' ? { name: owner, handlerThrew: onHandlerError! } : owner;
-  }
-
-  private get name(): string {
-    return this.owner.name;
-  }
+  constructor(
+    private readonly name: string | EventsOwner,
+    private readonly onHandlerError?: (reason: string) => void,
+  ) {}
 
   /** True until the close was seen (locally or from the transport). */
   get open(): boolean {
@@ -133,7 +130,8 @@ export class LinkEvents {
   private handlerThrew(which: string, err: unknown): void {
     const reason = `${which} handler threw: ${errText(err)}`;
     log.error(`${this.name}: ${reason}`);
-    this.owner.handlerThrew(reason);
+    if (typeof this.name === 'string') this.onHandlerError!(reason);
+    else this.name.handlerThrew(reason);
   }
 }
 

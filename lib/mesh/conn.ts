@@ -75,15 +75,6 @@ function flushCorked(): void {
   }
 }
 
-/** One `now` function per clock, shared by all links on it. */
-const nows = new WeakMap<Clock, () => number>();
-
-function nowOf(clock: Clock): () => number {
-  let now = nows.get(clock);
-  if (now === undefined) nows.set(clock, (now = clock.now.bind(clock)));
-  return now;
-}
-
 /** Links that can be cut without flushing (ws: terminate, rtc: destroy). */
 interface HardLink extends Link {
   terminate?(reason: string): void;
@@ -150,19 +141,19 @@ export class Conn implements Live {
     this.maxQueuedPackets = o.maxQueuedPackets;
     this.onPacket = o.onPacket;
     this.onClose = o.onClose;
+    this.live = livenessFor(o.clock, o.monitorTimeoutMs);
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
     const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
     this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
-    // One `now` per clock: the codecs of links with the same options share their state by it (codec.ts).
-    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: nowOf(o.clock), relay: o.kind === 'secret' ? o.relay : undefined });
+    // One `now` per clock (the Liveness's): the decoders of links with the same options share their state by it (codec-pool.ts).
+    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: this.live.now, relay: o.kind === 'secret' ? o.relay : undefined });
     this.lastRx = this.lastTx = o.clock.now();
     this.pinger = !o.outbound; // the accepting side pings (liveness.ts)
     // Bound methods, not arrow functions: under tsx every named arrow function gets
     // a `name` property stored out of line, ~250 bytes per link each.
     o.link.setHandlers({ frame: this.onFrame.bind(this), close: this.linkClosed.bind(this) });
     o.attach?.((f) => this.onFrame(f));
-    this.live = livenessFor(o.clock, o.monitorTimeoutMs);
     this.live.add(this);
   }
 

@@ -139,48 +139,14 @@ function limits(o: CodecOptions): Limits {
   return { framing: o.framing, maxFrameSize: o.maxFrameSize, maxMessageSize, maxDepth, maxBatchPackets, maxBatchElements, fragmentTimeoutMs, now: o.now };
 }
 
-/**
- * A codec's checked limits and a decoder's msgpack reader. Each codec
- * makes its own, unless a pool is set (setCodecPool; Node sets
- * codec-pool.ts, pages have one link and none): then codecs with the same
- * options share one, which a seed with thousands of links needs. A read
- * runs synchronously and leaves nothing behind (no reference into the
- * frame: a batch's raw tails get a copy of their own,
- * MsgpackReader.ownTails); a decoder keeps its own reassembly of a
- * fragmented batch. An encoder keeps its own writer (small: it borrows the
- * process's scratch buffer for each write), as a value's getter may encode
- * in the middle of a write.
- */
-export interface CodecCore<T> {
-  o: Limits;
-  budget: ReadBudget;
-  codec: T | undefined;
-}
-export type CodecPool = <T>(o: CodecOptions, make: (l: Limits) => T, writer: boolean) => CodecCore<T>;
-let pool: CodecPool | undefined;
-
-/** Share codec cores between codecs with the same options (undefined: each its own). */
-export function setCodecPool(p: CodecPool | undefined): void {
-  pool = p;
-}
-
-/** A core of its own for a codec with options `o`. */
-export function codecCore<T>(o: CodecOptions, make: (l: Limits) => T): CodecCore<T> {
-  const l = limits(o);
-  return { o: l, budget: { packets: l.maxBatchPackets, elements: l.maxBatchElements }, codec: l.framing === 'msgpack' ? make(l) : undefined };
-}
-
-const core = <T>(o: CodecOptions, make: (l: Limits) => T, writer: boolean): CodecCore<T> => (pool ? pool(o, make, writer) : codecCore(o, make));
-
-/** Turns batches of packets into link frames. One per link direction (reuses a scratch buffer; its limits may be shared: CodecCore). */
+/** Turns batches of packets into link frames. One per link direction (it reuses a buffer). */
 export class FrameEncoder {
   private readonly o: Limits;
   private readonly enc: MsgpackWriter | undefined;
   private readonly relay: RelayCodec | undefined;
 
   constructor(o: CodecOptions) {
-    // The limits may be shared; the writer is this encoder's own (a value's getter may encode meanwhile).
-    this.o = core(o, () => undefined, true).o;
+    this.o = limits(o);
     this.relay = o.relay;
     if (this.o.framing === 'msgpack') this.enc = new MsgpackWriter(this.o.maxDepth);
   }
@@ -304,23 +270,48 @@ interface Reassembly<T> {
   due: number;
 }
 
-/** Turns link frames back into batches. Stateful (fragments); one per link direction (its limits and reader may be shared: CodecCore). */
-export class FrameDecoder {
-  private readonly o: Limits;
-  private readonly budget: ReadBudget;
-  private readonly dec: MsgpackReader | undefined;
+/**
+ * What a decoder may share with the decoders of the same options: its
+ * limits and its msgpack reader. A read runs synchronously and leaves
+ * nothing behind (no reference into the frame: a batch's raw tails get a
+ * copy of their own, MsgpackReader.ownTails); only the reassembly of a
+ * fragmented batch is each decoder's own.
+ */
+export interface DecoderCore {
+  o: Limits;
+  budget: ReadBudget;
+  dec: MsgpackReader | undefined;
+}
+
+/**
+ * Called with every new decoder (setCodecPool): may replace its core with
+ * the one of an earlier decoder of the same options. Node sets one
+ * (codec-pool.ts: a seed has thousands of links); a page, with one link,
+ * has none and bundles none of it.
+ */
+let pool: ((d: DecoderCore, o: CodecOptions) => void) | undefined;
+
+export function setCodecPool(p: ((d: DecoderCore, o: CodecOptions) => void) | undefined): void {
+  pool = p;
+}
+
+/** Turns link frames back into batches. Stateful (fragments); one per link direction. */
+export class FrameDecoder implements DecoderCore {
+  /** The core (DecoderCore): a pool may replace it with a shared one. */
+  o: Limits;
+  budget: ReadBudget;
+  dec: MsgpackReader | undefined;
   private bin: Reassembly<Uint8Array> | undefined;
   private text: Reassembly<string[]> | undefined;
 
   constructor(o: CodecOptions) {
-    const s = core(o, (l) => {
-      const r = new MsgpackReader(l.maxDepth);
-      if (o.relay !== undefined) r.relay = { from: o.relay.from, scanner: o.relay.scanner(l.maxDepth) };
-      return r;
-    }, false);
-    this.o = s.o;
-    this.budget = s.budget;
-    this.dec = s.codec;
+    this.o = limits(o);
+    this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
+    if (this.o.framing === 'msgpack') {
+      this.dec = new MsgpackReader(this.o.maxDepth);
+      if (o.relay !== undefined) this.dec.relay = { from: o.relay.from, scanner: o.relay.scanner(this.o.maxDepth) };
+    }
+    pool?.(this, o);
   }
 
   /** When the open fragmented batch must be complete (undefined: none open, or no fragmentTimeoutMs). */
