@@ -1,8 +1,9 @@
 /**
  * What a link holds while idle (docs/scaling.md, "Memory"): decoders share
  * their limits and reader across links (Node's codec pool), encoders keep
- * their own writer, a Conn makes its send queue per tick, a seed keeps a one-group watcher as the group's name, and ws links
- * share their socket listeners. Each shared or lazily made piece must keep
+ * their own writer, a Conn makes its send queue per tick, a seed keeps a
+ * one-group watcher as the group's name, and ws links share their socket
+ * listeners. Each shared or lazily made piece must keep
  * every link's data its own.
  */
 import { test } from 'node:test';
