@@ -37,6 +37,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { createNode, nodeOf, setLogLevel, setLogSink, type MpNode, type PortId } from '../node/index.ts';
 import { viewOf } from '../lib/mesh/mesh-view.ts';
 import { systemClock } from '../lib/clock.ts';
@@ -152,17 +153,48 @@ switch (args.role) {
         io.emit({ ev: 'profStop', path: c.path });
       })();
     });
+    // Development aid (bench/mem.ts --alloc): what the seed allocates over a window (a sampling heap profile), to c.path.
+    let alloc: import('node:inspector/promises').Session | undefined;
+    io.on('allocStart', () => {
+      void import('node:inspector/promises').then(async ({ Session }) => {
+        alloc = new Session();
+        alloc.connect();
+        await alloc.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+        io.emit({ ev: 'allocStart' });
+      });
+    });
+    io.on('allocStop', (c: Command) => {
+      void (async () => {
+        const { profile } = await alloc!.post('HeapProfiler.stopSampling');
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(c.path as string, JSON.stringify(profile));
+        alloc!.disconnect();
+        io.emit({ ev: 'allocStop', path: c.path });
+      })();
+    });
     // Packets the seed sent on all its links (heartbeats included): what an idle window's CPU paid for.
     const sent = (): number => viewOf(n.net)!.sentPackets();
     io.on('cpu', (c: Command) => {
       const ms = c.ms as number;
+      // GC pauses in the window by kind (minor, major, ...): ms and count.
+      const gc: Record<string, [number, number]> = {};
+      const obs = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          const kind = String((e as { detail?: { kind?: number } }).detail?.kind ?? '?');
+          const g = (gc[kind] ??= [0, 0]);
+          g[0] += e.duration;
+          g[1]++;
+        }
+      });
+      obs.observe({ entryTypes: ['gc'] });
       const u0 = process.cpuUsage();
       const t0 = performance.now();
       const p0 = sent();
       setTimeout(() => {
         const u = process.cpuUsage(u0);
         const dt = performance.now() - t0;
-        io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100, packetsPerS: ((sent() - p0) / dt) * 1000 });
+        obs.disconnect();
+        io.emit({ ev: 'cpu', pct: ((u.user + u.system) / 1000 / dt) * 100, packetsPerS: ((sent() - p0) / dt) * 1000, gc });
       }, ms);
     });
     io.emit({ ev: 'ready', url: n.net!.seedLink!.listening()[0], node: n.NODE });

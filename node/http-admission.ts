@@ -37,6 +37,8 @@ export function guardConnections(server: http.Server, o: HttpAdmissionOptions): 
     if (p?.timer === undefined) return;
     clearTimeout(p.timer);
     p.timer = undefined;
+    // Nothing of an admitted connection stays here for its life (a seed holds thousands).
+    pending.delete(raw);
     const n = (perAddress.get(p.address) ?? 1) - 1;
     if (n > 0) perAddress.set(p.address, n);
     else perAddress.delete(p.address);
@@ -60,8 +62,12 @@ export function guardConnections(server: http.Server, o: HttpAdmissionOptions): 
   };
   // TLS: requests arrive on a TLSSocket wrapping the TCP socket 'connection' saw.
   const rawOf = (s: Socket): Socket => (s as Socket & { _parent?: Socket })._parent ?? s;
+  // One close listener for all connections (the socket is `this`), not a closure and a once-wrapper each.
+  function onClose(this: Socket): void {
+    release(this);
+  }
   server.on('connection', (raw: Socket) => {
-    if (arm(raw, addressKey(raw.remoteAddress))) raw.once('close', () => release(raw));
+    if (arm(raw, addressKey(raw.remoteAddress))) raw.on('close', onClose);
   });
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const raw = rawOf(req.socket);

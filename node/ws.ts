@@ -40,42 +40,81 @@ export interface WsLinkOptions {
   remoteAddress?: string;
 }
 
+/** The link of each socket, for the listeners all sockets share (wsMessage etc.). */
+const linkOf = new WeakMap<WebSocket, WsLink>();
+
+// One function per event for all sockets, not closures per link (a seed holds
+// thousands): `ws` calls a listener with the socket as `this`.
+function wsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  linkOf.get(this)?.onMessage(data, isBinary);
+}
+function wsError(this: WebSocket, err: Error & { code?: string }): void {
+  linkOf.get(this)?.onError(err);
+}
+function wsClose(this: WebSocket, code: number, reason: Buffer): void {
+  linkOf.get(this)?.onClose(code, reason.toString());
+}
+
 class WsLink implements Link {
   readonly kind = 'ws';
   readonly maxFrameSize: number;
   readonly remoteAddress: string | undefined;
   private readonly lowWaterMark: number;
   private readonly events: LinkEvents;
-  private readonly name: string;
+  private readonly givenName: string | undefined;
   private closed = false;
   private overMark = false;
-  private error: string | undefined;
+  private error: string | undefined = undefined;
   // A server socket writes the caller's bytes unmasked, possibly later:
   // copy them so a caller reusing its buffer cannot change what is sent.
   private readonly copyOnSend: boolean;
-  private readonly onWritten = this.checkDrain.bind(this);
+  /** Made when first needed: only a link over its low-water mark tracks its writes. */
+  private onWritten: (() => void) | undefined = undefined;
+  /** The listener's set of open links (accepted links): left on close. */
+  private readonly registry: Set<WsLink> | undefined;
 
   constructor(
     private readonly socket: WebSocket,
     opts: WsLinkOptions,
+    registry?: Set<WsLink>,
   ) {
     this.maxFrameSize = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
     this.remoteAddress = opts.remoteAddress;
     this.lowWaterMark = opts.lowWaterMark ?? DEFAULT_LOW_WATER;
-    this.name = opts.name ?? `ws ${socket.url || 'incoming'}`;
-    this.events = new LinkEvents(this.name, (reason) => this.fail(1011, reason));
+    this.givenName = opts.name;
+    this.events = new LinkEvents(this);
     this.copyOnSend = (socket as unknown as { _isServer?: boolean })._isServer === true;
+    this.registry = registry;
+    registry?.add(this);
     socket.binaryType = 'nodebuffer';
-    socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    socket.on('error', (err: Error & { code?: string }) => {
-      this.error =
-        err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-          ? `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`
-          : `ws: ${err.message}`;
-      log.warn(`${this.name}: ${this.error}`, 'socket-error');
-    });
-    socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    linkOf.set(socket, this);
+    socket.on('message', wsMessage);
+    socket.on('error', wsError);
+    socket.on('close', wsClose);
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
+  }
+
+  /** For log lines ("ws 127.0.0.1", "ws ws://host:port/"): made when one is written, not kept per link. */
+  get name(): string {
+    return this.givenName ?? `ws ${this.remoteAddress ?? (this.socket.url || 'incoming')}`;
+  }
+
+  /** The name, for LinkEvents' log lines. */
+  toString(): string {
+    return this.name;
+  }
+
+  /** A frame or drain handler threw (LinkEvents). */
+  handlerThrew(reason: string): void {
+    this.fail(1011, reason);
+  }
+
+  onError(err: Error & { code?: string }): void {
+    this.error =
+      err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`
+        : `ws: ${err.message}`;
+    log.warn(`${this.name}: ${this.error}`, 'socket-error');
   }
 
   get bufferedAmount(): number {
@@ -94,7 +133,7 @@ class WsLink implements Link {
     // that brings the buffer down fires `drain` (ws has no event for it).
     const track = this.overMark || this.socket.bufferedAmount + approxSize(frame) > this.lowWaterMark;
     if (track) {
-      this.socket.send(data, { binary: typeof frame !== 'string' }, this.onWritten);
+      this.socket.send(data, { binary: typeof frame !== 'string' }, (this.onWritten ??= this.checkDrain.bind(this)));
       if (this.socket.bufferedAmount > this.lowWaterMark) this.overMark = true;
     } else {
       this.socket.send(data, { binary: typeof frame !== 'string' });
@@ -135,7 +174,7 @@ class WsLink implements Link {
     this.socket.terminate();
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  onMessage(data: RawData, isBinary: boolean): void {
     // With binaryType 'nodebuffer' ws hands over one Buffer per message: a
     // view of the socket's read chunk or a fresh allocation, never reused
     // by ws afterwards, so it is safe to keep without copying.
@@ -150,8 +189,9 @@ class WsLink implements Link {
     this.events.frame(isBinary ? plainBytes(buf) : buf.toString('utf8'));
   }
 
-  private onClose(code: number, reason: string): void {
+  onClose(code: number, reason: string): void {
     this.closed = true;
+    this.registry?.delete(this);
     let text: string;
     if (this.error) text = this.error;
     else if (code === 1006) text = 'ws: connection lost (1006 abnormal closure, no close frame)';
@@ -229,16 +269,15 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
     timeoutMs: opts.admitTimeoutMs ?? ADMIT_DEFAULTS.admitTimeoutMs,
     maxPerAddress: opts.maxUnfinishedPerAddress ?? 4 * ADMIT_DEFAULTS.maxPendingPerAddress,
   });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false });
+  // No clientTracking: `links` tracks them (ws would add a close listener per socket for its own set).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false, clientTracking: false });
   server.on('upgrade', (req, socket, head) => {
     // Read here, not in the callback: a closure that mentions `req` would keep the
     // request (headers and all) alive for the life of every link.
     const remoteAddress = req.socket.remoteAddress ?? '';
     const url = req.url ?? '/';
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${remoteAddress}`, remoteAddress });
-      links.add(link);
-      ws.once('close', () => links.delete(link));
+      const link = new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, remoteAddress }, links);
       try {
         opts.onLink(link, { remoteAddress, url });
       } catch (err) {
@@ -326,7 +365,7 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
     }
     const a = connectAttempt(url, opts, { resolve, reject }, {
       detach: () => ws.off('open', onOpen).off('error', onError).off('unexpected-response', onResponse).off('close', onClose),
-      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark, name: `ws ${url}` }),
+      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark }),
       abandon: () => {
         // terminate() during the handshake emits a late 'error'.
         ws.on('error', () => {});

@@ -51,7 +51,8 @@ export class Replica {
   readonly reg = new Registry();
   /** group → attached nodes watching it. */
   private subs = new Map<string, Set<NodeId>>();
-  private clientSubs = new Map<NodeId, Set<string>>();
+  /** Groups each attached node watches: one group as the name itself (most nodes watch one; a Set costs ~250 bytes more per node). */
+  private clientSubs = new Map<NodeId, string | Set<string>>();
   /** Nodes whose seed was lost, waiting to re-register: node → timer. */
   private grace = new Map<NodeId, TimerId>();
 
@@ -103,7 +104,7 @@ export class Replica {
 
   /** The link of an attached node closed: its entries go at once, everywhere. */
   clientGone(node: NodeId): void {
-    for (const g of this.clientSubs.get(node) ?? []) this.unsub(node, g);
+    for (const g of this.watched(node)) this.unsub(node, g);
     if (this.reg.homeOf(node) !== this.io.home) return;
     this.io.toSeeds(['grp_gone', node]);
     this.drop(node);
@@ -143,7 +144,7 @@ export class Replica {
         refusals.push([g as string, null, 'AEMP_ERR_GROUP_LIMIT', `node ${from} watches more than ${limits.maxSubscriptions} groups`]);
       else want.add(g as string);
     }
-    for (const g of [...(this.clientSubs.get(from) ?? [])]) if (!want.has(g)) this.unsub(from, g);
+    for (const g of this.watched(from)) if (!want.has(g)) this.unsub(from, g);
     for (const g of want) this.subscribe(from, g);
     this.refuse(from, refusals);
   }
@@ -185,7 +186,8 @@ export class Replica {
     const bad = badGroupName(group, limits);
     if (bad !== undefined) return this.refuse(from, [[g, null, 'AEMP_ERR_GROUP_NAME', bad]]);
     const mine = this.clientSubs.get(from);
-    if (!mine?.has(g!) && (mine?.size ?? 0) >= limits.maxSubscriptions)
+    const has = mine === g || (typeof mine === 'object' && mine.has(g!));
+    if (!has && (mine === undefined ? 0 : typeof mine === 'string' ? 1 : mine.size) >= limits.maxSubscriptions)
       return this.refuse(from, [[g, null, 'AEMP_ERR_GROUP_LIMIT', `node ${from} watches ${limits.maxSubscriptions} groups already (limit)`]]);
     this.subscribe(from, g!);
   }
@@ -195,9 +197,10 @@ export class Replica {
     let s = this.subs.get(group);
     if (!s) this.subs.set(group, (s = new Set()));
     s.add(node);
-    let mine = this.clientSubs.get(node);
-    if (!mine) this.clientSubs.set(node, (mine = new Set()));
-    mine.add(group);
+    const mine = this.clientSubs.get(node);
+    if (mine === undefined) this.clientSubs.set(node, group);
+    else if (typeof mine === 'object') mine.add(group);
+    else if (mine !== group) this.clientSubs.set(node, new Set([mine, group]));
     this.io.toNode(node, ['grp_state', group, this.members(group)]);
   }
 
@@ -205,7 +208,17 @@ export class Replica {
     const s = this.subs.get(group);
     if (s?.delete(node) && s.size === 0) this.subs.delete(group);
     const mine = this.clientSubs.get(node);
-    if (mine?.delete(group) && mine.size === 0) this.clientSubs.delete(node);
+    if (mine === group) this.clientSubs.delete(node);
+    else if (typeof mine === 'object' && mine.delete(group) && mine.size <= 1) {
+      if (mine.size === 0) this.clientSubs.delete(node);
+      else this.clientSubs.set(node, mine.values().next().value!);
+    }
+  }
+
+  /** The groups `node` watches (a copy: the caller may unsubscribe while it walks them). */
+  private watched(node: NodeId): string[] {
+    const mine = this.clientSubs.get(node);
+    return mine === undefined ? [] : typeof mine === 'string' ? [mine] : [...mine];
   }
 
   /** Only attached nodes may register or watch here (their link tells us when they go). */

@@ -9,8 +9,21 @@ import { logger } from '../log.ts';
 
 const log = logger('link');
 
+/**
+ * The link a LinkEvents belongs to, for links made by the thousand (a
+ * seed's): named by its toString() when a log line needs it, told of a
+ * throwing handler by a method — no closure and no name string per link.
+ */
+export interface EventsOwner {
+  toString(): string;
+  handlerThrew(reason: string): void;
+}
+
 export class LinkEvents {
-  private readonly h: Partial<LinkHandlers> = {};
+  // The handlers, as fields of this object (not a handlers object of their own per link).
+  private onFrame: LinkHandlers['frame'] | undefined;
+  private onClose: LinkHandlers['close'] | undefined;
+  private onDrain: LinkHandlers['drain'] | undefined;
   // Frames that arrived while no frame handler was set, or while the held
   // ones are still being handed over (so newer frames queue behind them).
   private held: Frame[] | undefined = [];
@@ -21,13 +34,14 @@ export class LinkEvents {
   private reason = '';
 
   /**
-   * @param name used in log lines ("ws 127.0.0.1:4040")
-   * @param onHandlerError called when a frame or drain handler throws; the
-   *   link closes itself with that reason
+   * @param name used in log lines ("ws 127.0.0.1:4040"), or the link
+   *   itself (EventsOwner), which is then told of a throwing handler
+   * @param onHandlerError with a name: called when a frame or drain handler
+   *   throws; the link closes itself with that reason
    */
   constructor(
-    private readonly name: string,
-    private readonly onHandlerError: (reason: string) => void,
+    private readonly name: string | EventsOwner,
+    private readonly onHandlerError?: (reason: string) => void,
   ) {}
 
   /** True until the close was seen (locally or from the transport). */
@@ -37,8 +51,10 @@ export class LinkEvents {
 
   /** Merge handlers in; held frames (and a held close) follow in a microtask. */
   set(h: Partial<LinkHandlers>): void {
-    for (const k of ['frame', 'close', 'drain'] as const) if (h[k]) (this.h as Record<string, unknown>)[k] = h[k];
-    if ((this.held && this.h.frame) || (this.state === 'closing' && this.h.close)) this.queueFlush();
+    if (h.frame) this.onFrame = h.frame;
+    if (h.close) this.onClose = h.close;
+    if (h.drain) this.onDrain = h.drain;
+    if ((this.held && this.onFrame) || (this.state === 'closing' && this.onClose)) this.queueFlush();
   }
 
   /** A frame from the transport. Dropped once the link is closed. */
@@ -68,9 +84,9 @@ export class LinkEvents {
 
   /** The transport's buffer fell back under the low-water mark. */
   drain(): void {
-    if (this.state !== 'open' || !this.h.drain) return;
+    if (this.state !== 'open' || !this.onDrain) return;
     try {
-      this.h.drain();
+      this.onDrain();
     } catch (err) {
       this.handlerThrew('drain', err);
     }
@@ -85,18 +101,18 @@ export class LinkEvents {
   private flush(): void {
     this.flushQueued = false;
     const held = this.held;
-    if (held && this.h.frame) {
+    if (held && this.onFrame) {
       // Index loop: frames that arrive during delivery are appended to `held`.
       for (let i = 0; i < held.length && !this.stopped; i++) this.callFrame(held[i]!);
       this.held = undefined;
     }
     // A close waits for a frame handler to take the frames held before it.
     const framesWait = this.held !== undefined && this.held.length > 0 && !this.stopped;
-    if (this.state === 'closing' && this.h.close && !framesWait) {
+    if (this.state === 'closing' && this.onClose && !framesWait) {
       this.state = 'closed';
       this.held = undefined;
       try {
-        this.h.close(this.reason);
+        this.onClose(this.reason);
       } catch (err) {
         log.error(`${this.name}: close handler threw: ${errText(err)}`);
       }
@@ -105,7 +121,7 @@ export class LinkEvents {
 
   private callFrame(f: Frame): void {
     try {
-      this.h.frame!(f);
+      this.onFrame!(f);
     } catch (err) {
       this.handlerThrew('frame', err);
     }
@@ -114,7 +130,8 @@ export class LinkEvents {
   private handlerThrew(which: string, err: unknown): void {
     const reason = `${which} handler threw: ${errText(err)}`;
     log.error(`${this.name}: ${reason}`);
-    this.onHandlerError(reason);
+    if (typeof this.name === 'string') this.onHandlerError!(reason);
+    else this.name.handlerThrew(reason);
   }
 }
 

@@ -99,9 +99,23 @@ export class Conn implements Live {
   rxSeq = -1;
   /** Direct links send messages through this (compact, kept until confirmed: direct-resend.ts); it hears of every frame encoded. */
   messages: { send(sid: number, seq: number, port: string, msg: unknown[]): void; encoded(frames: Frame[]): void } | undefined;
-  private enc: FrameEncoder;
-  private dec: FrameDecoder;
-  private q: Packet[] = [];
+  // Set in the constructor, in this order (`declare`: no field definitions in the page bundle).
+  declare readonly framing: Framing;
+  private declare readonly clock: Clock;
+  private declare readonly monitorTimeoutMs: number;
+  private declare readonly maxBufferedBytes: number;
+  private declare readonly maxQueuedPackets: number;
+  private declare readonly onPacket: ConnOptions['onPacket'];
+  private declare readonly onClose: ConnOptions['onClose'];
+  private readonly enc: FrameEncoder;
+  private readonly dec: FrameDecoder;
+  /**
+   * Packets queued in this tick; made by the first send() of a tick and let go
+   * by flush(), so an idle link holds no queue and a link the heartbeat
+   * sweep pings does not tie a fresh young array to an old Conn each time
+   * (the minor GC would copy it out, and the next flush make it garbage).
+   */
+  private q: Packet[] | undefined = undefined;
   private corked = false;
   private closed = false;
   lastRx: number;
@@ -109,28 +123,37 @@ export class Conn implements Live {
   lastPing = 0;
   readonly pinger: boolean;
   private readonly live: Liveness;
-  private fragTimer: TimerId | undefined;
+  private fragTimer: TimerId | undefined = undefined;
 
-  /** What the link was made with (read-only: mesh-view.ts shows its framing). */
-  constructor(readonly o: ConnOptions) {
+  /**
+   * Keeps what it needs of `o` in fields of its own, not `o` itself (most of
+   * it is the same for every link of a mesh; memory per idle link).
+   */
+  constructor(o: ConnOptions) {
     this.peer = o.peer;
     this.peerIsSeed = o.peerIsSeed;
     this.kind = o.kind;
     this.link = o.link;
+    this.framing = o.framing;
+    this.clock = o.clock;
+    this.monitorTimeoutMs = o.monitorTimeoutMs;
+    this.maxBufferedBytes = o.maxBufferedBytes;
+    this.maxQueuedPackets = o.maxQueuedPackets;
+    this.onPacket = o.onPacket;
+    this.onClose = o.onClose;
+    this.live = livenessFor(o.clock, o.monitorTimeoutMs);
     const codec = { framing: o.framing, maxFrameSize: o.link.maxFrameSize };
     const lim = (k: PeerKind) => (o.limits === undefined ? { maxMessageSize: o.maxMessageSize } : k === 'secret' ? o.limits.secret : o.limits.page);
     this.enc = new FrameEncoder({ ...codec, ...lim(o.limits?.self ?? 'secret'), relay: o.relay });
     // A fragmented batch must be complete within monitor_timeout of its first fragment (watchFragments).
-    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: o.clock.now.bind(o.clock), relay: o.kind === 'secret' ? o.relay : undefined });
+    // One `now` per clock (the Liveness's): the decoders of links with the same options share their state by it (codec-pool.ts).
+    this.dec = new FrameDecoder({ ...codec, ...lim(o.kind), fragmentTimeoutMs: o.monitorTimeoutMs, now: this.live.now, relay: o.kind === 'secret' ? o.relay : undefined });
     this.lastRx = this.lastTx = o.clock.now();
     this.pinger = !o.outbound; // the accepting side pings (liveness.ts)
     // Bound methods, not arrow functions: under tsx every named arrow function gets
     // a `name` property stored out of line, ~250 bytes per link each.
     o.link.setHandlers({ frame: this.onFrame.bind(this), close: this.linkClosed.bind(this) });
     o.attach?.((f) => this.onFrame(f));
-    // The hand-over function holds the whole handshake's state: not needed once called.
-    o.attach = undefined;
-    this.live = livenessFor(o.clock, o.monitorTimeoutMs);
     this.live.add(this);
   }
 
@@ -141,27 +164,28 @@ export class Conn implements Live {
   /** Queue a packet; everything queued in this tick leaves in one batch. */
   send(p: Packet): void {
     if (this.closed) return;
-    this.q.push(p);
+    if (this.q === undefined) this.q = [p];
+    else this.q.push(p);
     if (!this.corked) {
       this.corked = true;
       corked.push(this);
       if (corked.length === 1) microtask(flushCorked);
-    } else if (this.q.length > this.o.maxQueuedPackets) {
-      this.close(`send queue overflow: more than ${this.o.maxQueuedPackets} packets queued`, true);
+    } else if (this.q!.length > this.maxQueuedPackets) {
+      this.close(`send queue overflow: more than ${this.maxQueuedPackets} packets queued`, true);
     }
   }
 
   /** Send what is queued now (the autocork microtask calls this for every corked conn). */
   flush(): void {
     this.corked = false;
-    if (this.closed || this.q.length === 0) return;
     const q = this.q;
-    this.q = [];
+    if (this.closed || q === undefined) return;
+    this.q = undefined;
     const kept: Frame[] | undefined = this.messages !== undefined ? [] : undefined;
     try {
       for (let i = 0; i < q.length; i += BATCH) {
         const frames = this.enc.encode(i === 0 && q.length <= BATCH ? q : q.slice(i, i + BATCH));
-        for (const f of frames) this.o.link.send(f);
+        for (const f of frames) this.link.send(f);
         if (kept !== undefined) for (const f of frames) kept.push(f);
       }
       if (kept !== undefined) this.messages!.encoded(kept);
@@ -170,9 +194,9 @@ export class Conn implements Live {
       return;
     }
     this.sentPackets += q.length;
-    this.lastTx = this.o.clock.now();
-    if (this.o.link.bufferedAmount > this.o.maxBufferedBytes)
-      this.close(`send queue overflow: ${this.o.link.bufferedAmount} bytes buffered (limit ${this.o.maxBufferedBytes})`, true);
+    this.lastTx = this.clock.now();
+    if (this.link.bufferedAmount > this.maxBufferedBytes)
+      this.close(`send queue overflow: ${this.link.bufferedAmount} bytes buffered (limit ${this.maxBufferedBytes})`, true);
   }
 
   private linkClosed(reason: string): void {
@@ -181,7 +205,7 @@ export class Conn implements Live {
 
   private onFrame(f: Frame): void {
     if (this.closed) return;
-    this.lastRx = this.o.clock.now();
+    this.lastRx = this.clock.now();
     let packets: Packet[];
     try {
       packets = this.dec.decode(f);
@@ -197,7 +221,7 @@ export class Conn implements Live {
       if (t === 'p') this.send(['P', p[1]]);
       else if (t === 'P') {
         if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.lastRx - p[1]);
-      } else this.o.onPacket(p, this);
+      } else this.onPacket(p, this);
     }
   }
 
@@ -208,20 +232,20 @@ export class Conn implements Live {
   private watchFragments(): void {
     const due = this.dec.deadline;
     if (due === undefined) {
-      if (this.fragTimer !== undefined) this.o.clock.clearTimeout(this.fragTimer);
+      if (this.fragTimer !== undefined) this.clock.clearTimeout(this.fragTimer);
       this.fragTimer = undefined;
     } else if (this.fragTimer === undefined) {
       const late = () => {
         const held = this.dec.pendingBytes;
-        this.close(`protocol error from ${this.peer}: ${FRAME_CODES.FRAGMENT_TIMEOUT}: fragmented batch not complete within ${this.o.monitorTimeoutMs} ms of its first fragment (${held} bytes held)`);
+        this.close(`protocol error from ${this.peer}: ${FRAME_CODES.FRAGMENT_TIMEOUT}: fragmented batch not complete within ${this.monitorTimeoutMs} ms of its first fragment (${held} bytes held)`);
       };
-      this.fragTimer = unrefTimer(this.o.clock.setTimeout(late, Math.max(0, due - this.o.clock.now()) + 1));
+      this.fragTimer = unrefTimer(this.clock.setTimeout(late, Math.max(0, due - this.clock.now()) + 1));
     }
   }
 
   /** Measure the RTT now instead of at the next idle ping. */
   ping(): void {
-    const now = this.o.clock.now();
+    const now = this.clock.now();
     this.lastPing = now;
     this.send(['p', now]);
   }
@@ -252,7 +276,7 @@ export class Conn implements Live {
   close(reason: string, hard = false): void {
     if (this.closed) return;
     this.finish(reason);
-    const l = this.o.link as HardLink;
+    const l = this.link as HardLink;
     if (hard && typeof l.terminate === 'function') l.terminate(reason);
     else l.close(reason);
   }
@@ -260,11 +284,11 @@ export class Conn implements Live {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.q = [];
+    this.q = undefined;
     this.live.delete(this);
     this.dec.reset(); // a half-received batch goes with the link
-    if (this.fragTimer !== undefined) this.o.clock.clearTimeout(this.fragTimer);
+    if (this.fragTimer !== undefined) this.clock.clearTimeout(this.fragTimer);
     log.info(`link to ${this.peer} closed: ${reason}`);
-    this.o.onClose(reason, this);
+    this.onClose(reason, this);
   }
 }

@@ -57,6 +57,8 @@ export class Liveness {
   readonly tickMs: number;
   /** A link idle this long is pinged (by its pinging side). */
   readonly idleMs: number;
+  /** The clock's now(), one function for all links on it (their decoders share their state by it: codec-pool.ts). */
+  readonly now = (): number => this.clock.now();
 
   constructor(
     private readonly clock: Clock,

@@ -11,18 +11,37 @@ import { Mesh } from './mesh.ts';
 
 const views = new WeakMap<Conn, LinkView>();
 
+/** A link's view: a class, so its close() is one method for all links, not a closure per link. */
+class ConnView implements LinkView {
+  readonly node: LinkView['node'];
+  readonly kind: LinkView['kind'];
+  readonly framing: LinkView['framing'];
+  readonly seed: boolean;
+  readonly direct: boolean;
+  readonly transport: LinkView['transport'];
+
+  constructor(
+    m: Mesh,
+    private readonly c: Conn,
+  ) {
+    this.node = c.peer;
+    this.kind = c.link.kind;
+    this.framing = c.framing;
+    this.seed = c.peerIsSeed;
+    this.direct = m.direct.isDirect(c);
+    this.transport = c.link;
+    Object.freeze(this);
+  }
+
+  close(reason: string): void {
+    this.c.close(reason);
+  }
+}
+
 function linkView(m: Mesh, c: Conn): LinkView {
   let v = views.get(c);
   if (v === undefined) {
-    v = Object.freeze({
-      node: c.peer,
-      kind: c.link.kind,
-      framing: c.o.framing,
-      seed: c.peerIsSeed,
-      direct: m.direct.isDirect(c),
-      transport: c.link,
-      close: (reason: string) => c.close(reason),
-    });
+    v = new ConnView(m, c);
     views.set(c, v);
   }
   return v;

@@ -27,7 +27,7 @@ import type { SeedHost } from './hosts.ts';
 import { Interest } from './interest.ts';
 import type { TxSession } from './sessions.ts';
 import { SeedGroups } from '../groups/seed-groups.ts';
-import type { Link } from '../link.ts';
+import type { Frame, Link } from '../link.ts';
 import { Admission } from './admission.ts';
 import { RelayQuota } from './quota.ts';
 import { MESH_CODES } from './errors.ts';
@@ -94,10 +94,7 @@ export class SeedRole {
     // Every byte the node sends counts against its relay quota (bytes/s), from the first frame on; a node
     // without limits loses its quota once its kind is known (quotaOf, from onConnUp), so holds none while idle.
     this.quotas.set(link, new RelayQuota(this.m.clock));
-    const quotas = this.quotas;
-    const set = link.setHandlers.bind(link);
-    link.setHandlers = (h) =>
-      set(h.frame ? { ...h, frame: (f) => (quotas.get(link)?.charge(typeof f === 'string' ? f.length : f.byteLength), h.frame!(f)) } : h);
+    chargeFrames(link, this.quotas);
     this.m.establish(link, false).then(
       () => ticket.done(),
       (e: Error & { code?: string }) => {
@@ -417,3 +414,16 @@ export class SeedRole {
   }
 }
 
+/**
+ * Every frame from `link` charged to its quota before its handler sees it. Made
+ * here, not in accept(): closures share their function's scope, so these would
+ * keep the admission ticket (and its slot's closures) alive for the link's life.
+ */
+function chargeFrames(link: Link, quotas: WeakMap<Link, RelayQuota>): void {
+  const set = link.setHandlers.bind(link);
+  link.setHandlers = (h) => set(h.frame ? { ...h, frame: charging(link, quotas, h.frame) } : h);
+}
+
+function charging(link: Link, quotas: WeakMap<Link, RelayQuota>, frame: (f: Frame) => void): (f: Frame) => void {
+  return (f) => (quotas.get(link)?.charge(typeof f === 'string' ? f.length : f.byteLength), frame(f));
+}

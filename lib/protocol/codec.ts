@@ -105,7 +105,7 @@ function fail(code: string, message: string, cause?: unknown): never {
   throw new ProtocolError(code, message, cause === undefined ? undefined : { cause });
 }
 
-interface Limits extends BatchLimits {
+export interface Limits extends BatchLimits {
   framing: Framing;
   maxFrameSize: number;
   maxDepth: number;
@@ -270,11 +270,37 @@ interface Reassembly<T> {
   due: number;
 }
 
+/**
+ * What a decoder may share with the decoders of the same options: its
+ * limits and its msgpack reader. A read runs synchronously and leaves
+ * nothing behind (no reference into the frame: a batch's raw tails get a
+ * copy of their own, MsgpackReader.ownTails); only the reassembly of a
+ * fragmented batch is each decoder's own.
+ */
+export interface DecoderCore {
+  o: Limits;
+  budget: ReadBudget;
+  dec: MsgpackReader | undefined;
+}
+
+/**
+ * Called with every new decoder (setCodecPool): may replace its core with
+ * the one of an earlier decoder of the same options. Node sets one
+ * (codec-pool.ts: a seed has thousands of links); a page, with one link,
+ * has none and bundles none of it.
+ */
+let pool: ((d: DecoderCore, o: CodecOptions) => void) | undefined;
+
+export function setCodecPool(p: ((d: DecoderCore, o: CodecOptions) => void) | undefined): void {
+  pool = p;
+}
+
 /** Turns link frames back into batches. Stateful (fragments); one per link direction. */
-export class FrameDecoder {
-  private readonly o: Limits;
-  private readonly budget: ReadBudget;
-  private readonly dec: MsgpackReader | undefined;
+export class FrameDecoder implements DecoderCore {
+  /** The core (DecoderCore): a pool may replace it with a shared one. */
+  o: Limits;
+  budget: ReadBudget;
+  dec: MsgpackReader | undefined;
   private bin: Reassembly<Uint8Array> | undefined;
   private text: Reassembly<string[]> | undefined;
 
@@ -285,6 +311,7 @@ export class FrameDecoder {
       this.dec = new MsgpackReader(this.o.maxDepth);
       if (o.relay !== undefined) this.dec.relay = { from: o.relay.from, scanner: o.relay.scanner(this.o.maxDepth) };
     }
+    pool?.(this, o);
   }
 
   /** When the open fragmented batch must be complete (undefined: none open, or no fragmentTimeoutMs). */
