@@ -101,6 +101,9 @@ export const MESH_DEFAULTS = {
 
 const te = (text: string): unknown[] => ['transport_error', text];
 
+/** Most elements of a relay run packet: 4096 messages (a run over a batch limit is split as it is encoded: codec.ts). */
+const RUN_MAX = 4 + 2 * 4096;
+
 /** What a seed appends to a relayed message (seed.ts): nothing for a secret holder, [kind, caps] for a page. */
 export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
 const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
@@ -440,12 +443,17 @@ export class Mesh implements Network {
         const seq = ++c.rxSeq;
         if (this.seed !== undefined && !this.seed.admitOwn(c, c.rxSid)) return;
         return this.deliver(c.peer, c.rxSid, seq, p[1], p[2], this.senderOf(c));
-      case 'f': {
-        // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
+      case 'f':
+      case 'G': {
+        // A message relayed by our seed ('G': a run of them from a secret holder, numbered on from p[3]); the seed
+        // vouches for the sender, and for its kind (an 'f''s p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
-        const who = stampedSender(p[6], p[7]);
+        const run = p[0] === 'G';
+        const who = run ? TRUSTED : stampedSender(p[6], p[7]);
         this.direct.traffic(p[1], undefined, who);
-        return this.deliver(p[1], p[2], p[3], p[4], p[5], who);
+        if (!run) return this.deliver(p[1], p[2], p[3], p[4], p[5], who);
+        for (let i = 4, seq = p[3] as number; i < p.length; i += 2) this.deliver(p[1], p[2], seq++, p[i], p[i + 1], who);
+        return;
       }
       case 'nack':
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
@@ -527,7 +535,12 @@ export class Mesh implements Network {
       return;
     }
     s.via = sc;
-    sc.send(['r', node, s.sid, s.seq++, port, msg]);
+    // A run ['R', node, sid, seq0, port, msg, port, msg, …]: the next message of the session joins the relay
+    // packet queued last, if not sent yet, so the seed routes, counts and forwards it once per run (docs/protocol.md).
+    const r = sc.queued();
+    if (r !== undefined && r[0] === 'R' && r[1] === node && r[2] === s.sid && r.length < RUN_MAX && (r[3] as number) + (r.length - 4) / 2 === s.seq) r.push(port, msg);
+    else sc.send(['R', node, s.sid, s.seq, port, msg]);
+    s.seq++;
     if (!this.up.has(node)) this.markUp(node);
   }
 

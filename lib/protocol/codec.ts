@@ -174,13 +174,19 @@ export class FrameEncoder {
   private encodeSome(batch: Packet[]): Frame[] {
     const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
     if (frames !== undefined) return frames;
+    // A relay run (mesh.ts send) over a limit leaves as two runs, the second numbered on from the first.
+    if (batch.length === 1) {
+      const p = batch[0]!;
+      const k = ((p.length - 4) >> 2) << 1;
+      return this.encodeSome([p.slice(0, 4 + k), ['R', p[1], p[2], (p[3] as number) + k / 2, ...p.slice(4 + k)]]);
+    }
     const h = batch.length >> 1;
     return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
   }
 
   /** Over maxMessageSize or maxBatchElements: undefined (split it) when there is more than one packet, else throw. */
   private over(batch: Packet[], n: number, elements: number): undefined {
-    if (batch.length > 1) return undefined;
+    if (batch.length > 1 || (batch[0]![0] === 'R' && batch[0]!.length > 6)) return undefined;
     if (n > this.o.maxMessageSize) this.tooLarge(n);
     return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
   }

@@ -23,7 +23,7 @@ import { RawTail } from './raw-bytes.ts';
 export { RawTail, hasTail } from './raw-bytes.ts';
 
 /** Where a relaying decoder keeps the tail: packet type → index of the first raw element, and the least arity. */
-export const RAW_TAIL_FROM: Readonly<Record<string, number>> = { r: 2, F: 3 };
+export const RAW_TAIL_FROM: Readonly<Record<string, number>> = { r: 2, F: 3, R: 4, Q: 5 };
 
 /** msgpack of one short string (type tags, kinds, caps: never long). */
 function pushStr(out: number[], s: string): void {
