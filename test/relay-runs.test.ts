@@ -16,6 +16,7 @@ import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
 import { RawTail } from '../lib/protocol/raw-tail.ts';
 import { RELAY_CODEC } from '../lib/protocol/raw-tail-expand.ts';
 import { RelayQuota } from '../lib/mesh/quota.ts';
+import { RELAY_RUNS } from '../lib/mesh/relay-runs.ts';
 import { ManualClock } from '../lib/clock.ts';
 import { setLogSink } from '../lib/log.ts';
 import { viewOf } from '../lib/mesh/mesh-view.ts';
@@ -53,7 +54,8 @@ test('relay runs — a run over the batch limits is split as it is encoded, the 
   const pairs: unknown[] = [];
   for (let i = 0; i < 10; i++) pairs.push('p', ['s', i, 'y'.repeat(100)]);
   // maxMessageSize 300: at most two of these pairs (~110 bytes each) per packet; 10 → 5 + 5 → (2 + (1 + 2)) twice.
-  const enc = new FrameEncoder({ framing: 'msgpack', maxFrameSize: MAX, maxMessageSize: 300 });
+  // A Node process's seed link encodes with RELAY_RUNS.codec (node/roles.ts injects it); a page sends no runs.
+  const enc = new FrameEncoder({ framing: 'msgpack', maxFrameSize: MAX, maxMessageSize: 300, relay: RELAY_RUNS.codec });
   const dec = new FrameDecoder({ framing: 'msgpack', maxFrameSize: MAX, maxMessageSize: 300 });
   const frames = enc.encode([['R', 'nb', 3, 50, ...pairs]]);
   const packets = frames.flatMap((f) => dec.decode(f));
@@ -68,8 +70,10 @@ test('relay runs — a run over the batch limits is split as it is encoded, the 
     got.push(...p.slice(4));
   }
   assert.deepEqual(got, pairs);
-  // A single message over the limit is refused as before.
+  // A single message over the limit is refused as before; so is a run without that codec.
   assert.throws(() => enc.encode([['R', 'nb', 3, 50, 'p', ['s', 'y'.repeat(700)]]]), { code: 'AEMP_ERR_FRAME_TOO_LARGE' });
+  const plain = new FrameEncoder({ framing: 'msgpack', maxFrameSize: MAX, maxMessageSize: 300 });
+  assert.throws(() => plain.encode([['R', 'nb', 3, 50, ...pairs]]), { code: 'AEMP_ERR_FRAME_TOO_LARGE' });
 });
 
 test('relay runs — the relay quota counts a run as its messages: a run as large as the bucket passes when it is full, the next waits until the debt is paid', () => {
@@ -201,7 +205,7 @@ describe('relay runs over real WebSocket seeds', () => {
     page.kil(victim, 'die');
     for (let i = 5; i < 10; i++) page.snd(toB.port, 's', i);
     await Promise.resolve();
-    assert.equal(sentPackets(page) - p0, 1, 'one run of 11 messages');
+    assert.equal(sentPackets(page) - p0, 1, 'one run of 11 messages (a token node in a Node process sends runs; a browser page does not)');
     await toB.all;
     assert.deepEqual(toB.got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.deepEqual(killed, [], 'the victim port lives (the kil, before message 5, was refused)');

@@ -12,7 +12,8 @@
  * ['down', node, reason] and ['nack', dst, text] to nodes. The group
  * registry rides on node-port requests (groups/seed-groups.ts).
  */
-import { denial, stampedSender, TRUSTED } from '../caps.ts';
+import { denial, stampedSender, TRUSTED, type Cap } from '../caps.ts';
+import type { PeerKind } from './peer-kind.ts';
 import { isNodeId, type NodeId, type PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
@@ -22,7 +23,6 @@ import { RELAY_CODEC, expandPacket, expandTail } from '../protocol/raw-tail-expa
 import type { Conn } from './conn.ts';
 import { parseBind } from './binds.ts';
 import { backoffMs } from './dial.ts';
-import type { Stamp } from './mesh.ts';
 import type { SeedHost } from './hosts.ts';
 import { Interest } from './interest.ts';
 import type { TxSession } from './sessions.ts';
@@ -34,6 +34,10 @@ import { MESH_CODES } from './errors.ts';
 import { HANDSHAKE_CODES } from '../protocol/errors.ts';
 
 const log = logger('seed');
+
+/** What a seed appends to a relayed message: nothing for a secret holder, [kind, caps] for a page. */
+export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
+const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
 
 
 export class SeedRole {
@@ -216,7 +220,7 @@ export class SeedRole {
         // Relay request from a node (or seed): the link's peer is the sender, whatever it claims.
         const [, dst, sid, seq, port, msg] = p;
         if (!isNodeId(dst)) return (m.bad(c, p), true);
-        const stamp = m.stampOf(c);
+        const stamp = this.stampOf(c);
         this.route(c.peer, dst, sid, seq, port, stamp.length === 0 ? msg : this.screen(c.peer, dst, port, msg, stamp), c, stamp);
         return true;
       }
@@ -230,7 +234,7 @@ export class SeedRole {
           return (m.bad(c, p), true);
         if (raw && dst !== m.nodeId) return (this.forward(c.peer, dst, t, c, [sid, seq0]), true);
         const v = raw ? expandPacket(p) : p;
-        const stamp = m.stampOf(c);
+        const stamp = this.stampOf(c);
         for (let i = 4; i < v.length; i += 2) {
           const port = v[i];
           const msg = stamp.length === 0 ? v[i + 1] : this.screen(c.peer, dst, port, v[i + 1], stamp);
@@ -310,6 +314,13 @@ export class SeedRole {
         return true;
     }
     return false;
+  }
+
+  /** The stamp for relayed packets from the peer of `c`: none for secret holders, [kind, caps] for pages. */
+  private stampOf(c: Conn): Stamp {
+    if (c.kind === 'secret') return NO_STAMP;
+    const s = this.m.senderOf(c);
+    return [s.kind, s.caps];
   }
 
   /**

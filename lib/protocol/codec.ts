@@ -31,7 +31,6 @@ import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
 import { jsonValues } from './json-framing.ts';
 import { parseRefusal } from './handshake.ts';
-import { hasTail } from './raw-bytes.ts';
 import type { TailScanner } from './raw-tail.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
@@ -76,8 +75,10 @@ export interface RelayCodec {
   readonly from: Readonly<Record<string, number>>;
   /** A reader's checker of tails (one per reader). */
   scanner(maxDepth: number): TailScanner;
-  /** `p` with its RawTail replaced by the values it holds (for a json link). */
-  expand(p: readonly unknown[]): unknown[];
+  /** `batch` with every RawTail replaced by the values it holds (for a json link). */
+  expand(batch: Packet[]): Packet[];
+  /** A packet over a limit as two that carry the same (a relay run: lib/mesh/relay-runs.ts), or undefined. */
+  split?(p: Packet): Packet[] | undefined;
 }
 
 /** The limits that differ between kinds of peer (mesh options maxMessageSize / pageMaxMessageSize etc.). */
@@ -174,19 +175,14 @@ export class FrameEncoder {
   private encodeSome(batch: Packet[]): Frame[] {
     const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
     if (frames !== undefined) return frames;
-    // A relay run (mesh.ts send) over a limit leaves as two runs, the second numbered on from the first.
-    if (batch.length === 1) {
-      const p = batch[0]!;
-      const k = ((p.length - 4) >> 2) << 1;
-      return this.encodeSome([p.slice(0, 4 + k), ['R', p[1], p[2], (p[3] as number) + k / 2, ...p.slice(4 + k)]]);
-    }
+    if (batch.length === 1) return this.encodeSome(this.relay!.split!(batch[0]!)!); // over() checked it splits
     const h = batch.length >> 1;
     return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
   }
 
   /** Over maxMessageSize or maxBatchElements: undefined (split it) when there is more than one packet, else throw. */
   private over(batch: Packet[], n: number, elements: number): undefined {
-    if (batch.length > 1 || (batch[0]![0] === 'R' && batch[0]!.length > 6)) return undefined;
+    if (batch.length > 1 || this.relay?.split?.(batch[0]!) !== undefined) return undefined;
     if (n > this.o.maxMessageSize) this.tooLarge(n);
     return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
   }
@@ -212,7 +208,7 @@ export class FrameEncoder {
     let text: string;
     try {
       // Relayed packets from a msgpack link carry raw tails: json gets their values.
-      text = JSON.stringify(jsonValues()!.toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? this.relay!.expand(p) : p)) : batch, 1, this.o.maxDepth));
+      text = JSON.stringify(jsonValues()!.toJsonValue(this.relay?.expand(batch) ?? batch, 1, this.o.maxDepth));
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);

@@ -5,7 +5,7 @@
  */
 import { MsgpackReader } from './msgpack.ts';
 import type { RelayCodec } from './codec.ts';
-import { RAW_TAIL_FROM, TailScanner, tailAsArray, type RawTail } from './raw-tail.ts';
+import { RAW_TAIL_FROM, TailScanner, hasTail, tailAsArray, type RawTail } from './raw-tail.ts';
 
 /** The tail's values (for a message to the seed itself, a page's screened request, a json link). */
 export function expandTail(t: RawTail, maxDepth = 100): unknown[] {
@@ -22,5 +22,5 @@ export function expandPacket(p: readonly unknown[]): unknown[] {
 export const RELAY_CODEC: RelayCodec = {
   from: RAW_TAIL_FROM,
   scanner: (maxDepth) => new TailScanner(maxDepth),
-  expand: expandPacket,
+  expand: (batch) => (batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? expandPacket(p) : p)) : batch),
 };
