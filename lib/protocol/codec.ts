@@ -31,7 +31,7 @@ import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
 import { jsonValues } from './json-framing.ts';
 import { parseRefusal } from './handshake.ts';
-import type { TailScanner } from './raw-tail.ts';
+import type { RelayPackets } from './raw-tail.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
 export type Packet = unknown[];
@@ -71,10 +71,8 @@ export interface CodecOptions {
 
 /** What a relaying seed's codec uses: RELAY_CODEC (raw-tail-expand.ts), which the seed role passes in, so pages bundle none of it. */
 export interface RelayCodec {
-  /** Packet type → index of its first raw element. */
-  readonly from: Readonly<Record<string, number>>;
-  /** A reader's checker of tails (one per reader). */
-  scanner(maxDepth: number): TailScanner;
+  /** A reader's packet reader (one per reader): relay packets keep their last elements as bytes. */
+  reader(maxDepth: number): RelayPackets;
   /** `batch` with every RawTail replaced by the values it holds (for a json link). */
   expand(batch: Packet[]): Packet[];
   /** A packet over a limit as two that carry the same (a relay run: lib/mesh/relay-runs.ts), or undefined. */
@@ -285,7 +283,7 @@ export class FrameDecoder {
     this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
     if (this.o.framing === 'msgpack') {
       this.dec = new MsgpackReader(this.o.maxDepth);
-      if (o.relay !== undefined) this.dec.relay = { from: o.relay.from, scanner: o.relay.scanner(this.o.maxDepth) };
+      this.dec.relay = o.relay?.reader(this.o.maxDepth);
     }
   }
 

@@ -18,6 +18,7 @@
  */
 
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
+import type { MsgpackReader } from './msgpack.ts';
 import { RawTail } from './raw-bytes.ts';
 
 export { RawTail, hasTail } from './raw-bytes.ts';
@@ -182,5 +183,69 @@ export class TailScanner {
       this.one(depth + 1);
       this.one(depth + 1);
     }
+  }
+}
+
+/**
+ * A relaying seed's reader of packets (MsgpackReader.relay; codec.ts makes
+ * one per decoder from RelayCodec.reader): a packet whose type is a key of
+ * `from` keeps its elements from that index on as a RawTail of their bytes,
+ * which the scanner checks; any other packet is decoded as usual.
+ */
+export class RelayPackets {
+  private readonly scanner: TailScanner;
+  /** The tails of the batch being read (own). */
+  private readonly tails: RawTail[] = [];
+
+  constructor(
+    maxDepth: number,
+    private readonly from: Readonly<Record<string, number>> = RAW_TAIL_FROM,
+  ) {
+    this.scanner = new TailScanner(maxDepth);
+  }
+
+  /** Packet of `n` elements at r.p (its array header read and charged): its type, then its values or its first ones and a RawTail. */
+  packet(r: MsgpackReader, n: number, depth: number): unknown[] {
+    const t = r.value(depth + 1);
+    const from = typeof t === 'string' ? this.from[t] : undefined;
+    if (from === undefined || n <= from) {
+      const a = new Array(n);
+      a[0] = t;
+      for (let i = 1; i < n; i++) a[i] = r.value(depth + 1);
+      return a;
+    }
+    const a = new Array(from + 1);
+    a[0] = t;
+    for (let i = 1; i < from; i++) a[i] = r.value(depth + 1);
+    const start = r.p;
+    const left = r.left;
+    const s = this.scanner;
+    r.p = s.skip(r.b, r.v, start, n - from, depth + 1, left, r.over);
+    r.left = s.left;
+    // Offsets into the frame until the read ends, then into the batch's copy of its tails (own).
+    const tail = new RawTail(r.b, start, r.p, n - from, left - r.left + (n - from));
+    this.tails.push(tail);
+    a[from] = tail;
+    return a;
+  }
+
+  /**
+   * The batch read from `b` is complete: its tails point into the frame, and
+   * now get one copy of their own, from the first tail to the last (one
+   * allocation per batch, not one per packet), so no frame or socket chunk
+   * stays pinned by a tail that outlives the tick (a seed's RSS grew by tens
+   * of MiB under a flood when it did: test/security/admit-relay-quota).
+   */
+  own(b: Uint8Array): void {
+    const tails = this.tails;
+    if (tails.length === 0) return;
+    const lo = tails[0]!.start;
+    const copy = b.slice(lo, tails[tails.length - 1]!.end);
+    for (let i = 0; i < tails.length; i++) tails[i]!.rebase(copy, lo);
+  }
+
+  /** The read ended (read or failed): forget its tails. */
+  done(): void {
+    this.tails.length = 0;
   }
 }
