@@ -7,6 +7,9 @@
  * ['f', src, ...] seed → node; ['F', src, dst, ...] seed → seed; both
  * end in [kind, caps] when src is a page (the seed it is attached to
  * stamps them from its handshake: docs/security.md), nothing otherwise;
+ * runs of messages ['R', dst, sid, seq0, port, msg, …] node → seed,
+ * ['G', src, sid, seq0, …] seed → node, ['Q', src, dst, sid, seq0, …]
+ * seed → seed (relay-runs.ts; from secret holders only past the first seed);
  * ['fnack', src, dst, text]; ['att', node] / ['det', node, reason] /
  * ['dir', nodes] directory gossip among seeds; ['seeds', urls];
  * ['down', node, reason] and ['nack', dst, text] to nodes. The group

@@ -62,9 +62,10 @@ export interface CodecOptions {
   /** The clock for fragmentTimeoutMs (the Conn's injected Clock). */
   now?: () => number;
   /**
-   * A relaying seed's decoder: relay packets ('r', 'F') keep what follows
-   * their addresses as the msgpack bytes it came as (raw-tail.ts). msgpack
-   * only; json decodes everything, and its encoder expands the tails.
+   * A relaying seed's decoder: relay packets ('r', 'F', runs 'R', 'Q') keep
+   * what follows their addresses as the msgpack bytes it came as
+   * (raw-tail.ts). msgpack only; json decodes everything, and its encoder
+   * expands the tails. A Node process's encoder splits relay runs with it.
    */
   relay?: RelayCodec;
 }

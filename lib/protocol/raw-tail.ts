@@ -5,7 +5,12 @@
  * came as, a RawTail, checked for shape and bounds but not materialised.
  * The packet it forwards (['f', src, RawTail] or ['F', src, dst, RawTail])
  * is written with those bytes copied as they are: a packet's array header
- * counts the tail's elements. docs/protocol.md ("Relaying bytes").
+ * counts the tail's elements. Of a run ['R', dst, sid, seq0, port, msg, …]
+ * (['Q', src, dst, sid, seq0, …] between seeds) the pairs are the tail.
+ * docs/protocol.md ("Relaying bytes").
+ *
+ * Non-seed Node processes get RELAY_CODEC too, for its encoder's split of
+ * a run over the limits (lib/mesh/relay-runs.ts).
  *
  * Only msgpack links carry tails; a json link gets them expanded
  * (expandTails), and whatever needs the values themselves (a message to
@@ -13,8 +18,8 @@
  *
  * Only seeds relay: the codec gets this file's parts from the seed role
  * (RELAY_CODEC in raw-tail-expand.ts, through Conn's `relay`), so a page's
- * bundle carries none of it; the writer and reader know only the RawTail
- * value (raw-bytes.ts).
+ * bundle carries none of it; the writer knows only the RawTail value
+ * (raw-bytes.ts), the reader a RelayPackets when it has one.
  */
 
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
