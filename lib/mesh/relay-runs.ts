@@ -48,4 +48,5 @@ export function splitRun(p: Packet): Packet[] | undefined {
   return [p.slice(0, 4 + k), ['R', p[1], p[2], (p[3] as number) + k / 2, ...p.slice(4 + k)]];
 }
 
-export const RELAY_RUNS: RelayRuns = { send, codec: { ...RELAY_CODEC, split: splitRun } };
+// No packet reader: a node that is no seed decodes what it gets in full.
+export const RELAY_RUNS: RelayRuns = { send, codec: { expand: RELAY_CODEC.expand, split: splitRun } };

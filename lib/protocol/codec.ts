@@ -72,8 +72,8 @@ export interface CodecOptions {
 
 /** What a relaying seed's codec uses: RELAY_CODEC (raw-tail-expand.ts), which the seed role passes in, so pages bundle none of it. */
 export interface RelayCodec {
-  /** A reader's packet reader (one per reader): relay packets keep their last elements as bytes. */
-  reader(maxDepth: number): RelayPackets;
+  /** A reader's packet reader (one per reader): relay packets keep their last elements as bytes. Seeds only. */
+  reader?(maxDepth: number): RelayPackets;
   /** `batch` with every RawTail replaced by the values it holds (for a json link). */
   expand(batch: Packet[]): Packet[];
   /** A packet over a limit as two that carry the same (a relay run: lib/mesh/relay-runs.ts), or undefined. */
@@ -284,7 +284,7 @@ export class FrameDecoder {
     this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
     if (this.o.framing === 'msgpack') {
       this.dec = new MsgpackReader(this.o.maxDepth);
-      this.dec.relay = o.relay?.reader(this.o.maxDepth);
+      this.dec.relay = o.relay?.reader?.(this.o.maxDepth);
     }
   }
 

@@ -9,8 +9,8 @@
  * (['Q', src, dst, sid, seq0, …] between seeds) the pairs are the tail.
  * docs/protocol.md ("Relaying bytes").
  *
- * Non-seed Node processes get RELAY_CODEC too, for its encoder's split of
- * a run over the limits (lib/mesh/relay-runs.ts).
+ * Non-seed Node processes get a RelayCodec without a reader, for its
+ * encoder's split of a run over the limits (lib/mesh/relay-runs.ts).
  *
  * Only msgpack links carry tails; a json link gets them expanded
  * (expandTails), and whatever needs the values themselves (a message to
