@@ -104,7 +104,6 @@ export const MESH_DEFAULTS = {
 
 const te = (text: string): unknown[] => ['transport_error', text];
 
-
 /**
  * Observers of the mesh (global groups, direct links): each method is
  * optional and called synchronously where the mesh's state changes.

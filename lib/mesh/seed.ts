@@ -42,7 +42,6 @@ const log = logger('seed');
 export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
 const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
 
-
 export class SeedRole {
   /** Nodes attached to other seeds: node → its seed. */
   readonly directory = new Map<NodeId, NodeId>();
