@@ -165,6 +165,28 @@ describe('relay runs over real WebSocket seeds', () => {
     assert.deepEqual(fired, []);
   });
 
+  test('relay runs — over json framing: a run to a json node arrives as values, a json node\'s run is relayed message by message, both in order', async () => {
+    const url = seed.net!.seedLink!.listening()[0]!;
+    const j = await make({ ...base, nodeid: 'rr_json', seeds: [url], framing_format: 'json' });
+    const N = 3000;
+    const toJ = sink(j, N);
+    const toA = sink(a, N);
+    const fired: unknown[] = [];
+    a.mon(toJ.port, (...r: unknown[]) => fired.push(r));
+    j.mon(toA.port, (...r: unknown[]) => fired.push(r));
+    const r0 = relayed(seed);
+    for (let i = 0; i < N; i++) {
+      a.snd(toJ.port, 's', i);
+      j.snd(toA.port, 's', i);
+    }
+    await Promise.all([toJ.all, toA.all]);
+    const inOrder = Array.from({ length: N }, (_, i) => i);
+    assert.deepEqual(toJ.got, inOrder);
+    assert.deepEqual(toA.got, inOrder);
+    assert.equal(relayed(seed) - r0, 2 * N + 2);
+    assert.deepEqual(fired, []);
+  });
+
   test('relay runs — a run between seeds (Q) arrives once and in order; both seeds count its messages', async () => {
     const first = sink(d, 1);
     // The first message finds rr_d in the seeds' directory (gossip may still be on its way: retried until it arrives, at most 50 times).
