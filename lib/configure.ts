@@ -32,6 +32,8 @@ export interface Environment {
   seedRole?: MeshOptions['seedRole'];
   /** Direct WebSocket links between secret holders (node/: `(m, links) => new WsAttempts(m, links)`); without it, none. */
   directWs?: MeshOptions['directWs'];
+  /** Runs of relayed messages (node/: RELAY_RUNS, lib/mesh/relay-runs.ts); without it, one relay packet per message. */
+  relayRuns?: MeshOptions['relayRuns'];
   /**
    * The options only a seed or a listener uses, parsed (node/: admission control and relay
    * quotas, lib/mesh/admit-options.ts; TURN, lib/mesh/ice-seed.ts); a page ignores them.
@@ -103,6 +105,7 @@ export async function joinNetwork(n: MpNode, given: ConfigureOptions): Promise<v
     ...MESH_DEFAULTS,
     seedRole: env.seedRole,
     directWs: env.directWs,
+    relayRuns: env.relayRuns,
     seeds,
     binds,
     // seed: false — binds listen for direct WebSocket links from secret holders only (lib/mesh/direct-ws.ts).

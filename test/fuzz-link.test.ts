@@ -99,16 +99,22 @@ function value(depth: number): unknown {
     }
   }
 }
-const TYPES = ['m', 'r', 'f', 'F', 'nack', 'fnack', 'down', 'att', 'det', 'dir', 'seeds', 'bye', 'p', 'P', 'zz', '', 'M'] as const;
+const TYPES = ['m', 'r', 'R', 'f', 'F', 'G', 'Q', 'nack', 'fnack', 'down', 'att', 'det', 'dir', 'seeds', 'bye', 'p', 'P', 'zz', '', 'M'] as const;
 /** A random packet: a known or unknown type with random fields (never the name of a real port). */
 function packet(self: string): Packet {
   // Mostly messages and relay requests, which get past the first checks.
-  const t = rnd() < 0.6 ? pick(['m', 'r'] as const) : pick(TYPES);
+  const t = rnd() < 0.6 ? pick(['m', 'r', 'R'] as const) : pick(TYPES);
   const node = () => pick([self, 'fseed', 'nosuch', 'fn2', str(int(8)), 7, null]);
   const port = () => pick(['fn2#nope.1', 'fseed#nope', 'fseed', `${self}#x`, str(int(10)), 3, null]);
   const fields: unknown[] = [t];
   if (t === 'm') fields.push(int(3) ? 1 + int(1000) : value(1), int(3) ? int(3) : value(1), port(), int(4) ? [value(2), value(2)] : value(2));
   else if (t === 'r') fields.push(node(), 1 + int(1000), int(3), port(), int(4) ? [value(2)] : value(1));
+  else if (t === 'R') {
+    // A run: [dst, sid, seq0, port, msg, …], mostly with whole pairs.
+    fields.push(node(), int(4) ? 1 + int(1000) : value(1), int(4) ? int(3) : value(1));
+    for (let i = int(4); i > 0; i--) fields.push(port(), int(4) ? [value(2)] : value(1));
+    if (int(5) === 0) fields.push(port());
+  }
   else for (let i = int(7); i > 0; i--) fields.push(int(2) ? node() : value(2));
   // Requests for the seed's node port, with random (often malformed) arguments.
   if (t === 'm' && int(2) === 0) fields[3] = 'fseed', (fields[4] = [pick(['mon', 'unmon', 'monfire', 'kil', 'spawn', 'snd', 'gap', 'eval', 'nope', 5]), value(1), value(1)]);

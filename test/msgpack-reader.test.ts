@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, encode } from '@msgpack/msgpack';
 import { MsgpackReader, MsgpackWriter } from '../lib/protocol/msgpack.ts';
-import { RAW_TAIL_FROM, RawTail, TailScanner } from '../lib/protocol/raw-tail.ts';
+import { RawTail, RelayPackets } from '../lib/protocol/raw-tail.ts';
 
 /** A deterministic pseudo-random generator (xorshift32), so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -50,7 +50,7 @@ test('msgpack reader — a relayed batch keeps its tails in one copy of its own:
   const frame = w.write(packets, 0).slice();
   w.release();
   const reader = new MsgpackReader(100);
-  reader.relay = { from: RAW_TAIL_FROM, scanner: new TailScanner(100) };
+  reader.relay = new RelayPackets(100);
   const out = reader.read(frame) as unknown[][];
   const tails = out.map((p) => p[2] as RawTail);
   assert.ok(tails.every((t) => t instanceof RawTail && t.count === 4));

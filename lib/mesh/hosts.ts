@@ -10,7 +10,7 @@ import type { Mesh } from './mesh.ts';
 export type SeedHost = Pick<
   Mesh,
   | 'bad' | 'clock' | 'closeWaiters' | 'conns' | 'deliver' | 'establish' | 'lost' | 'markUp' | 'node' | 'nodeDown' | 'nodeId' | 'o' | 'seedUrls'
-  | 'senderOf' | 'sessions' | 'signal' | 'sleep' | 'stampOf' | 'urlOwner'
+  | 'senderOf' | 'sessions' | 'signal' | 'sleep' | 'urlOwner'
   | GroupsHostKeys
 >;
 

@@ -30,6 +30,7 @@ import { peerKindOf, type PeerKind } from './peer-kind.ts';
 import { BATCH_LIMIT_DEFAULTS, kindLimits, type BatchLimitOptions, type KindLimits } from './batch-limits.ts';
 import { Sessions } from './sessions.ts';
 import type { SeedRole } from './seed.ts';
+import type { RelayRuns } from './relay-runs.ts';
 import type { WsAttempts, WsLinks } from './direct-ws-attempts.ts';
 import type { DirectWsHost } from './hosts.ts';
 import { LinkRefusedError, MESH_CODES, type MeshCode } from './errors.ts';
@@ -55,6 +56,8 @@ export interface MeshOptions extends DirectOptions, TurnOptions, AdmitOptions, B
   seed?: boolean;
   /** Makes this node a seed (binds, seed not false); the environment provides it (node/), so browsers bundle no seed code. */
   seedRole?: (m: Mesh) => SeedRole;
+  /** Runs of relayed messages (relay-runs.ts); the environment provides them (node/): a page sends one 'r' per message. */
+  relayRuns?: RelayRuns;
   /** Direct WebSocket links between secret holders (direct-ws.ts); the environment provides them (node/): pages have none. */
   directWs?: (m: DirectWsHost, links: WsLinks) => WsAttempts;
   secret?: string;
@@ -100,10 +103,6 @@ export const MESH_DEFAULTS = {
 };
 
 const te = (text: string): unknown[] => ['transport_error', text];
-
-/** What a seed appends to a relayed message (seed.ts): nothing for a secret holder, [kind, caps] for a page. */
-export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
-const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
 
 /**
  * Observers of the mesh (global groups, direct links): each method is
@@ -269,7 +268,7 @@ export class Mesh implements Network {
       maxQueuedPackets: this.o.maxQueuedPackets,
       maxMessageSize: this.o.maxMessageSize,
       limits: this.batchLimits,
-      relay: this.seed?.relayCodec,
+      relay: this.seed?.relayCodec ?? this.o.relayRuns?.codec,
       onPacket: this.connPacket,
       onClose: this.connClose,
       attach: hs.attach,
@@ -390,13 +389,6 @@ export class Mesh implements Network {
     return this.senders.get(c) ?? { kind: c.kind, caps: [] };
   }
 
-  /** A seed's stamp for relayed packets from the peer of `c`: none for secret holders, [kind, caps] for pages. */
-  stampOf(c: Conn): Stamp {
-    if (c.kind === 'secret') return NO_STAMP;
-    const s = this.senderOf(c);
-    return [s.kind, s.caps];
-  }
-
   /** A direct link's Conn is up (direct.ts): the peer is up, observers hear of it. */
   connOpened(c: Conn): void {
     this.markUp(c.peer);
@@ -440,12 +432,16 @@ export class Mesh implements Network {
         const seq = ++c.rxSeq;
         if (this.seed !== undefined && !this.seed.admitOwn(c, c.rxSid)) return;
         return this.deliver(c.peer, c.rxSid, seq, p[1], p[2], this.senderOf(c));
-      case 'f': {
-        // A message relayed by our seed; the seed vouches for the sender, and for its kind (p[6], p[7]: none for a secret holder).
+      case 'f':
+      case 'G': {
+        // A message relayed by our seed ('G': a run of them from a secret holder, numbered on from p[3]); the seed
+        // vouches for the sender, and for its kind (an 'f''s p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
-        const who = stampedSender(p[6], p[7]);
+        const f = p[0] === 'f';
+        const who = f ? stampedSender(p[6], p[7]) : TRUSTED;
         this.direct.traffic(p[1], undefined, who);
-        return this.deliver(p[1], p[2], p[3], p[4], p[5], who);
+        for (let i = 4, seq = p[3]; i < (f ? 6 : p.length); i += 2, seq = (seq as number) + 1) this.deliver(p[1], p[2], seq, p[i], p[i + 1], who);
+        return;
       }
       case 'nack':
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
@@ -527,7 +523,9 @@ export class Mesh implements Network {
       return;
     }
     s.via = sc;
-    sc.send(['r', node, s.sid, s.seq++, port, msg]);
+    // Node processes send runs of messages (relay-runs.ts: node/ injects it); a page one 'r' per message.
+    if (this.o.relayRuns !== undefined) this.o.relayRuns.send(sc, node, s, port, msg);
+    else sc.send(['r', node, s.sid, s.seq++, port, msg]);
     if (!this.up.has(node)) this.markUp(node);
   }
 

@@ -72,15 +72,19 @@ export class RelayQuota {
     return this.overSince === undefined ? 0 : this.lastDrop - this.overSince;
   }
 
-  /** One relay request: true if it is within quota (and counts against it). */
-  take(): boolean {
-    if (this.msgs >= 1 && this.bytes >= 0) {
-      this.msgs--;
+  /**
+   * One relay request of `n` messages (a run: mesh.ts): true if it is within quota (and counts against it).
+   * A run larger than the bucket passes when the bucket is full and leaves it in debt, so the rate holds.
+   */
+  take(n = 1): boolean {
+    const need = n < this.msgRate ? n : this.msgRate;
+    if (this.msgs >= need && this.bytes >= 0) {
+      this.msgs -= n;
       return true;
     }
     this.refill();
-    if (this.msgs >= 1 && this.bytes >= 0) {
-      this.msgs--;
+    if (this.msgs >= need && this.bytes >= 0) {
+      this.msgs -= n;
       this.overSince = undefined;
       return true;
     }

@@ -7,12 +7,16 @@
  * ['f', src, ...] seed → node; ['F', src, dst, ...] seed → seed; both
  * end in [kind, caps] when src is a page (the seed it is attached to
  * stamps them from its handshake: docs/security.md), nothing otherwise;
+ * runs of messages ['R', dst, sid, seq0, port, msg, …] node → seed,
+ * ['G', src, sid, seq0, …] seed → node, ['Q', src, dst, sid, seq0, …]
+ * seed → seed (relay-runs.ts; from secret holders only past the first seed);
  * ['fnack', src, dst, text]; ['att', node] / ['det', node, reason] /
  * ['dir', nodes] directory gossip among seeds; ['seeds', urls];
  * ['down', node, reason] and ['nack', dst, text] to nodes. The group
  * registry rides on node-port requests (groups/seed-groups.ts).
  */
-import { denial, stampedSender } from '../caps.ts';
+import { denial, stampedSender, TRUSTED, type Cap } from '../caps.ts';
+import type { PeerKind } from './peer-kind.ts';
 import { isNodeId, type NodeId, type PortId } from '../ids.ts';
 import type { Message } from '../kernel.ts';
 import { logger } from '../log.ts';
@@ -22,7 +26,6 @@ import { RELAY_CODEC, expandPacket, expandTail } from '../protocol/raw-tail-expa
 import type { Conn } from './conn.ts';
 import { parseBind } from './binds.ts';
 import { backoffMs } from './dial.ts';
-import type { Stamp } from './mesh.ts';
 import type { SeedHost } from './hosts.ts';
 import { Interest } from './interest.ts';
 import type { TxSession } from './sessions.ts';
@@ -35,6 +38,9 @@ import { HANDSHAKE_CODES } from '../protocol/errors.ts';
 
 const log = logger('seed');
 
+/** What a seed appends to a relayed message: nothing for a secret holder, [kind, caps] for a page. */
+export type Stamp = readonly [] | readonly [PeerKind, readonly Cap[]];
+const NO_STAMP: Stamp = Object.freeze([]) as Stamp;
 
 export class SeedRole {
   /** Nodes attached to other seeds: node → its seed. */
@@ -213,8 +219,45 @@ export class SeedRole {
         // Relay request from a node (or seed): the link's peer is the sender, whatever it claims.
         const [, dst, sid, seq, port, msg] = p;
         if (!isNodeId(dst)) return (m.bad(c, p), true);
-        const stamp = m.stampOf(c);
+        const stamp = this.stampOf(c);
         this.route(c.peer, dst, sid, seq, port, stamp.length === 0 ? msg : this.screen(c.peer, dst, port, msg, stamp), c, stamp);
+        return true;
+      }
+      case 'R': {
+        // A run of messages to dst numbered on from seq0 (mesh.ts send): ['R', dst, sid, seq0, port, msg, port, msg, …];
+        // a secret holder's pairs stay bytes (a RawTail) and go on as one packet, a page's are screened one by one.
+        const [, dst, sid, seq0, t] = p;
+        const raw = t instanceof RawTail;
+        const k = raw ? t.count : p.length - 4;
+        if (!isNodeId(dst) || typeof sid !== 'number' || typeof seq0 !== 'number' || k < 2 || k % 2 !== 0 || (raw && p.length !== 5))
+          return (m.bad(c, p), true);
+        if (raw && dst !== m.nodeId) return (this.forward(c.peer, dst, t, c, [sid, seq0]), true);
+        const v = raw ? expandPacket(p) : p;
+        const stamp = this.stampOf(c);
+        for (let i = 4; i < v.length; i += 2) {
+          const port = v[i];
+          const msg = stamp.length === 0 ? v[i + 1] : this.screen(c.peer, dst, port, v[i + 1], stamp);
+          this.route(c.peer, dst, sid, seq0 + (i - 4) / 2, port, msg, c, stamp);
+        }
+        return true;
+      }
+      case 'Q': {
+        // A run between seeds: ['Q', src, dst, sid, seq0, port, msg, …], from a secret holder (a page's runs are split at its seed).
+        if (!c.peerIsSeed) return false;
+        const [, s, d, sid, seq0, t] = p;
+        const raw = t instanceof RawTail;
+        const k = raw ? t.count : p.length - 5;
+        if (!isNodeId(s) || !isNodeId(d) || typeof sid !== 'number' || typeof seq0 !== 'number' || k < 2 || k % 2 !== 0 || (raw && p.length !== 6))
+          return (m.bad(c, p), true);
+        const dn = m.conns.get(d);
+        if (d !== m.nodeId && dn && !dn.peerIsSeed) {
+          this.relayed += k / 2;
+          this.interest.note(d, s);
+          dn.send(raw ? ['G', s, sid, seq0, t] : ['G', s, ...p.slice(3)]);
+        } else if (d === m.nodeId) {
+          const v = raw ? expandPacket(p) : p;
+          for (let i = 5; i < v.length; i += 2) m.deliver(s, sid, seq0 + (i - 5) / 2, v[i], v[i + 1], TRUSTED);
+        } else c.send(['fnack', s, d, `node ${d} is not attached to seed ${m.nodeId}`]);
         return true;
       }
       case 'F': {
@@ -272,6 +315,13 @@ export class SeedRole {
     return false;
   }
 
+  /** The stamp for relayed packets from the peer of `c`: none for secret holders, [kind, caps] for pages. */
+  private stampOf(c: Conn): Stamp {
+    if (c.kind === 'secret') return NO_STAMP;
+    const s = this.m.senderOf(c);
+    return [s.kind, s.caps];
+  }
+
   /**
    * A page's relayed message to another node's node port with a request
    * the page may not make is not forwarded: in its place goes ['refused',
@@ -318,29 +368,30 @@ export class SeedRole {
     from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
   }
 
-  /** route() for a secret holder's message kept as bytes (raw-tail.ts): [sid, seq, port, msg] in `t`, no stamp. */
-  private forward(src: NodeId, dst: NodeId, t: RawTail, from: Conn): void {
+  /**
+   * route() for a secret holder's message kept as bytes (raw-tail.ts): [sid, seq, port, msg] in `t`, no stamp;
+   * or, given `run` ([sid, seq0]), a run's pairs [port, msg, …], which count as that many messages and go on
+   * as one packet ('G' to a node, 'Q' to a seed): all of them within the quota, or the whole run dropped.
+   */
+  private forward(src: NodeId, dst: NodeId, t: RawTail, from: Conn, run?: readonly [number, number]): void {
     const m = this.m;
+    const n = run === undefined ? 1 : t.count / 2;
     if (!from.peerIsSeed) {
       const q = this.lastQuotaConn === from ? this.lastQuota : this.quotaOf(from);
-      if (q !== undefined && !q.take()) return this.overQuota(from, q, dst, expandTail(t)[0]);
+      if (q !== undefined && !q.take(n)) return this.overQuota(from, q, dst, run === undefined ? expandTail(t)[0] : run[0]);
     }
     const to = m.conns.get(dst);
-    this.relayed++;
+    const sc = to ?? m.conns.get(this.directory.get(dst) ?? m.nodeId);
+    if (sc === undefined) {
+      from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
+      return;
+    }
+    this.relayed += n;
     if (!from.peerIsSeed) this.interest.note(src, dst);
-    if (to) {
-      if (!to.peerIsSeed) this.interest.note(dst, src);
-      to.send(to.peerIsSeed ? ['F', src, dst, t] : ['f', src, t]);
-      return;
-    }
-    const viaSeed = this.directory.get(dst);
-    const sc = viaSeed !== undefined ? m.conns.get(viaSeed) : undefined;
-    if (sc) {
-      sc.send(['F', src, dst, t]);
-      return;
-    }
-    this.relayed--;
-    from.send(['nack', dst, `node ${dst} is not known to seed ${m.nodeId}`]);
+    if (to !== undefined && !to.peerIsSeed) {
+      this.interest.note(dst, src);
+      to.send(run === undefined ? ['f', src, t] : ['G', src, run[0], run[1], t]);
+    } else sc.send(run === undefined ? ['F', src, dst, t] : ['Q', src, dst, run[0], run[1], t]);
   }
 
   /**

@@ -31,8 +31,7 @@ import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
 import { plainBytes, utf8Length } from './bytes.ts';
 import { jsonValues } from './json-framing.ts';
 import { parseRefusal } from './handshake.ts';
-import { hasTail } from './raw-bytes.ts';
-import type { TailScanner } from './raw-tail.ts';
+import type { RelayPackets } from './raw-tail.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
 
 export type Packet = unknown[];
@@ -63,21 +62,22 @@ export interface CodecOptions {
   /** The clock for fragmentTimeoutMs (the Conn's injected Clock). */
   now?: () => number;
   /**
-   * A relaying seed's decoder: relay packets ('r', 'F') keep what follows
-   * their addresses as the msgpack bytes it came as (raw-tail.ts). msgpack
-   * only; json decodes everything, and its encoder expands the tails.
+   * A relaying seed's decoder: relay packets ('r', 'F', runs 'R', 'Q') keep
+   * what follows their addresses as the msgpack bytes it came as
+   * (raw-tail.ts). msgpack only; json decodes everything, and its encoder
+   * expands the tails. A Node process's encoder splits relay runs with it.
    */
   relay?: RelayCodec;
 }
 
 /** What a relaying seed's codec uses: RELAY_CODEC (raw-tail-expand.ts), which the seed role passes in, so pages bundle none of it. */
 export interface RelayCodec {
-  /** Packet type → index of its first raw element. */
-  readonly from: Readonly<Record<string, number>>;
-  /** A reader's checker of tails (one per reader). */
-  scanner(maxDepth: number): TailScanner;
-  /** `p` with its RawTail replaced by the values it holds (for a json link). */
-  expand(p: readonly unknown[]): unknown[];
+  /** A reader's packet reader (one per reader): relay packets keep their last elements as bytes. Seeds only. */
+  reader?(maxDepth: number): RelayPackets;
+  /** `batch` with every RawTail replaced by the values it holds (for a json link). */
+  expand(batch: Packet[]): Packet[];
+  /** A packet over a limit as two that carry the same (a relay run: lib/mesh/relay-runs.ts), or undefined. */
+  split?(p: Packet): Packet[] | undefined;
 }
 
 /** The limits that differ between kinds of peer (mesh options maxMessageSize / pageMaxMessageSize etc.). */
@@ -174,13 +174,14 @@ export class FrameEncoder {
   private encodeSome(batch: Packet[]): Frame[] {
     const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
     if (frames !== undefined) return frames;
+    if (batch.length === 1) return this.encodeSome(this.relay!.split!(batch[0]!)!); // over() checked it splits
     const h = batch.length >> 1;
     return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
   }
 
   /** Over maxMessageSize or maxBatchElements: undefined (split it) when there is more than one packet, else throw. */
   private over(batch: Packet[], n: number, elements: number): undefined {
-    if (batch.length > 1) return undefined;
+    if (batch.length > 1 || this.relay?.split?.(batch[0]!) !== undefined) return undefined;
     if (n > this.o.maxMessageSize) this.tooLarge(n);
     return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
   }
@@ -206,7 +207,7 @@ export class FrameEncoder {
     let text: string;
     try {
       // Relayed packets from a msgpack link carry raw tails: json gets their values.
-      text = JSON.stringify(jsonValues()!.toJsonValue(batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? this.relay!.expand(p) : p)) : batch, 1, this.o.maxDepth));
+      text = JSON.stringify(jsonValues()!.toJsonValue(this.relay?.expand(batch) ?? batch, 1, this.o.maxDepth));
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
@@ -309,7 +310,7 @@ export class FrameDecoder implements DecoderCore {
     this.budget = { packets: this.o.maxBatchPackets, elements: this.o.maxBatchElements };
     if (this.o.framing === 'msgpack') {
       this.dec = new MsgpackReader(this.o.maxDepth);
-      if (o.relay !== undefined) this.dec.relay = { from: o.relay.from, scanner: o.relay.scanner(this.o.maxDepth) };
+      this.dec.relay = o.relay?.reader?.(this.o.maxDepth);
     }
     pool?.(this, o);
   }

@@ -17,7 +17,7 @@
  */
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
 import { RawTail } from './raw-bytes.ts';
-import type { TailScanner } from './raw-tail.ts';
+import type { RelayPackets } from './raw-tail.ts';
 
 const EMPTY = new Uint8Array(0);
 const SHORT_STRING = 24;
@@ -424,23 +424,21 @@ export interface ReadBudget {
 const UNBOUNDED: ReadBudget = { packets: Infinity, elements: Infinity };
 
 export class MsgpackReader {
-  private b: Uint8Array = EMPTY;
-  private v: DataView = new DataView(EMPTY.buffer);
-  private p = 0;
+  // b, v, p, left, over and value() are read and moved by a relaying seed's RelayPackets (raw-tail.ts) too.
+  b: Uint8Array = EMPTY;
+  v: DataView = new DataView(EMPTY.buffer);
+  p = 0;
   private maxTop = Infinity;
   private maxElements = Infinity;
   /** Elements still allowed in this read. */
-  private left = Infinity;
+  left = Infinity;
 
   /**
-   * A relaying seed's reader (raw-tail.ts): a packet whose type is a key of
-   * `from` keeps its elements from that index on as a RawTail of their
-   * bytes, which `scanner` checks.
+   * A relaying seed's reader of packets (raw-tail.ts, only seeds load it):
+   * relay packets keep their last elements as a RawTail of their bytes.
    */
-  relay: { readonly from: Readonly<Record<string, number>>; readonly scanner: TailScanner } | undefined;
-  /** The tails of the batch being read (ownTails). */
-  private readonly tails: RawTail[] = [];
-  private readonly over = (): never => this.tooManyElements();
+  relay: RelayPackets | undefined;
+  readonly over = (): never => this.tooManyElements();
 
   /** `maxDepth`: deepest nesting accepted, the outermost value being level 1. */
   constructor(private readonly maxDepth: number) {}
@@ -459,27 +457,13 @@ export class MsgpackReader {
     try {
       const x = this.value(1);
       if (this.p !== bytes.length) garbage(`${bytes.length - this.p} bytes after the batch`);
-      if (this.tails.length > 0) this.ownTails();
+      this.relay?.own(bytes);
       return x;
     } finally {
       this.b = EMPTY; // do not pin the frame
       this.v = new DataView(EMPTY.buffer);
-      this.tails.length = 0;
+      this.relay?.done();
     }
-  }
-
-  /**
-   * The batch's tails point into the frame while it is read; now they get
-   * one copy of their own, from the first tail to the last (one allocation
-   * per batch, not one per packet), so no frame or socket chunk stays
-   * pinned by a tail that outlives the tick (a seed's RSS grew by tens of
-   * MiB under a flood when it did: test/security/admit-relay-quota).
-   */
-  private ownTails(): void {
-    const tails = this.tails;
-    const lo = tails[0]!.start;
-    const copy = this.b.slice(lo, tails[tails.length - 1]!.end);
-    for (let i = 0; i < tails.length; i++) tails[i]!.rebase(copy, lo);
   }
 
   private need(n: number): number {
@@ -489,7 +473,7 @@ export class MsgpackReader {
     return at;
   }
 
-  private value(depth: number): unknown {
+  value(depth: number): unknown {
     const b = this.b;
     if (this.p >= b.length) truncated();
     const h = b[this.p++];
@@ -562,34 +546,9 @@ export class MsgpackReader {
     // Each element takes at least one byte: a huge count in a small frame is cut, not allocated.
     if (n > this.b.length - this.p) truncated();
     if ((this.left -= n) < 0) this.tooManyElements();
-    if (depth === 2 && n > 1 && this.relay !== undefined) return this.packet(n, depth);
+    if (depth === 2 && n > 1 && this.relay !== undefined) return this.relay.packet(this, n, depth);
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
-    return a;
-  }
-
-  /** A packet of a relaying reader: its type, then either its values or its first ones and a RawTail. */
-  private packet(n: number, depth: number): unknown[] {
-    const t = this.value(depth + 1);
-    const from = typeof t === 'string' ? this.relay!.from[t] : undefined;
-    if (from === undefined || n <= from) {
-      const a = new Array(n);
-      a[0] = t;
-      for (let i = 1; i < n; i++) a[i] = this.value(depth + 1);
-      return a;
-    }
-    const a = new Array(from + 1);
-    a[0] = t;
-    for (let i = 1; i < from; i++) a[i] = this.value(depth + 1);
-    const start = this.p;
-    const left = this.left;
-    const s = this.relay!.scanner;
-    this.p = s.skip(this.b, this.v, start, n - from, depth + 1, left, this.over);
-    this.left = s.left;
-    // Offsets into the frame until read() ends, then into the batch's copy of its tails (ownTails).
-    const tail = new RawTail(this.b, start, this.p, n - from, left - this.left + (n - from));
-    this.tails.push(tail);
-    a[from] = tail;
     return a;
   }
 

@@ -5,7 +5,7 @@
  */
 import { MsgpackReader } from './msgpack.ts';
 import type { RelayCodec } from './codec.ts';
-import { RAW_TAIL_FROM, TailScanner, tailAsArray, type RawTail } from './raw-tail.ts';
+import { RelayPackets, hasTail, tailAsArray, type RawTail } from './raw-tail.ts';
 
 /** The tail's values (for a message to the seed itself, a page's screened request, a json link). */
 export function expandTail(t: RawTail, maxDepth = 100): unknown[] {
@@ -20,7 +20,6 @@ export function expandPacket(p: readonly unknown[]): unknown[] {
 
 /** What a relaying seed's links decode and encode with (codec.ts `relay`; the seed role supplies it). */
 export const RELAY_CODEC: RelayCodec = {
-  from: RAW_TAIL_FROM,
-  scanner: (maxDepth) => new TailScanner(maxDepth),
-  expand: expandPacket,
+  reader: (maxDepth) => new RelayPackets(maxDepth),
+  expand: (batch) => (batch.some(hasTail) ? batch.map((p) => (hasTail(p) ? expandPacket(p) : p)) : batch),
 };

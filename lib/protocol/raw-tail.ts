@@ -5,7 +5,12 @@
  * came as, a RawTail, checked for shape and bounds but not materialised.
  * The packet it forwards (['f', src, RawTail] or ['F', src, dst, RawTail])
  * is written with those bytes copied as they are: a packet's array header
- * counts the tail's elements. docs/protocol.md ("Relaying bytes").
+ * counts the tail's elements. Of a run ['R', dst, sid, seq0, port, msg, …]
+ * (['Q', src, dst, sid, seq0, …] between seeds) the pairs are the tail.
+ * docs/protocol.md ("Relaying bytes").
+ *
+ * Non-seed Node processes get a RelayCodec without a reader, for its
+ * encoder's split of a run over the limits (lib/mesh/relay-runs.ts).
  *
  * Only msgpack links carry tails; a json link gets them expanded
  * (expandTails), and whatever needs the values themselves (a message to
@@ -13,17 +18,18 @@
  *
  * Only seeds relay: the codec gets this file's parts from the seed role
  * (RELAY_CODEC in raw-tail-expand.ts, through Conn's `relay`), so a page's
- * bundle carries none of it; the writer and reader know only the RawTail
- * value (raw-bytes.ts).
+ * bundle carries none of it; the writer knows only the RawTail value
+ * (raw-bytes.ts), the reader a RelayPackets when it has one.
  */
 
 import { FRAME_CODES as C, ProtocolError } from './errors.ts';
+import type { MsgpackReader } from './msgpack.ts';
 import { RawTail } from './raw-bytes.ts';
 
 export { RawTail, hasTail } from './raw-bytes.ts';
 
 /** Where a relaying decoder keeps the tail: packet type → index of the first raw element, and the least arity. */
-export const RAW_TAIL_FROM: Readonly<Record<string, number>> = { r: 2, F: 3 };
+export const RAW_TAIL_FROM: Readonly<Record<string, number>> = { r: 2, F: 3, R: 4, Q: 5 };
 
 /** msgpack of one short string (type tags, kinds, caps: never long). */
 function pushStr(out: number[], s: string): void {
@@ -182,5 +188,69 @@ export class TailScanner {
       this.one(depth + 1);
       this.one(depth + 1);
     }
+  }
+}
+
+/**
+ * A relaying seed's reader of packets (MsgpackReader.relay; codec.ts makes
+ * one per decoder from RelayCodec.reader): a packet whose type is a key of
+ * `from` keeps its elements from that index on as a RawTail of their bytes,
+ * which the scanner checks; any other packet is decoded as usual.
+ */
+export class RelayPackets {
+  private readonly scanner: TailScanner;
+  /** The tails of the batch being read (own). */
+  private readonly tails: RawTail[] = [];
+
+  constructor(
+    maxDepth: number,
+    private readonly from: Readonly<Record<string, number>> = RAW_TAIL_FROM,
+  ) {
+    this.scanner = new TailScanner(maxDepth);
+  }
+
+  /** Packet of `n` elements at r.p (its array header read and charged): its type, then its values or its first ones and a RawTail. */
+  packet(r: MsgpackReader, n: number, depth: number): unknown[] {
+    const t = r.value(depth + 1);
+    const from = typeof t === 'string' ? this.from[t] : undefined;
+    if (from === undefined || n <= from) {
+      const a = new Array(n);
+      a[0] = t;
+      for (let i = 1; i < n; i++) a[i] = r.value(depth + 1);
+      return a;
+    }
+    const a = new Array(from + 1);
+    a[0] = t;
+    for (let i = 1; i < from; i++) a[i] = r.value(depth + 1);
+    const start = r.p;
+    const left = r.left;
+    const s = this.scanner;
+    r.p = s.skip(r.b, r.v, start, n - from, depth + 1, left, r.over);
+    r.left = s.left;
+    // Offsets into the frame until the read ends, then into the batch's copy of its tails (own).
+    const tail = new RawTail(r.b, start, r.p, n - from, left - r.left + (n - from));
+    this.tails.push(tail);
+    a[from] = tail;
+    return a;
+  }
+
+  /**
+   * The batch read from `b` is complete: its tails point into the frame, and
+   * now get one copy of their own, from the first tail to the last (one
+   * allocation per batch, not one per packet), so no frame or socket chunk
+   * stays pinned by a tail that outlives the tick (a seed's RSS grew by tens
+   * of MiB under a flood when it did: test/security/admit-relay-quota).
+   */
+  own(b: Uint8Array): void {
+    const tails = this.tails;
+    if (tails.length === 0) return;
+    const lo = tails[0]!.start;
+    const copy = b.slice(lo, tails[tails.length - 1]!.end);
+    for (let i = 0; i < tails.length; i++) tails[i]!.rebase(copy, lo);
+  }
+
+  /** The read ended (read or failed): forget its tails. */
+  done(): void {
+    this.tails.length = 0;
   }
 }

@@ -39,6 +39,11 @@ export class RawPage {
     const packets = this.raw.packets;
     for (; this.scanned < packets.length; this.scanned++) {
       const p = packets[this.scanned]!;
+      // A secret holder's run, relayed: ['G', src, sid, seq0, port, msg, port, msg, …] (docs/protocol.md).
+      if (p[0] === 'G') {
+        for (let i = 4; i + 1 < p.length; i += 2) this.parsed.push({ src: p[1] as string, port: p[i] as string, msg: p[i + 1] as unknown[], stamp: [] });
+        continue;
+      }
       // The seed's own messages come as ['m', sid, seq, port, msg] or, in a run, ['n', port, msg]; others' as ['f', src, sid, seq, port, msg, …].
       const m =
         p[0] === 'm'
