@@ -177,7 +177,7 @@ export class Conn implements Live {
 
   /** The packet queued last and not sent yet, if any: mesh.ts appends the next message of a relay run to it. */
   queued(): Packet | undefined {
-    return this.q[this.q.length - 1];
+    return this.q?.[this.q.length - 1];
   }
 
   /** Send what is queued now (the autocork microtask calls this for every corked conn). */
