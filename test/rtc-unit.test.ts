@@ -17,7 +17,8 @@ import { Conn } from '../lib/mesh/conn.ts';
 import { directOptions, DIRECT_DEFAULTS } from '../lib/mesh/direct-options.ts';
 import { DirectTx } from '../lib/mesh/direct-resend.ts';
 import { FrameDecoder, FrameEncoder } from '../lib/protocol/codec.ts';
-import { Sessions } from '../lib/mesh/sessions.ts';
+import { Sessions, type TxSession } from '../lib/mesh/sessions.ts';
+import { RELAY_RUNS } from '../lib/mesh/relay-runs.ts';
 import { createNodeRtcLink } from '../node/rtc-env.ts';
 import { createNode, setLogLevel, setLogSink, type MpNode } from '../node/index.ts';
 import { getLogLevel } from '../lib/log.ts';
@@ -168,6 +169,27 @@ function conn(link: Link, clock: Clock, extra: { maxQueuedPackets?: number; maxB
   });
   return { c, closed };
 }
+
+test('conn — messages appended to a queued relay run count toward maxQueuedPackets: the run builder cannot queue without bound', async () => {
+  const { clock } = handClock();
+  const l = fakeLink();
+  const a = conn(l, clock, { maxQueuedPackets: 10 });
+  const s = { sid: 7, seq: 0 } as TxSession;
+  for (let i = 0; i < 10; i++) RELAY_RUNS.send(a.c, 'dst', s, 'dst#p', ['x', i]);
+  assert.equal(l.closedHow, undefined, 'one run of 10 messages is within the bound');
+  assert.equal(a.c.queued()!.length, 4 + 2 * 10);
+  RELAY_RUNS.send(a.c, 'dst', s, 'dst#p', ['x', 10]);
+  assert.match(l.closedHow!, /^terminate: send queue overflow: more than 10 packets queued/);
+  assert.deepEqual(l.sent, []);
+  // After a flush the count starts again.
+  const l2 = fakeLink();
+  const b = conn(l2, clock, { maxQueuedPackets: 10 });
+  for (let i = 0; i < 10; i++) RELAY_RUNS.send(b.c, 'dst', s, 'dst#p', ['x', i]);
+  await Promise.resolve();
+  assert.equal(l2.sent.length, 1);
+  for (let i = 0; i < 10; i++) RELAY_RUNS.send(b.c, 'dst', s, 'dst#p', ['x', i]);
+  assert.equal(l2.closedHow, undefined);
+});
 
 test('conn — overflow cuts the link hard (terminate), so what it buffered is never delivered', async () => {
   const { clock } = handClock();

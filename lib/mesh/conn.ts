@@ -116,6 +116,8 @@ export class Conn implements Live {
    * (the minor GC would copy it out, and the next flush make it garbage).
    */
   private q: Packet[] | undefined = undefined;
+  /** Messages appended this tick to a queued packet (a relay run): they count toward maxQueuedPackets too. */
+  private appended = 0;
   private corked = false;
   private closed = false;
   lastRx: number;
@@ -170,19 +172,30 @@ export class Conn implements Live {
       this.corked = true;
       corked.push(this);
       if (corked.length === 1) microtask(flushCorked);
-    } else if (this.q!.length > this.maxQueuedPackets) {
-      this.close(`send queue overflow: more than ${this.maxQueuedPackets} packets queued`, true);
-    }
+    } else this.bound();
   }
 
-  /** The packet queued last and not sent yet, if any: mesh.ts appends the next message of a relay run to it. */
+  /** The packet queued last and not sent yet, if any: relay-runs.ts appends the next message of a relay run to it. */
   queued(): Packet | undefined {
     return this.q?.[this.q.length - 1];
+  }
+
+  /** A message was appended to queued(): it counts toward the queue's bound as a packet would. */
+  grew(): void {
+    if (this.closed) return;
+    this.appended++;
+    this.bound();
+  }
+
+  private bound(): void {
+    if (this.q!.length + this.appended > this.maxQueuedPackets)
+      this.close(`send queue overflow: more than ${this.maxQueuedPackets} packets queued`, true);
   }
 
   /** Send what is queued now (the autocork microtask calls this for every corked conn). */
   flush(): void {
     this.corked = false;
+    this.appended = 0;
     const q = this.q;
     if (this.closed || q === undefined) return;
     this.q = undefined;

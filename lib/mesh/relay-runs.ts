@@ -32,8 +32,10 @@ export interface RelayRuns {
 
 function send(sc: Conn, node: NodeId, s: TxSession, port: PortId, msg: Message): void {
   const r = sc.queued();
-  if (r !== undefined && r[0] === 'R' && r[1] === node && r[2] === s.sid && r.length < MAX_LENGTH && (r[3] as number) + (r.length - 4) / 2 === s.seq) r.push(port, msg);
-  else sc.send(['R', node, s.sid, s.seq, port, msg]);
+  if (r !== undefined && r[0] === 'R' && r[1] === node && r[2] === s.sid && r.length < MAX_LENGTH && (r[3] as number) + (r.length - 4) / 2 === s.seq) {
+    r.push(port, msg);
+    sc.grew();
+  } else sc.send(['R', node, s.sid, s.seq, port, msg]);
   s.seq++;
 }
 
