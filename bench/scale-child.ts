@@ -19,7 +19,9 @@
  *             once; each grpMon(args.group). Emits {"ev":"joined", failed}
  *             once all tried, then ready once every monitor had its first
  *             call; for every port added, once all nodes of this process saw
- *             it: {"ev":"seen", port, times: [wall ms, …]}.
+ *             it: {"ev":"seen", port, times: [wall ms, …], cpuMs} (this
+ *             process's CPU from the port's first arrival to its last); for
+ *             every port removed, once all saw it go: {"ev":"gone", port}.
  *   'joiners' the join storm: args.count simulated nodes, at most
  *             args.inflight at once, each a WebSocket link and a real
  *             handshake (the seed does exactly the work of a node joining),
@@ -27,8 +29,9 @@
  *             then {"ev":"joined", failed}. The links stay open (and quiet)
  *             until {"cmd":"exit"}. Lighter than createNode(), so four such
  *             processes can outrun the seed and its rate is what is measured.
- *   'reg'     one node on args.seedUrls[0]; on {"cmd":"go","run":k}: kills
- *             its previous port, makes a new one, emits {"ev":"started",
+ *   'reg'     one node on args.seedUrls[0]; on {"cmd":"kill"}: kills its
+ *             port (if any), emits {"ev":"killed", port}; on
+ *             {"cmd":"go","run":k}: makes a new port, emits {"ev":"started",
  *             run, port, t} right before grpReg(args.group, port).
  *   'recv' / 'send'  the relay throughput pair (aemp-loops.ts), joined to
  *             args.recvUrl / args.sendUrl (default: the helper seed); the receiver's port travels as a
@@ -230,12 +233,16 @@ switch (args.role) {
     });
     setLogLevel(7);
     const seen = new Map<PortId, number[]>();
+    // CPU this process spent from a port's first arrival to its last (what the watchers cost, beside the seed).
+    const cpuFrom = new Map<PortId, NodeJS.CpuUsage>();
+    /** Ports removed from the group: how many of this process's nodes have yet to see it. */
+    const gone = new Map<PortId, number>();
     await Promise.all(
       nodes.map(
         (n) =>
           new Promise<void>((ready) => {
             let first = true;
-            n.grpMon(group, (_ports, added) => {
+            n.grpMon(group, (_ports, added, removed) => {
               if (first) {
                 first = false;
                 ready();
@@ -243,11 +250,24 @@ switch (args.role) {
               const t = wallNow();
               for (const p of added) {
                 let ts = seen.get(p);
-                if (!ts) seen.set(p, (ts = []));
+                if (!ts) {
+                  seen.set(p, (ts = []));
+                  cpuFrom.set(p, process.cpuUsage());
+                }
                 ts.push(t);
                 if (ts.length === nodes.length) {
+                  const u = process.cpuUsage(cpuFrom.get(p));
                   seen.delete(p);
-                  io.emit({ ev: 'seen', port: p, times: ts });
+                  cpuFrom.delete(p);
+                  io.emit({ ev: 'seen', port: p, times: ts, cpuMs: (u.user + u.system) / 1000 });
+                }
+              }
+              for (const p of removed) {
+                const left = (gone.get(p) ?? nodes.length) - 1;
+                if (left > 0) gone.set(p, left);
+                else {
+                  gone.delete(p);
+                  io.emit({ ev: 'gone', port: p });
                 }
               }
             });
@@ -300,15 +320,17 @@ switch (args.role) {
   case 'reg': {
     const n = await joinPatiently(args.prefix ?? 'registrar', args.seedUrls![0]!);
     let port: PortId | undefined;
-    io.on('go', (c) => {
+    // The previous run's port goes first, by itself ('kill'; the harness waits until every watcher saw it go):
+    // a removal still fanning out to 10,000 watchers would otherwise be timed as part of the next add.
+    io.on('kill', () => {
       if (port) n.kil(port);
-      port = n.port(() => {});
-      const p = port;
-      // Let the kill's unregistration go out first: only the add is timed.
-      setTimeout(() => {
-        io.emit({ ev: 'started', run: c.run, port: p, t: wallNow() });
-        n.grpReg(args.group!, p);
-      }, 50);
+      io.emit({ ev: 'killed', port: port ?? null });
+      port = undefined;
+    });
+    io.on('go', (c) => {
+      const p = (port = n.port(() => {}));
+      io.emit({ ev: 'started', run: c.run, port: p, t: wallNow() });
+      n.grpReg(args.group!, p);
     });
     io.emit({ ev: 'ready' });
     break;

@@ -17,7 +17,8 @@
  *             connecting at once; {"ev":"joined", failed}. Each answers a
  *             ping; for every fan-out frame, once all clients of this
  *             process got it: {"ev":"seen", run, lat: [ms from the frame's
- *             send time to its arrival, …]}.
+ *             send time to its arrival, …], cpuMs} (CPU from its first
+ *             arrival to its last).
  */
 import { WebSocket, WebSocketServer } from 'ws';
 import { childIo, wallNow, type Command } from './child-io.ts';
@@ -87,6 +88,7 @@ switch (args.role) {
     const count = args.count!;
     const inflight = args.inflight ?? 50;
     const times = new Map<number, number[]>();
+    const cpuFrom = new Map<number, NodeJS.CpuUsage>();
     let failed = 0;
     let started = 0;
     let done = 0;
@@ -95,11 +97,16 @@ switch (args.role) {
       const lat = wallNow() - data.readDoubleLE(4);
       const run = data.readUInt32LE(0);
       let ts = times.get(run);
-      if (!ts) times.set(run, (ts = []));
+      if (!ts) {
+        times.set(run, (ts = []));
+        cpuFrom.set(run, process.cpuUsage());
+      }
       ts.push(lat);
       if (ts.length === count - failed) {
+        const u = process.cpuUsage(cpuFrom.get(run));
         times.delete(run);
-        io.emit({ ev: 'seen', run, lat: ts });
+        cpuFrom.delete(run);
+        io.emit({ ev: 'seen', run, lat: ts, cpuMs: (u.user + u.system) / 1000 });
       }
     };
     await new Promise<void>((resolve) => {

@@ -83,12 +83,17 @@ async function profiled<T>(seed: Child, phase: string, fn: () => Promise<T>): Pr
  * Per run: grpReg on `reg` → every watcher saw the port; the p99 (ms) over all of them. With `seed` (watching
  * the group itself: scale-child.ts 'watch'), also grpReg → that seed sent the change to all its watchers (ms).
  */
-async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal, seed?: Child): Promise<{ p99: number[]; fanout: number[] }> {
+async function propagation(reg: Child, clients: Child[], nodes: number, runs: number, signal: AbortSignal, seed?: Child): Promise<{ p99: number[]; fanout: number[]; watchersCpuMs: number[] }> {
   const out: number[] = [];
   const fanout: number[] = [];
+  const watchersCpuMs: number[] = [];
   const warm = 2;
   for (let k = 0; k < warm + runs; k++) {
     if (signal.aborted) throw new Error('aborted');
+    // The last run's port leaves first, and every watcher sees it go: the add is timed on a quiet mesh.
+    reg.send({ cmd: 'kill' });
+    const killed = (await reg.next('killed', RUN_MS)).port;
+    if (killed !== null) await Promise.all(clients.map((w) => w.next('gone', RUN_MS, (e) => e.port === killed)));
     reg.send({ cmd: 'go', run: k });
     const st = await reg.next('started', RUN_MS, (e) => e.run === k);
     const sent = seed?.next('fanout', RUN_MS, (e) => e.port === st.port);
@@ -105,9 +110,10 @@ async function propagation(reg: Child, clients: Child[], nodes: number, runs: nu
     if (k >= warm) {
       out.push(quantile(lat, 0.99));
       if (f !== undefined) fanout.push(f);
+      watchersCpuMs.push(seen.reduce((a, e) => a + (e.cpuMs as number), 0));
     }
   }
-  return { p99: out, fanout };
+  return { p99: out, fanout, watchersCpuMs };
 }
 
 /** baseline and ratio of a cost (a time or CPU share: baseline / value, so higher is better, as bench.md says). */
@@ -166,6 +172,8 @@ interface RawFloor {
   idleCpuPct: number;
   p99: number;
   fanout: number;
+  /** CPU of the clients' processes per run, from first arrival to last (ms). */
+  clientsCpuMs: number;
 }
 
 /** The raw `ws` baselines of the one-seed figures (scale-raw.ts): idle pings, and one frame to all N clients. */
@@ -187,6 +195,7 @@ async function rawFloor(nodes: number, runs: number, signal: AbortSignal): Promi
     }
     const p99: number[] = [];
     const fanout: number[] = [];
+    const clientsCpuMs: number[] = [];
     const warm = 2;
     for (let k = 0; k < warm + runs; k++) {
       if (signal.aborted) throw new Error('aborted');
@@ -200,9 +209,10 @@ async function rawFloor(nodes: number, runs: number, signal: AbortSignal): Promi
       if (k >= warm) {
         p99.push(quantile(lat, 0.99));
         fanout.push((f.t as number) - (f.start as number));
+        clientsCpuMs.push(seen.reduce((a, e) => a + (e.cpuMs as number), 0));
       }
     }
-    return { idleCpuPct: median(cpus), p99: median(p99), fanout: median(fanout) };
+    return { idleCpuPct: median(cpus), p99: median(p99), fanout: median(fanout), clientsCpuMs: median(clientsCpuMs) };
   } finally {
     await t.stop();
   }
@@ -237,8 +247,11 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
     seed.send({ cmd: 'watch', group });
-    const { p99, fanout } = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
-    out.push({ name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', ...versus(median(p99), raw.p99), note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
+    const { p99, fanout, watchersCpuMs } = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
+    out.push({
+      name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', ...versus(median(p99), raw.p99),
+      note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}; the watchers' processes spent ${Math.round(median(watchersCpuMs))} ms CPU per run (${round((median(watchersCpuMs) * 1000) / nodes, 1)} µs per watcher) on the same 2 cores; raw clients ${Math.round(raw.clientsCpuMs)} ms`,
+    });
     out.push({
       name: 'groups.seed_fanout_ms_10k', value: round(median(fanout), 1), unit: 'ms', ...versus(median(fanout), raw.fanout),
       note: `grpReg → the seed sent the change to all ${nodes} watchers (its part of the propagation), runs ${fanout.map((x) => round(x, 1)).join(', ')}`,
@@ -275,8 +288,11 @@ async function fourSeeds(nodes: number, runs: number, signal: AbortSignal, out: 
     const clients = await clientsJoin(t, urls, nodes, group, 'q');
     const reg = t.start({ role: 'reg', seedUrls: [u1], group }, 'registrar');
     await reg.next('ready', START_MS);
-    const { p99 } = await propagation(reg, clients, nodes, runs, signal);
-    out.push({ name: 'seeds4.propagation_p99_ms', value: round(median(p99), 1), unit: 'ms', note: `${nodes} watchers on 4 seeds, runs ${p99.map((x) => round(x, 1)).join(', ')}` });
+    const { p99, watchersCpuMs } = await propagation(reg, clients, nodes, runs, signal);
+    out.push({
+      name: 'seeds4.propagation_p99_ms', value: round(median(p99), 1), unit: 'ms',
+      note: `${nodes} watchers on 4 seeds, runs ${p99.map((x) => round(x, 1)).join(', ')}; the watchers' processes spent ${Math.round(median(watchersCpuMs))} ms CPU per run`,
+    });
     const relay = await measureThroughput({
       senderScript: SCRIPT, receiverScript: SCRIPT, count: RELAY_COUNT, runs: Math.min(runs, 3), signal,
       args: { sendUrl: u1, recvUrl: urls[3] },
