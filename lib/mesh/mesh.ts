@@ -438,6 +438,7 @@ export class Mesh implements Network {
         // vouches for the sender, and for its kind (an 'f''s p[6], p[7]: none for a secret holder).
         if (!c.peerIsSeed || !isNodeId(p[1])) return this.bad(c, p);
         const f = p[0] === 'f';
+        if (!f && (typeof p[3] !== 'number' || p.length < 6 || p.length % 2 !== 0)) return this.bad(c, p);
         const who = f ? stampedSender(p[6], p[7]) : TRUSTED;
         this.direct.traffic(p[1], undefined, who);
         for (let i = 4, seq = p[3]; i < (f ? 6 : p.length); i += 2, seq = (seq as number) + 1) this.deliver(p[1], p[2], seq, p[i], p[i + 1], who);
