@@ -260,6 +260,32 @@ describe('a seed and nodes in one process', () => {
     assert.equal(got.length, 3);
   });
 
+  test('mesh — a relayed run (G) from a seed is delivered pair by pair, numbered on from seq0; a malformed one closes that seed link before anything is delivered', { timeout: 20_000 }, async () => {
+    const got: unknown[][] = [];
+    const three = deferred();
+    const p = seed.port((...m: unknown[]) => {
+      got.push(m);
+      if (got.length === 3) three.resolve();
+    });
+    // Another seed (it holds the secret) relaying a run of three from node 'mrun' to our port.
+    const peer = await rawNode(url, { nodeId: 'mseed2', secret: SECRET, isSeed: true });
+    peer.send([['G', 'mrun', 9, 0, p, ['one'], p, ['two'], p, ['three']]]);
+    await three.promise;
+    assert.deepEqual(got, [['one'], ['two'], ['three']]);
+    peer.link.close();
+    const bad: Array<[string, Packet]> = [
+      ['seq0 not a number', ['G', 'mrun2', 9, 'x', p, ['no']]],
+      ['half a pair', ['G', 'mrun2', 9, 0, p, ['no'], p]],
+      ['no pairs', ['G', 'mrun2', 9, 0]],
+    ];
+    for (const [what, packet] of bad) {
+      const s2 = await rawNode(url, { nodeId: 'mseed3', secret: SECRET, isSeed: true });
+      s2.send([packet]);
+      assert.match(await s2.closed, /bad packet "G"/, what);
+    }
+    assert.equal(got.length, 3);
+  });
+
   test('auth — seed-only packets from a plain node close its link; the receiver never sees them', async () => {
     const p = b.port(() => assert.fail('a forged packet was delivered'));
     const forged: Packet[] = [
