@@ -39,6 +39,7 @@
  *             is 'relay'.
  */
 import { tmpdir } from 'node:os';
+import type { Session as InspectorSession } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { createNode, nodeOf, setLogLevel, setLogSink, type MpNode, type PortId } from '../node/index.ts';
@@ -89,6 +90,28 @@ async function joinPatiently(nodeid: string, url: string, ms = 120_000): Promise
   return n;
 }
 
+/** A command pair `${name}Start` / `${name}Stop` {path}: an inspector session from one to the other, its result written to path. */
+function inspectorWindow(name: string, start: (s: InspectorSession) => Promise<void>, stop: (s: InspectorSession) => Promise<unknown>): void {
+  let session: InspectorSession | undefined;
+  io.on(`${name}Start`, () => {
+    void import('node:inspector/promises').then(async ({ Session }) => {
+      session = new Session();
+      session.connect();
+      await start(session);
+      io.emit({ ev: `${name}Start` });
+    });
+  });
+  io.on(`${name}Stop`, (c: Command) => {
+    void (async () => {
+      const result = await stop(session!);
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(c.path as string, JSON.stringify(result));
+      session!.disconnect();
+      io.emit({ ev: `${name}Stop`, path: c.path });
+    })();
+  });
+}
+
 switch (args.role) {
   case 'seed': {
     // All simulated nodes join from 127.0.0.1: one address may use the whole handshake table (docs/security.md, admission).
@@ -136,45 +159,16 @@ switch (args.role) {
     io.on('snap', (c: Command) => {
       void import('node:v8').then((v8) => io.emit({ ev: 'snap', path: v8.writeHeapSnapshot(c.path as string) }));
     });
-    // Development aid (BENCH_SCALE_PROF, scale.ts): a CPU profile of the seed over one phase (node:inspector), written to c.path.
-    let prof: import('node:inspector/promises').Session | undefined;
-    io.on('profStart', () => {
-      void import('node:inspector/promises').then(async ({ Session }) => {
-        prof = new Session();
-        prof.connect();
-        await prof.post('Profiler.enable');
-        await prof.post('Profiler.start');
-        io.emit({ ev: 'profStart' });
-      });
-    });
-    io.on('profStop', (c: Command) => {
-      void (async () => {
-        const { profile } = await prof!.post('Profiler.stop');
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(c.path as string, JSON.stringify(profile));
-        prof!.disconnect();
-        io.emit({ ev: 'profStop', path: c.path });
-      })();
-    });
-    // Development aid (bench/mem.ts --alloc): what the seed allocates over a window (a sampling heap profile), to c.path.
-    let alloc: import('node:inspector/promises').Session | undefined;
-    io.on('allocStart', () => {
-      void import('node:inspector/promises').then(async ({ Session }) => {
-        alloc = new Session();
-        alloc.connect();
-        await alloc.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-        io.emit({ ev: 'allocStart' });
-      });
-    });
-    io.on('allocStop', (c: Command) => {
-      void (async () => {
-        const { profile } = await alloc!.post('HeapProfiler.stopSampling');
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(c.path as string, JSON.stringify(profile));
-        alloc!.disconnect();
-        io.emit({ ev: 'allocStop', path: c.path });
-      })();
-    });
+    // Development aids, each an inspector session over a window: 'profStart' / 'profStop' {path} a CPU profile
+    // (BENCH_SCALE_PROF, scale.ts); 'allocStart' / 'allocStop' {path} what the seed allocates, a sampling heap
+    // profile (bench/mem.ts --prof). The profile goes to c.path.
+    inspectorWindow('prof', async (s) => {
+      await s.post('Profiler.enable');
+      await s.post('Profiler.start');
+    }, async (s) => (await s.post('Profiler.stop')).profile);
+    inspectorWindow('alloc', async (s) => {
+      await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    }, async (s) => (await s.post('HeapProfiler.stopSampling')).profile);
     // Packets the seed sent on all its links (heartbeats included): what an idle window's CPU paid for.
     const sent = (): number => viewOf(n.net)!.sentPackets();
     io.on('cpu', (c: Command) => {
