@@ -16,6 +16,19 @@ export interface SelfSignedOptions {
   days?: number;
   /** "Now", for tests. Default Date.now(). */
   nowMs?: number;
+  /** The serial number's random bytes, for tests. Default 16 random bytes. */
+  serialBytes?: Uint8Array;
+}
+
+/**
+ * A positive serial number in DER's minimal form: the high bit clear, and
+ * no leading zero byte (one in 128 random serials began 0x00 and OpenSSL
+ * refused the certificate: "illegal padding").
+ */
+export function serialNumber(random: Uint8Array): Buffer {
+  const b = Buffer.from(random);
+  b[0] = b[0]! & 0x7f || 0x01;
+  return b;
 }
 
 /** Makes a new P-256 key and a self-signed certificate for it; both PEM. */
@@ -33,8 +46,7 @@ export function generateSelfSignedCert(opts: SelfSignedOptions = {}): { cert: st
 
   const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'));
   const name = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(cn, 'utf8')))));
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // positive INTEGER
+  const serial = serialNumber(opts.serialBytes ?? randomBytes(16));
   const sanItems = alt.map((n) => {
     const v = isIP(n);
     if (v === 4) return tlv(0x87, Buffer.from(n.split('.').map(Number)));

@@ -15,7 +15,7 @@ import {
 import type { ConfigDb } from '../node/config.ts';
 import { parseCliValue, validateValue } from '../node/config-keys.ts';
 import { withFileLock } from '../node/config-lock.ts';
-import { generateSelfSignedCert } from '../node/selfsigned.ts';
+import { generateSelfSignedCert, serialNumber } from '../node/selfsigned.ts';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'aemp-config-'));
 
@@ -264,6 +264,17 @@ test('config — two processes doing 100 `aemp addseed` each (the CLI entry poin
   // The writers overlapped (the list is not just a's then b's), so the lock was contended.
   const switches = seeds.filter((s, i) => i > 0 && s[0] !== seeds[i - 1]![0]).length;
   assert.ok(switches >= 2, `writers took turns ${switches} times`);
+});
+
+test('selfsigned — a serial whose random bytes begin with a zero byte is still minimal DER (OpenSSL parses the certificate)', () => {
+  for (const first of [0x00, 0x80]) {
+    const bytes = new Uint8Array(16).fill(0x05);
+    bytes[0] = first;
+    const x = new X509Certificate(generateSelfSignedCert({ serialBytes: bytes }).cert);
+    assert.equal(x.serialNumber, '01' + '05'.repeat(15));
+  }
+  assert.deepEqual([...serialNumber(Uint8Array.from([0xff, 0x00]))], [0x7f, 0x00]);
+  assert.deepEqual([...serialNumber(Uint8Array.from([0x42, 0x00]))], [0x42, 0x00]);
 });
 
 test('selfsigned — the certificate is valid for its key and serves TLS to a client that pins it', async () => {
