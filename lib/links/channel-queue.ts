@@ -87,9 +87,15 @@ export class ChannelQueue {
     this.flush();
   }
 
-  /** Drop everything; no more callbacks. */
+  /**
+   * Drop everything; no more callbacks, and the channel is never touched
+   * again: `@roamhq/wrtc` may crash the process (SIGSEGV) on a property read
+   * of a channel whose connection is closed (node-webrtc#325, #576).
+   */
   clear(): void {
     this.dead = true;
+    this.channel = undefined;
+    this.est = 0;
     if (this.poll !== undefined) this.clock.clearTimeout(this.poll);
     this.poll = undefined;
     this.queue.length = this.head = this.queuedBytes = 0;
