@@ -324,7 +324,9 @@ describe('the AEMP guarantee over a cut link', () => {
     assert.ok(epochs[0]!.end! < N && got[0]! >= 20_000, `first epoch ${JSON.stringify(epochs[0])} got ${got[0]}`);
     const lastEp = epochs[epochs.length - 1]!;
     assert.equal(lastEp.end, undefined, 'the stream ends on a monitor that never fired');
-    assert.ok(N - lastEp.start >= 30_000, `the tail after the cut carried ${N - lastEp.start} messages`);
+    // The stream holds at 70,000 until the cut is over, so the tail is up to 30,000; a monitor may still fire
+    // on the first chunks after it (the link to the seed coming back), which starts the last epoch a little later.
+    assert.ok(N - lastEp.start >= 25_000, `the tail after the cut carried ${N - lastEp.start} messages`);
     t.diagnostic(`${name}: epochs ${epochs.length}, first ${JSON.stringify(epochs[0])}, received ${rx.count} of ${N}`);
     return { epochs, got };
   }
