@@ -110,15 +110,19 @@ async function rttPair(raw: { ws?: string; rtc?: string }, dst: string, count: n
  */
 async function rawWsSide(url: string, dst: string): Promise<Side> {
   const ws = await openWs(url);
+  return { ...rawSide(ws, dst), close: () => ws.close() };
+}
+
+/** The raw side of a round trip over a WebSocket or a data channel: one packet per frame, the reply decoded. */
+function rawSide(ch: { onmessage: ((ev: MessageEvent) => void) | null; send(data: Uint8Array<ArrayBuffer>): void }, dst: string): Side {
   let reply: (() => void) | undefined;
-  ws.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
+  ch.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
   return {
     trip: (i) => {
       const got = new Promise<void>((r) => (reply = r));
-      ws.send(encodeBatch(i, 1, dst));
+      ch.send(encodeBatch(i, 1, dst) as Uint8Array<ArrayBuffer>);
       return got;
     },
-    close: () => ws.close(),
   };
 }
 
@@ -202,16 +206,7 @@ async function waitChannel(key: string): Promise<RTCDataChannel> {
 
 /** As rawWsSide: the page decodes the reply. */
 async function rawRtcSide(key: string, dst: string): Promise<Side> {
-  const dc = await waitChannel(key);
-  let reply: (() => void) | undefined;
-  dc.onmessage = (ev) => (decoder.decode(ev.data as ArrayBuffer), reply?.());
-  return {
-    trip: (i) => {
-      const got = new Promise<void>((r) => (reply = r));
-      dc.send(encodeBatch(i, 1, dst) as Uint8Array<ArrayBuffer>);
-      return got;
-    },
-  };
+  return rawSide(await waitChannel(key), dst);
 }
 
 async function rawRtcRtt(key: string, count: number, warmup: number, dst: string): Promise<number> {
