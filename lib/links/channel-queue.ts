@@ -42,7 +42,6 @@ export class ChannelQueue {
   private overMark = false;
   private closing = false;
   private dead = false;
-  private peerClosing = false;
   private poll: TimerId | undefined;
   private readonly clock: Clock;
   /** At least the most the channel held right after a send (tests check the high-water mark holds). */
@@ -119,18 +118,21 @@ export class ChannelQueue {
   }
 
   private channelSend(frame: Frame, size: number): void {
-    // The peer started closing the channel; its last frames (a goodbye) may still be on their
-    // way to us, so the link must not fail here: the close event follows. (Frames sent now
-    // are lost, as on any link going down.)
-    if (this.peerClosing) return;
     const ch = this.channel!;
     try {
       if (typeof frame === 'string') ch.send(frame);
       else ch.send(frame as Uint8Array<ArrayBuffer>);
     } catch (err) {
       // A closing channel throws (wrtc updates readyState late, so it cannot be asked first).
+      // The peer started closing the channel; its last frames (a goodbye) may still be on their
+      // way to us, so the link must not fail here: the close event follows. (Frames sent from
+      // now on are lost, as on any link going down.) The channel is let go of at once, not at
+      // that close event: in `@roamhq/wrtc` the channel's native half is freed on WebRTC's
+      // own thread when it reaches 'closed', and a send or bufferedAmount running on ours at
+      // that moment dereferences it after its null check (SIGSEGV; RTCDataChannel::Send,
+      // node-webrtc#576). Touching a closing channel again only gives that race a chance.
       if ((err as Error)?.name === 'InvalidStateError' || /readyState/.test(errText(err))) {
-        this.peerClosing = true;
+        this.clear();
         return;
       }
       this.clear();

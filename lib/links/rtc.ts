@@ -38,6 +38,8 @@ const log = logger('rtc');
 export const RTC_DEFAULT_MAX_FRAME = 16 * 1024;
 /** How long a connection closed during its DTLS/SCTP set-up may take to settle before it is cut anyway. */
 const SETTLE_MS = 3000;
+/** The label of the data channel that asks the peer to cut the link (askPeerToCut). */
+const CUT_LABEL = 'aemp-cut';
 
 export interface RtcLinkOptions {
   /** The side that creates the offer and the channel. */
@@ -152,6 +154,12 @@ class RtcLink implements Link {
       log.info(`${this.name}: ${this.error}`);
     });
     this.peer.on('close', () => this.onPeerClose());
+    // Channels the peer opens pass through here first (onDataChannel).
+    const pc = (this.peer as unknown as PeerInternals)._pc;
+    if (pc) {
+      const simplePeers = pc.ondatachannel as ((ev: RTCDataChannelEvent) => void) | null;
+      pc.ondatachannel = (ev) => this.onDataChannel(ev, simplePeers);
+    }
     const timeoutMs = opts.timeoutMs ?? 15_000;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
@@ -211,7 +219,59 @@ class RtcLink implements Link {
     this.cleanup();
     if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: ${reason}`));
     if (wasConnecting && this.midHandshake()) this.destroyWhenSettled();
+    else if (!wasConnecting) this.askPeerToCut();
     else this.peer.destroy();
+  }
+
+  /**
+   * An open link is cut by asking the peer to cut it: a second data channel
+   * labelled CUT_LABEL opens to the peer, which on seeing it stops
+   * touching its channel and closes the connection itself (onPeerCut).
+   * Closing anything here at once would end the peer's channel while it
+   * may be sending: `@roamhq/wrtc` frees the native half of a channel on
+   * WebRTC's own thread when it reaches 'closed' (remotely closed, or its
+   * connection gone), and a send or bufferedAmount running on the JS
+   * thread at that moment dereferences it after its null check — a
+   * SIGSEGV in RTCDataChannel::Send (the race behind node-webrtc#576,
+   * #458; closing only the channel first leaves the peer a window of one
+   * round trip, too short on a loaded machine). This side sends nothing
+   * more (cleanup cleared the queue), so the close the peer makes cannot
+   * race here. A peer that does not answer (an older version, or gone) is
+   * cut after closeTimeoutMs.
+   */
+  private askPeerToCut(): void {
+    const peer = this.peer;
+    const pc = (peer as unknown as PeerInternals)._pc;
+    const cut = this.clock.setTimeout(() => peer.destroy(), this.opts.closeTimeoutMs ?? 5000);
+    peer.once('close', () => this.clock.clearTimeout(cut));
+    try {
+      if (!pc) throw new Error('no connection');
+      pc.createDataChannel(CUT_LABEL);
+    } catch (err) {
+      log.debug(`${this.name}: cannot ask the peer to cut (${errText(err)}), cutting here`);
+      this.clock.clearTimeout(cut);
+      peer.destroy();
+    }
+  }
+
+  /**
+   * A channel opened by the peer: the peer's cut (askPeerToCut) or, on the
+   * answering side, simple-peer's own channel, which goes on to it.
+   */
+  private onDataChannel(ev: RTCDataChannelEvent, simplePeers: ((ev: RTCDataChannelEvent) => void) | null): void {
+    if (ev.channel?.label !== CUT_LABEL) {
+      simplePeers?.(ev);
+      return;
+    }
+    // Nothing may touch our channel from here on; closing the connection from
+    // this thread cannot race a send of ours (see askPeerToCut).
+    log.debug(`${this.name}: the peer cuts the link`);
+    const wasConnecting = this.state === 'connecting';
+    this.state = 'closed';
+    this.cleanup();
+    this.events.close('rtc: closed by peer');
+    if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: closed by peer`));
+    this.peer.destroy();
   }
 
   /**

@@ -1,0 +1,79 @@
+/**
+ * A direct link cut hard while both sides stream: the far side (a child
+ * process, so a native crash shows as its exit signal) must see the close
+ * and live on. `@roamhq/wrtc` frees a remotely closed channel on its own
+ * thread, and a send racing that dereferenced it (SIGSEGV in
+ * RTCDataChannel::Send); the cut now asks the peer to close instead
+ * (lib/links/rtc.ts, askPeerToCut). Before that change, about one cut in
+ * fifteen killed the far side here.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ChildProc, killAllChildren } from './fixtures/child.ts';
+import { createNodeRtcLink } from '../node/rtc-env.ts';
+import type { RtcLinkHandle } from '../lib/links/rtc.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+after(() => killAllChildren());
+
+/** Cuts in all, PARALLEL at a time; the run also stops starting new ones after BUDGET_MS. */
+const CUTS = 90;
+const PARALLEL = 3;
+const BUDGET_MS = 12_000;
+/** Frames taken from the far side before the cut: both directions are streaming by then. */
+const FRAMES_BEFORE_CUT = 40;
+
+test('rtc cut — a link cut hard mid-stream closes on the far side, which never dies of a signal', { timeout: 60_000 }, async (t) => {
+  const links = new Map<number, RtcLinkHandle>();
+  // Signals go to their link the moment the line arrives.
+  const onLine = (line: string, stream: 'out' | 'err'): void => {
+    if (stream !== 'out' || !line.startsWith('{"ev":"sig"')) return;
+    const e = JSON.parse(line) as { link: number; d: object };
+    links.get(e.link)?.receiveSignal(e.d);
+  };
+  const far = new ChildProc({ name: 'rtc-cut-peer', args: ['--import', 'tsx', join(here, 'fixtures/rtc-cut-peer.ts')], onLine });
+  await far.waitFor((e) => e.ev === 'ready');
+  const text = 'y'.repeat(4000);
+
+  /** One link: open it, stream both ways, cut it after FRAMES_BEFORE_CUT frames came in, await the far close. */
+  const cutOne = async (id: number): Promise<string> => {
+    const mark = far.mark();
+    const h = createNodeRtcLink({ initiator: true, signal: (d) => far.writeLine(JSON.stringify({ id: 0, cmd: 'sig', link: id, d })) });
+    links.set(id, h);
+    let got = 0;
+    let cut!: () => void;
+    const enough = new Promise<void>((resolve) => (cut = resolve));
+    h.link.setHandlers({ frame: () => ++got === FRAMES_BEFORE_CUT && cut(), close: () => {} });
+    far.writeLine(JSON.stringify({ id: 0, cmd: 'open', link: id }));
+    await h.ready;
+    const pump = (): void => {
+      if (!h.link.isOpen) return;
+      for (let i = 0; i < 50 && h.link.bufferedAmount < 2 * 1024 * 1024; i++) h.link.send(text);
+      setImmediate(pump);
+    };
+    pump();
+    await enough;
+    for (let i = 0; i < 1000; i++) h.link.send(text);
+    h.destroy('cut by test');
+    const closed = await far.waitFor((e) => e.ev === 'closed' && e.link === id, { since: mark, timeoutMs: 20_000 });
+    links.delete(id);
+    return closed.reason as string;
+  };
+
+  const start = Date.now();
+  let done = 0;
+  const reasons = new Set<string>();
+  while (done < CUTS && Date.now() - start < BUDGET_MS) {
+    const batch = Array.from({ length: PARALLEL }, (_, i) => done + i + 1);
+    for (const r of await Promise.all(batch.map(cutOne))) reasons.add(r);
+    done += PARALLEL;
+  }
+  t.diagnostic(`${done} cuts in ${Date.now() - start} ms`);
+  assert.ok(done >= 3 * PARALLEL, `only ${done} cuts ran`);
+  assert.deepEqual([...reasons], ['rtc: closed by peer']);
+  far.child.stdin!.end();
+  assert.deepEqual(await far.finished(), { code: 0, signal: null });
+});
