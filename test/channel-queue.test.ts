@@ -50,3 +50,25 @@ test('channel-queue — after clear() the channel is never touched: bufferedAmou
   q.closeWhenFlushed();
   assert.equal(ch.sent, 2);
 });
+
+test('channel-queue — a channel that refuses a send as closing is never touched again, and the queue reports no error', () => {
+  const ch = fakeChannel();
+  const refusing = Object.create(ch) as typeof ch;
+  let refused = 0;
+  refusing.send = () => {
+    if (ch.torn) assert.fail('send after the channel refused one');
+    refused++;
+    throw Object.assign(new Error("RTCDataChannel.readyState is not 'open'"), { name: 'InvalidStateError' });
+  };
+  const q = new ChannelQueue({ highWaterMark: 1000, lowWaterMark: 500, pollMs: 10, onDrain: () => {}, onError: (r) => assert.fail(r) });
+  q.attach(refusing as unknown as RTCDataChannel);
+  q.send(new Uint8Array(400));
+  assert.equal(refused, 1);
+  // From here on the peer's close races WebRTC's own thread freeing the channel: hands off.
+  ch.torn = true;
+  q.send(new Uint8Array(400));
+  q.send(new Uint8Array(400));
+  assert.equal(q.bufferedAmount, 0);
+  q.closeWhenFlushed();
+  assert.equal(refused, 1);
+});

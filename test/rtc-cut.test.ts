@@ -21,7 +21,7 @@ after(() => killAllChildren());
 
 /** Cuts in all, PARALLEL at a time; the run also stops starting new ones after BUDGET_MS. */
 const CUTS = 90;
-const PARALLEL = 3;
+const PARALLEL = 6;
 const BUDGET_MS = 12_000;
 /** Frames taken from the far side before the cut: both directions are streaming by then. */
 const FRAMES_BEFORE_CUT = 40;
