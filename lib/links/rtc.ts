@@ -14,7 +14,9 @@
  *   shows the same loss in Chrome). A local `close()` first empties the
  *   queue into the channel, then closes only the channel, whose closing
  *   procedure sends what it buffers; the peer sees the close after the
- *   last frame. `destroy()` is the hard way.
+ *   last frame. `destroy()` is the hard way; on an open link it asks the
+ *   peer to close the connection (askPeerToCut), because `@roamhq/wrtc`
+ *   can crash a peer whose channel is closed under it while it sends.
  * - A peer that vanishes without closing may never produce a close here;
  *   heartbeats above the link catch that.
  * - Browsers hide host addresses behind mDNS names (`<uuid>.local`).
@@ -60,7 +62,7 @@ export interface RtcLinkOptions {
   lowWaterMark?: number;
   /** `ready` rejects if the channel is not open after this long. Default 15 s. */
   timeoutMs?: number;
-  /** A closing link may take this long to flush before it is cut. Default 5 s. */
+  /** A closing link may take this long to flush before it is cut; a cut link waits this long for the peer to close the connection. Default 5 s. */
   closeTimeoutMs?: number;
   /** Poll interval for channels without `bufferedamountlow` (wrtc). Default 2 ms. */
   drainPollMs?: number;
@@ -226,7 +228,7 @@ class RtcLink implements Link {
   /**
    * An open link is cut by asking the peer to cut it: a second data channel
    * labelled CUT_LABEL opens to the peer, which on seeing it stops
-   * touching its channel and closes the connection itself (onPeerCut).
+   * touching its channel and closes the connection itself (onDataChannel).
    * Closing anything here at once would end the peer's channel while it
    * may be sending: `@roamhq/wrtc` frees the native half of a channel on
    * WebRTC's own thread when it reaches 'closed' (remotely closed, or its
