@@ -77,3 +77,23 @@ test('rtc cut — a link cut hard mid-stream closes on the far side, which never
   far.child.stdin!.end();
   assert.deepEqual(await far.finished(), { code: 0, signal: null });
 });
+
+test('rtc cut — the peer closes on the cut request, not after closeTimeoutMs, and both connections end', { timeout: 30_000 }, async () => {
+  // A minute of closeTimeoutMs on both sides: only the cut request can end this test in time.
+  const opts = { closeTimeoutMs: 60_000 };
+  const a: RtcLinkHandle = createNodeRtcLink({ initiator: true, signal: (d) => b.receiveSignal(d), ...opts });
+  const b: RtcLinkHandle = createNodeRtcLink({ initiator: false, signal: (d) => a.receiveSignal(d), ...opts });
+  await Promise.all([a.ready, b.ready]);
+  const peerOf = (h: RtcLinkHandle) => (h.link as unknown as { peer: { once(ev: 'close', f: () => void): void; destroyed: boolean } }).peer;
+  const gone = (h: RtcLinkHandle) => new Promise<void>((resolve) => peerOf(h).once('close', resolve));
+  const bClosed = new Promise<string>((resolve) => b.link.setHandlers({ close: resolve }));
+  const aGone = gone(a);
+  const bGone = gone(b);
+  a.link.setHandlers({ close: () => {} });
+  a.destroy('cut by test');
+  assert.equal(a.link.isOpen, false);
+  assert.equal(await bClosed, 'rtc: closed by peer');
+  await Promise.all([aGone, bGone]);
+  assert.equal(peerOf(a).destroyed, true);
+  assert.equal(peerOf(b).destroyed, true);
+});
