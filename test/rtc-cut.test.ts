@@ -19,8 +19,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 after(() => killAllChildren());
 
-/** Cuts in all, PARALLEL at a time; the run also stops starting new ones after BUDGET_MS. */
+/** Cuts in all, PARALLEL at a time; past MIN_CUTS no new ones start after BUDGET_MS (a loaded machine runs fewer, never none). */
 const CUTS = 90;
+const MIN_CUTS = 18;
 const PARALLEL = 6;
 const BUDGET_MS = 12_000;
 /** Frames taken from the far side before the cut: both directions are streaming by then. */
@@ -66,13 +67,12 @@ test('rtc cut — a link cut hard mid-stream closes on the far side, which never
   const start = Date.now();
   let done = 0;
   const reasons = new Set<string>();
-  while (done < CUTS && Date.now() - start < BUDGET_MS) {
+  while (done < CUTS && (done < MIN_CUTS || Date.now() - start < BUDGET_MS)) {
     const batch = Array.from({ length: PARALLEL }, (_, i) => done + i + 1);
     for (const r of await Promise.all(batch.map(cutOne))) reasons.add(r);
     done += PARALLEL;
   }
   t.diagnostic(`${done} cuts in ${Date.now() - start} ms`);
-  assert.ok(done >= 3 * PARALLEL, `only ${done} cuts ran`);
   assert.deepEqual([...reasons], ['rtc: closed by peer']);
   far.child.stdin!.end();
   assert.deepEqual(await far.finished(), { code: 0, signal: null });
