@@ -10,6 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -23,6 +24,7 @@ import { closeCodeText } from '../lib/links/close-codes.ts';
 import { connectAttempt, connectError } from '../lib/links/connect-attempt.ts';
 import { ADMIT_DEFAULTS } from '../lib/mesh/admit-options.ts';
 import { guardConnections } from './http-admission.ts';
+import { OPCODE_BINARY, wsFrame } from './ws-frame.ts';
 
 const log = logger('ws');
 
@@ -65,9 +67,10 @@ class WsLink implements Link {
   private closed = false;
   private overMark = false;
   private error: string | undefined = undefined;
-  // A server socket writes the caller's bytes unmasked, possibly later:
-  // copy them so a caller reusing its buffer cannot change what is sent.
-  private readonly copyOnSend: boolean;
+  /** The TCP (or TLS) socket under the WebSocket: binary frames are written to it whole (ws-frame.ts). */
+  private readonly raw: Writable;
+  /** This side dialled: its frames are masked (with a zero key). */
+  private readonly masked: boolean;
   /** Made when first needed: only a link over its low-water mark tracks its writes. */
   private onWritten: (() => void) | undefined = undefined;
   /** The listener's set of open links (accepted links): left on close. */
@@ -83,7 +86,11 @@ class WsLink implements Link {
     this.lowWaterMark = opts.lowWaterMark ?? DEFAULT_LOW_WATER;
     this.givenName = opts.name;
     this.events = new LinkEvents(this);
-    this.copyOnSend = (socket as unknown as { _isServer?: boolean })._isServer === true;
+    // `ws` keeps both on the socket (undocumented, unchanged since ws 1): what a frame written around
+    // its sender needs. Only data frames go that way; ws still writes its own control frames.
+    const inner = socket as unknown as { _isServer: boolean; _socket: Writable };
+    this.masked = !inner._isServer;
+    this.raw = inner._socket;
     this.registry = registry;
     registry?.add(this);
     socket.binaryType = 'nodebuffer';
@@ -127,17 +134,15 @@ class WsLink implements Link {
   send(frame: Frame): void {
     if (this.closed || this.socket.readyState !== WebSocket.OPEN) return;
     checkFrameSize(frame, this.maxFrameSize, 'ws');
-    let data: Frame = frame;
-    if (typeof frame !== 'string' && this.copyOnSend) data = Buffer.from(frame);
     // While over the low-water mark every write reports back, so the write
     // that brings the buffer down fires `drain` (ws has no event for it).
     const track = this.overMark || this.socket.bufferedAmount + approxSize(frame) > this.lowWaterMark;
-    if (track) {
-      this.socket.send(data, { binary: typeof frame !== 'string' }, (this.onWritten ??= this.checkDrain.bind(this)));
-      if (this.socket.bufferedAmount > this.lowWaterMark) this.overMark = true;
-    } else {
-      this.socket.send(data, { binary: typeof frame !== 'string' });
-    }
+    const done = track ? (this.onWritten ??= this.checkDrain.bind(this)) : undefined;
+    // A binary frame is one buffer, one write (ws-frame.ts); it is a copy, so a caller may reuse its buffer.
+    if (typeof frame !== 'string') this.raw.write(wsFrame(frame, OPCODE_BINARY, this.masked), done);
+    else if (done) this.socket.send(frame, { binary: false }, done);
+    else this.socket.send(frame, { binary: false });
+    if (track && this.socket.bufferedAmount > this.lowWaterMark) this.overMark = true;
   }
 
   close(reason = 'closed'): void {

@@ -85,7 +85,8 @@ export class Conn implements Live {
   readonly peerIsSeed: boolean;
   readonly kind: PeerKind;
   readonly link: Link;
-  rttMs: number | undefined;
+  /** The last round trip measured by a ping, ms; -1: none yet. */
+  private rtt = -1;
   /** Packets this conn carried to the peer (tests and benchmarks count relay traffic with it). */
   sentPackets = 0;
   /**
@@ -120,8 +121,11 @@ export class Conn implements Live {
   private appended = 0;
   private corked = false;
   private closed = false;
-  lastRx: number;
-  lastTx: number;
+  // Numbers, initialised as numbers: V8 then stores each in place (a field that starts
+  // undefined takes a fresh heap number per write, which outlives minor GCs on an old
+  // Conn and is promoted: an idle seed's heap grew by it with every ping).
+  lastRx = 0;
+  lastTx = 0;
   lastPing = 0;
   readonly pinger: boolean;
   private readonly live: Liveness;
@@ -157,6 +161,11 @@ export class Conn implements Live {
     o.link.setHandlers({ frame: this.onFrame.bind(this), close: this.linkClosed.bind(this) });
     o.attach?.((f) => this.onFrame(f));
     this.live.add(this);
+  }
+
+  /** The last round trip measured by a ping, ms (undefined before the first). */
+  get rttMs(): number | undefined {
+    return this.rtt < 0 ? undefined : this.rtt;
   }
 
   get isOpen(): boolean {
@@ -238,7 +247,7 @@ export class Conn implements Live {
       const t = p[0];
       if (t === 'p') this.send(['P', p[1]]);
       else if (t === 'P') {
-        if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.lastRx - p[1]);
+        if (typeof p[1] === 'number') this.rtt = Math.max(0, this.lastRx - p[1]);
       } else this.onPacket(p, this);
     }
   }
