@@ -18,6 +18,7 @@
 const FIN = 0x80;
 export const OPCODE_TEXT = 0x1;
 export const OPCODE_BINARY = 0x2;
+const OPCODE_PING = 0x9;
 const MASK = 0x80;
 
 /** Header size for a payload of `n` bytes. */
@@ -47,3 +48,10 @@ export function wsFrame(payload: Uint8Array, opcode: number, masked: boolean): B
   out.set(payload, h);
   return out;
 }
+
+/**
+ * A ping with no payload, as a server and as a client (zero mask) sends it:
+ * one shared buffer for every link (a socket only reads what it writes).
+ */
+export const PING = wsFrame(new Uint8Array(0), OPCODE_PING, false);
+export const MASKED_PING = wsFrame(new Uint8Array(0), OPCODE_PING, true);

@@ -24,7 +24,7 @@ import { closeCodeText } from '../lib/links/close-codes.ts';
 import { connectAttempt, connectError } from '../lib/links/connect-attempt.ts';
 import { ADMIT_DEFAULTS } from '../lib/mesh/admit-options.ts';
 import { guardConnections } from './http-admission.ts';
-import { OPCODE_BINARY, wsFrame } from './ws-frame.ts';
+import { MASKED_PING, OPCODE_BINARY, PING, wsFrame } from './ws-frame.ts';
 
 const log = logger('ws');
 
@@ -49,6 +49,9 @@ const linkOf = new WeakMap<WebSocket, WsLink>();
 // thousands): `ws` calls a listener with the socket as `this`.
 function wsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   linkOf.get(this)?.onMessage(data, isBinary);
+}
+function wsAlive(this: WebSocket): void {
+  linkOf.get(this)?.alive();
 }
 function wsError(this: WebSocket, err: Error & { code?: string }): void {
   linkOf.get(this)?.onError(err);
@@ -98,6 +101,9 @@ class WsLink implements Link {
     socket.on('message', wsMessage);
     socket.on('error', wsError);
     socket.on('close', wsClose);
+    // Heartbeats (Link.ping): ws answers a ping by itself; either one is a sign of life.
+    socket.on('ping', wsAlive);
+    socket.on('pong', wsAlive);
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
   }
 
@@ -177,6 +183,16 @@ class WsLink implements Link {
       this.events.close(reason, true);
     }
     this.socket.terminate();
+  }
+
+  /** A WebSocket ping frame with no payload, one buffer for every link (ws-frame.ts: masked from the dialling side). */
+  ping(): void {
+    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return;
+    this.raw.write(this.masked ? MASKED_PING : PING);
+  }
+
+  alive(): void {
+    this.events.alive();
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
