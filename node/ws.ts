@@ -50,9 +50,20 @@ const linkOf = new WeakMap<WebSocket, WsLink>();
 function wsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   linkOf.get(this)?.onMessage(data, isBinary);
 }
-function wsAlive(this: WebSocket): void {
+function wsPing(this: WebSocket, data: Buffer): void {
+  linkOf.get(this)?.onPing(data);
+}
+function wsPong(this: WebSocket): void {
   linkOf.get(this)?.alive();
 }
+
+/**
+ * Pings answered per link at most one per this long. ws would answer every
+ * ping at once (autoPong, off here): a peer flooding pings — which count
+ * against no quota, being no frames — would cost a write each. Honest peers
+ * ping once per 0.8 × monitor_timeout (≥ 80 ms).
+ */
+const MIN_PONG_GAP_MS = 10;
 function wsError(this: WebSocket, err: Error & { code?: string }): void {
   linkOf.get(this)?.onError(err);
 }
@@ -74,6 +85,8 @@ class WsLink implements Link {
   private readonly raw: Writable;
   /** This side dialled: its frames are masked (with a zero key). */
   private readonly masked: boolean;
+  /** ws does not answer pings on this socket (autoPong off): onPing does. */
+  private readonly answersPings: boolean;
   /** Made when first needed: only a link over its low-water mark tracks its writes. */
   private onWritten: (() => void) | undefined = undefined;
   /** The listener's set of open links (accepted links): left on close. */
@@ -91,9 +104,11 @@ class WsLink implements Link {
     this.events = new LinkEvents(this);
     // `ws` keeps both on the socket (undocumented, unchanged since ws 1): what a frame written around
     // its sender needs. Only data frames go that way; ws still writes its own control frames.
-    const inner = socket as unknown as { _isServer: boolean; _socket: Writable };
+    const inner = socket as unknown as { _isServer: boolean; _socket: Writable; _autoPong: boolean };
     this.masked = !inner._isServer;
     this.raw = inner._socket;
+    // Our listener and dialler turn ws's own answers off (onPing answers); a socket made elsewhere may not.
+    this.answersPings = !inner._autoPong;
     this.registry = registry;
     registry?.add(this);
     socket.binaryType = 'nodebuffer';
@@ -101,9 +116,9 @@ class WsLink implements Link {
     socket.on('message', wsMessage);
     socket.on('error', wsError);
     socket.on('close', wsClose);
-    // Heartbeats (Link.ping): ws answers a ping by itself; either one is a sign of life.
-    socket.on('ping', wsAlive);
-    socket.on('pong', wsAlive);
+    // Heartbeats (Link.ping): a ping or a pong is a sign of life; pings are answered by onPing.
+    socket.on('ping', wsPing);
+    socket.on('pong', wsPong);
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
   }
 
@@ -193,6 +208,18 @@ class WsLink implements Link {
 
   alive(): void {
     this.events.alive();
+  }
+
+  /** When this link last answered a ping (performance.now()). */
+  private pongAt = -MIN_PONG_GAP_MS;
+
+  /** A ping from the peer: a sign of life, answered with its payload (RFC 6455 §5.5.3) unless one was answered just now. */
+  onPing(data: Buffer): void {
+    this.events.alive();
+    const now = performance.now();
+    if (!this.answersPings || now - this.pongAt < MIN_PONG_GAP_MS || this.closed || this.socket.readyState !== WebSocket.OPEN) return;
+    this.pongAt = now;
+    this.socket.pong(data);
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
@@ -291,7 +318,7 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
     maxPerAddress: opts.maxUnfinishedPerAddress ?? 4 * ADMIT_DEFAULTS.maxPendingPerAddress,
   });
   // No clientTracking: `links` tracks them (ws would add a close listener per socket for its own set).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false, clientTracking: false, autoPong: false });
   server.on('upgrade', (req, socket, head) => {
     // Read here, not in the callback: a closure that mentions `req` would keep the
     // request (headers and all) alive for the life of every link.
@@ -380,7 +407,7 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
       // need, and it costs a full pass over every frame on both ends.
       const extra = typeof opts.ca === 'string' ? [opts.ca] : (opts.ca ?? []);
       const secure = extra.length > 0 && /^wss:/i.test(url) ? { secureContext: trustContext(extra) } : {};
-      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask, ...secure });
+      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask, autoPong: false, ...secure });
     } catch (err) {
       return reject(fail(errText(err), err));
     }
