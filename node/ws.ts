@@ -57,6 +57,13 @@ function wsPong(this: WebSocket): void {
   linkOf.get(this)?.alive();
 }
 
+function wsError(this: WebSocket, err: Error & { code?: string }): void {
+  linkOf.get(this)?.onError(err);
+}
+function wsClose(this: WebSocket, code: number, reason: Buffer): void {
+  linkOf.get(this)?.onClose(code, reason.toString());
+}
+
 /**
  * Pings answered per link at most one per this long. ws would answer every
  * ping at once (autoPong, off here): a peer flooding pings — which count
@@ -64,12 +71,6 @@ function wsPong(this: WebSocket): void {
  * ping once per 0.8 × monitor_timeout (≥ 80 ms).
  */
 const MIN_PONG_GAP_MS = 10;
-function wsError(this: WebSocket, err: Error & { code?: string }): void {
-  linkOf.get(this)?.onError(err);
-}
-function wsClose(this: WebSocket, code: number, reason: Buffer): void {
-  linkOf.get(this)?.onClose(code, reason.toString());
-}
 
 class WsLink implements Link {
   readonly kind = 'ws';
@@ -87,6 +88,8 @@ class WsLink implements Link {
   private readonly masked: boolean;
   /** ws does not answer pings on this socket (autoPong off): onPing does. */
   private readonly answersPings: boolean;
+  /** When this link last answered a ping (performance.now()). */
+  private pongAt = -MIN_PONG_GAP_MS;
   /** Made when first needed: only a link over its low-water mark tracks its writes. */
   private onWritten: (() => void) | undefined = undefined;
   /** The listener's set of open links (accepted links): left on close. */
@@ -102,8 +105,8 @@ class WsLink implements Link {
     this.lowWaterMark = opts.lowWaterMark ?? DEFAULT_LOW_WATER;
     this.givenName = opts.name;
     this.events = new LinkEvents(this);
-    // `ws` keeps both on the socket (undocumented, unchanged since ws 1): what a frame written around
-    // its sender needs. Only data frames go that way; ws still writes its own control frames.
+    // What `ws` keeps on the socket (undocumented; _isServer and _socket unchanged since ws 1): a frame
+    // written around its sender needs the TCP socket and the side; only data frames and our pings go that way.
     const inner = socket as unknown as { _isServer: boolean; _socket: Writable; _autoPong: boolean };
     this.masked = !inner._isServer;
     this.raw = inner._socket;
@@ -209,9 +212,6 @@ class WsLink implements Link {
   alive(): void {
     this.events.alive();
   }
-
-  /** When this link last answered a ping (performance.now()). */
-  private pongAt = -MIN_PONG_GAP_MS;
 
   /** A ping from the peer: a sign of life, answered with its payload (RFC 6455 §5.5.3) unless one was answered just now. */
   onPing(data: Buffer): void {
