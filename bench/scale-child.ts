@@ -112,6 +112,12 @@ function inspectorWindow(name: string, start: (s: InspectorSession) => Promise<v
   });
 }
 
+// A development aid for every role: 'profStart' / 'profStop' {path}, a CPU profile over a window (BENCH_SCALE_PROF, scale.ts).
+inspectorWindow('prof', async (s) => {
+  await s.post('Profiler.enable');
+  await s.post('Profiler.start');
+}, async (s) => (await s.post('Profiler.stop')).profile);
+
 switch (args.role) {
   case 'seed': {
     // All simulated nodes join from 127.0.0.1: one address may use the whole handshake table (docs/security.md, admission).
@@ -159,13 +165,8 @@ switch (args.role) {
     io.on('snap', (c: Command) => {
       void import('node:v8').then((v8) => io.emit({ ev: 'snap', path: v8.writeHeapSnapshot(c.path as string) }));
     });
-    // Development aids, each an inspector session over a window: 'profStart' / 'profStop' {path} a CPU profile
-    // (BENCH_SCALE_PROF, scale.ts); 'allocStart' / 'allocStop' {path} what the seed allocates, a sampling heap
-    // profile (bench/mem.ts --prof). The profile goes to c.path.
-    inspectorWindow('prof', async (s) => {
-      await s.post('Profiler.enable');
-      await s.post('Profiler.start');
-    }, async (s) => (await s.post('Profiler.stop')).profile);
+    // A development aid: 'allocStart' / 'allocStop' {path} what the seed allocates over a window, a sampling heap
+    // profile (bench/mem.ts --prof), written to c.path.
     inspectorWindow('alloc', async (s) => {
       await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     }, async (s) => (await s.post('HeapProfiler.stopSampling')).profile);

@@ -6,16 +6,17 @@
  *
  * Roles (stdio protocol in child-io.ts):
  *   'server'  a `ws` server on 127.0.0.1; ready {url}. Pings every client
- *             as the seed does (one 3-byte binary frame per client after
- *             0.8 × `idleMs` of silence, checked every idleMs / 40; the
- *             client answers with one), counting any frame as life.
+ *             as the seed does a Node node (a WebSocket ping frame per
+ *             client after 0.8 × `idleMs` of silence, checked every
+ *             idleMs / 40; the client's ws answers with a pong by itself),
+ *             counting any frame or pong as life.
  *             'cpu' {ms} → {"ev":"cpu", pct, packetsPerS}; 'fan' {run} →
  *             one FAN_BYTES frame (run number, server wall time) to every
  *             client, then {"ev":"fanout", run, start, t} once all went to
  *             the sockets (setImmediate after the loop, as the seed measures).
  *   'clients' args.count `ws` clients of args.url, at most args.inflight
- *             connecting at once; {"ev":"joined", failed}. Each answers a
- *             ping; for every fan-out frame, once all clients of this
+ *             connecting at once; {"ev":"joined", failed}. For every
+ *             fan-out frame, once all clients of this
  *             process got it: {"ev":"seen", run, lat: [ms from the frame's
  *             send time to its arrival, …], cpuMs} (CPU from its first
  *             arrival to its last).
@@ -28,8 +29,6 @@ const args = io.args as { role: string; url?: string; count?: number; inflight?:
 
 /** Bytes of the fan-out frame: about aemp's group change to one watcher. */
 const FAN_BYTES = 64;
-const PING = Buffer.from([0x70, 0, 0]);
-const PONG = Buffer.from([0x50, 0, 0]);
 
 function fail(e: unknown): void {
   io.emit({ ev: 'error', error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
@@ -46,6 +45,7 @@ switch (args.role) {
     wss.on('connection', (ws) => {
       heard.set(ws, performance.now());
       ws.on('message', () => heard.set(ws, performance.now()));
+      ws.on('pong', () => heard.set(ws, performance.now()));
       ws.on('close', () => heard.delete(ws));
     });
     // One sweep for all links, as lib/mesh/liveness.ts: ping what was silent for 0.8 × idleMs.
@@ -54,7 +54,7 @@ switch (args.role) {
       for (const [ws, t] of heard) {
         if (t > due) continue;
         heard.set(ws, performance.now());
-        ws.send(PING);
+        ws.ping();
         sent++;
       }
     }, idleMs / 40).unref();
@@ -92,8 +92,7 @@ switch (args.role) {
     let failed = 0;
     let started = 0;
     let done = 0;
-    const onMessage = (ws: WebSocket, data: Buffer): void => {
-      if (data.length === PING.length) return void ws.send(PONG);
+    const onMessage = (data: Buffer): void => {
       const lat = wallNow() - data.readDoubleLE(4);
       const run = data.readUInt32LE(0);
       let ts = times.get(run);
@@ -124,7 +123,7 @@ switch (args.role) {
         };
         ws.once('open', () => settle(true));
         ws.once('error', () => settle(false));
-        ws.on('message', (d: Buffer) => onMessage(ws, d));
+        ws.on('message', onMessage);
       };
       for (let i = 0; i < Math.min(inflight, count); i++) one();
     });

@@ -65,17 +65,18 @@ async function logsOf(c: Child): Promise<string[]> {
 }
 
 /**
- * Development aid: with BENCH_SCALE_PROF=dir, the seed's CPU profile of one
- * phase goes to dir/seed-<phase>.cpuprofile (open in Chrome DevTools).
+ * Development aid: with BENCH_SCALE_PROF=dir, the CPU profile of one phase in
+ * each of `children` goes to dir/<name>-<phase>.cpuprofile (open in Chrome DevTools).
  */
-async function profiled<T>(seed: Child, phase: string, fn: () => Promise<T>): Promise<T> {
+async function profiled<T>(children: Record<string, Child>, phase: string, fn: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_SCALE_PROF;
   if (!dir) return fn();
-  seed.send({ cmd: 'profStart' });
-  await seed.next('profStart', RUN_MS);
+  const all = Object.entries(children);
+  for (const [, c] of all) c.send({ cmd: 'profStart' });
+  for (const [, c] of all) await c.next('profStart', RUN_MS);
   const r = await fn();
-  seed.send({ cmd: 'profStop', path: `${dir}/seed-${phase}.cpuprofile` });
-  await seed.next('profStop', RUN_MS);
+  for (const [name, c] of all) c.send({ cmd: 'profStop', path: `${dir}/${name}-${phase}.cpuprofile` });
+  for (const [, c] of all) await c.next('profStop', RUN_MS);
   return r;
 }
 
@@ -226,7 +227,7 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const url = (await seed.next('ready', START_MS)).url as string;
     seed.send({ cmd: 'mem' });
     const before = await seed.next('mem', RUN_MS);
-    const join = await profiled(seed, 'join', () => joinStorm(t, seed, url, nodes));
+    const join = await profiled({ seed }, 'join', () => joinStorm(t, seed, url, nodes));
     out.push({
       name: 'seed.join_rate', value: Math.round(join.rate), unit: 'joins/s',
       note: `${nodes} simulated nodes from ${CLIENTS} processes, ${CLIENTS * INFLIGHT} in flight; seed CPU ${Math.round(join.cpuUsPerJoin)} µs per join (${Math.round(1e6 / join.cpuUsPerJoin)} joins per CPU-second)`,
@@ -238,7 +239,7 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const pps: number[] = [];
     for (let k = 0; k < Math.min(runs, 3); k++) {
       seed.send({ cmd: 'cpu', ms: CPU_WINDOW_MS });
-      const e = await profiled(seed, `idle${k}`, () => seed.next('cpu', CPU_WINDOW_MS + RUN_MS));
+      const e = await profiled({ seed }, `idle${k}`, () => seed.next('cpu', CPU_WINDOW_MS + RUN_MS));
       cpus.push(e.pct as number);
       pps.push(e.packetsPerS as number);
     }
@@ -247,7 +248,7 @@ async function oneSeed(nodes: number, runs: number, signal: AbortSignal, out: Li
     const reg = t.start({ role: 'reg', seedUrls: [url], group }, 'registrar');
     await reg.next('ready', START_MS);
     seed.send({ cmd: 'watch', group });
-    const { p99, fanout, watchersCpuMs } = await profiled(seed, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
+    const { p99, fanout, watchersCpuMs } = await profiled({ seed, watchers0: clients[0]! }, 'propagation', () => propagation(reg, clients, nodes, runs, signal, seed));
     out.push({
       name: 'groups.propagation_p99_ms_10k', value: round(median(p99), 1), unit: 'ms', ...versus(median(p99), raw.p99),
       note: `${nodes} watchers, runs ${p99.map((x) => round(x, 1)).join(', ')}; the watchers' processes spent ${Math.round(median(watchersCpuMs))} ms CPU per run (${round((median(watchersCpuMs) * 1000) / nodes, 1)} µs per watcher) on the same 2 cores; raw clients ${Math.round(raw.clientsCpuMs)} ms`,

@@ -16,6 +16,10 @@
  *   codec above fragments anything larger;
  * - `bufferedAmount` is what the transport has accepted but not yet written;
  *   `drain` fires when it falls back under the link's low-water mark.
+ * - `ping`, where a link has it, sends the transport's own heartbeat (a
+ *   WebSocket ping frame), which the peer's transport answers by itself; a
+ *   link with `ping` calls the `alive` handler for every heartbeat it hears
+ *   (a ping or a pong: signs of life that carry no frame).
  */
 export type Frame = Uint8Array | string;
 
@@ -23,6 +27,8 @@ export interface LinkHandlers {
   frame(data: Frame): void;
   close(reason: string): void;
   drain(): void;
+  /** A heartbeat of the transport arrived (links with `ping` only). */
+  alive(): void;
 }
 
 export interface Link {
@@ -35,4 +41,10 @@ export interface Link {
   send(frame: Frame): void;
   close(reason?: string): void;
   setHandlers(h: Partial<LinkHandlers>): void;
+  /**
+   * Send the transport's own heartbeat, answered by the peer's transport
+   * without its code being involved (browsers' WebSockets answer, but do
+   * not tell the page): only on links whose transport has one (Node's ws).
+   */
+  ping?(): void;
 }

@@ -10,6 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -23,6 +24,7 @@ import { closeCodeText } from '../lib/links/close-codes.ts';
 import { connectAttempt, connectError } from '../lib/links/connect-attempt.ts';
 import { ADMIT_DEFAULTS } from '../lib/mesh/admit-options.ts';
 import { guardConnections } from './http-admission.ts';
+import { MASKED_PING, OPCODE_BINARY, PING, wsFrame } from './ws-frame.ts';
 
 const log = logger('ws');
 
@@ -48,12 +50,27 @@ const linkOf = new WeakMap<WebSocket, WsLink>();
 function wsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   linkOf.get(this)?.onMessage(data, isBinary);
 }
+function wsPing(this: WebSocket, data: Buffer): void {
+  linkOf.get(this)?.onPing(data);
+}
+function wsPong(this: WebSocket): void {
+  linkOf.get(this)?.alive();
+}
+
 function wsError(this: WebSocket, err: Error & { code?: string }): void {
   linkOf.get(this)?.onError(err);
 }
 function wsClose(this: WebSocket, code: number, reason: Buffer): void {
   linkOf.get(this)?.onClose(code, reason.toString());
 }
+
+/**
+ * Pings answered per link at most one per this long. ws would answer every
+ * ping at once (autoPong, off here): a peer flooding pings — which count
+ * against no quota, being no frames — would cost a write each. Honest peers
+ * ping once per 0.8 × monitor_timeout (≥ 80 ms).
+ */
+const MIN_PONG_GAP_MS = 10;
 
 class WsLink implements Link {
   readonly kind = 'ws';
@@ -65,9 +82,14 @@ class WsLink implements Link {
   private closed = false;
   private overMark = false;
   private error: string | undefined = undefined;
-  // A server socket writes the caller's bytes unmasked, possibly later:
-  // copy them so a caller reusing its buffer cannot change what is sent.
-  private readonly copyOnSend: boolean;
+  /** The TCP (or TLS) socket under the WebSocket: binary frames are written to it whole (ws-frame.ts). */
+  private readonly raw: Writable;
+  /** This side dialled: its frames are masked (with a zero key). */
+  private readonly masked: boolean;
+  /** ws does not answer pings on this socket (autoPong off): onPing does. */
+  private readonly answersPings: boolean;
+  /** When this link last answered a ping (performance.now()). */
+  private pongAt = -MIN_PONG_GAP_MS;
   /** Made when first needed: only a link over its low-water mark tracks its writes. */
   private onWritten: (() => void) | undefined = undefined;
   /** The listener's set of open links (accepted links): left on close. */
@@ -83,7 +105,13 @@ class WsLink implements Link {
     this.lowWaterMark = opts.lowWaterMark ?? DEFAULT_LOW_WATER;
     this.givenName = opts.name;
     this.events = new LinkEvents(this);
-    this.copyOnSend = (socket as unknown as { _isServer?: boolean })._isServer === true;
+    // What `ws` keeps on the socket (undocumented; _isServer and _socket unchanged since ws 1): a frame
+    // written around its sender needs the TCP socket and the side; only data frames and our pings go that way.
+    const inner = socket as unknown as { _isServer: boolean; _socket: Writable; _autoPong: boolean };
+    this.masked = !inner._isServer;
+    this.raw = inner._socket;
+    // Our listener and dialler turn ws's own answers off (onPing answers); a socket made elsewhere may not.
+    this.answersPings = !inner._autoPong;
     this.registry = registry;
     registry?.add(this);
     socket.binaryType = 'nodebuffer';
@@ -91,6 +119,9 @@ class WsLink implements Link {
     socket.on('message', wsMessage);
     socket.on('error', wsError);
     socket.on('close', wsClose);
+    // Heartbeats (Link.ping): a ping or a pong is a sign of life; pings are answered by onPing.
+    socket.on('ping', wsPing);
+    socket.on('pong', wsPong);
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
   }
 
@@ -127,17 +158,15 @@ class WsLink implements Link {
   send(frame: Frame): void {
     if (this.closed || this.socket.readyState !== WebSocket.OPEN) return;
     checkFrameSize(frame, this.maxFrameSize, 'ws');
-    let data: Frame = frame;
-    if (typeof frame !== 'string' && this.copyOnSend) data = Buffer.from(frame);
     // While over the low-water mark every write reports back, so the write
     // that brings the buffer down fires `drain` (ws has no event for it).
     const track = this.overMark || this.socket.bufferedAmount + approxSize(frame) > this.lowWaterMark;
-    if (track) {
-      this.socket.send(data, { binary: typeof frame !== 'string' }, (this.onWritten ??= this.checkDrain.bind(this)));
-      if (this.socket.bufferedAmount > this.lowWaterMark) this.overMark = true;
-    } else {
-      this.socket.send(data, { binary: typeof frame !== 'string' });
-    }
+    const done = track ? (this.onWritten ??= this.checkDrain.bind(this)) : undefined;
+    // A binary frame is one buffer, one write (ws-frame.ts); it is a copy, so a caller may reuse its buffer.
+    if (typeof frame !== 'string') this.raw.write(wsFrame(frame, OPCODE_BINARY, this.masked), done);
+    else if (done) this.socket.send(frame, { binary: false }, done);
+    else this.socket.send(frame, { binary: false });
+    if (track && this.socket.bufferedAmount > this.lowWaterMark) this.overMark = true;
   }
 
   close(reason = 'closed'): void {
@@ -172,6 +201,25 @@ class WsLink implements Link {
       this.events.close(reason, true);
     }
     this.socket.terminate();
+  }
+
+  /** A WebSocket ping frame with no payload, one buffer for every link (ws-frame.ts: masked from the dialling side). */
+  ping(): void {
+    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return;
+    this.raw.write(this.masked ? MASKED_PING : PING);
+  }
+
+  alive(): void {
+    this.events.alive();
+  }
+
+  /** A ping from the peer: a sign of life, answered with its payload (RFC 6455 §5.5.3) unless one was answered just now. */
+  onPing(data: Buffer): void {
+    this.events.alive();
+    const now = performance.now();
+    if (!this.answersPings || now - this.pongAt < MIN_PONG_GAP_MS || this.closed || this.socket.readyState !== WebSocket.OPEN) return;
+    this.pongAt = now;
+    this.socket.pong(data);
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
@@ -270,7 +318,7 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
     maxPerAddress: opts.maxUnfinishedPerAddress ?? 4 * ADMIT_DEFAULTS.maxPendingPerAddress,
   });
   // No clientTracking: `links` tracks them (ws would add a close listener per socket for its own set).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false, clientTracking: false, autoPong: false });
   server.on('upgrade', (req, socket, head) => {
     // Read here, not in the callback: a closure that mentions `req` would keep the
     // request (headers and all) alive for the life of every link.
@@ -359,7 +407,7 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
       // need, and it costs a full pass over every frame on both ends.
       const extra = typeof opts.ca === 'string' ? [opts.ca] : (opts.ca ?? []);
       const secure = extra.length > 0 && /^wss:/i.test(url) ? { secureContext: trustContext(extra) } : {};
-      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask, ...secure });
+      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask, autoPong: false, ...secure });
     } catch (err) {
       return reject(fail(errText(err), err));
     }

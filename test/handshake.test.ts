@@ -106,8 +106,8 @@ function greetingText(over: Record<string, unknown> = {}): string {
 
 test('handshake — two secret holders accept each other with hmac_sha256', async () => {
   const [a, b] = await connect(side({ nodeId: 'node-a' }), side({ nodeId: 'seed-b', isSeed: true }));
-  assert.deepEqual(ok(a), { peerNode: 'seed-b', peerIsSeed: true, framing: 'msgpack', auth: 'hmac_sha256', verified: true });
-  assert.deepEqual(ok(b), { peerNode: 'node-a', peerIsSeed: false, framing: 'msgpack', auth: 'hmac_sha256', verified: true });
+  assert.deepEqual(ok(a), { peerNode: 'seed-b', peerIsSeed: true, framing: 'msgpack', auth: 'hmac_sha256', verified: true, peerHearsPings: false });
+  assert.deepEqual(ok(b), { peerNode: 'node-a', peerIsSeed: false, framing: 'msgpack', auth: 'hmac_sha256', verified: true, peerHearsPings: false });
 });
 
 test('handshake — greeting and mac are exactly as documented', async () => {
@@ -126,7 +126,29 @@ test('handshake — greeting and mac are exactly as documented', async () => {
   assert.deepEqual(r, { send: [`{"mac":"${mac}"}`] });
   const peerMac = createHmac('sha256', SECRET).update(`aemp1 ${gB}\n${gA}`).digest('hex');
   const done = await a.receive(JSON.stringify({ mac: peerMac }));
-  assert.deepEqual(done.done, { peerNode: 'node-b', peerIsSeed: false, framing: 'msgpack', auth: 'hmac_sha256', verified: true });
+  assert.deepEqual(done.done, { peerNode: 'node-b', peerIsSeed: false, framing: 'msgpack', auth: 'hmac_sha256', verified: true, peerHearsPings: false });
+});
+
+test('handshake — "ping": true in a greeting when its side hears transport heartbeats; the peer learns it, and only then', async () => {
+  const n = new Uint8Array(16).fill(0xab);
+  const a = side({ nodeId: 'node-a', nonce: n, hearsPings: true });
+  assert.equal(
+    a.greeting(),
+    '{"aemp":1,"node":"node-a","nonce":"abababababababababababababababab","seed":false,' +
+      '"auth":["hmac_sha256"],"framing":["msgpack","json"],"ping":true}',
+  );
+  const [ra, rb] = await connect(a, side({ nodeId: 'node-b' }));
+  assert.equal(ok(ra).peerHearsPings, false, 'b did not say it hears them');
+  assert.equal(ok(rb).peerHearsPings, true);
+  // Anything but true is "no" (the mac covers the greeting, so a man in the middle cannot add it).
+  for (const ping of [1, 'true', false, null]) {
+    const c = side({ nodeId: 'c' });
+    const gB = greetingText({ node: 'node-b', ping });
+    await c.receive(gB);
+    const peerMac = createHmac('sha256', SECRET).update(`aemp1 ${gB}\n${c.greeting()}`).digest('hex');
+    const done = await c.receive(JSON.stringify({ mac: peerMac }));
+    assert.equal(done.done!.peerHearsPings, false, JSON.stringify(ping));
+  }
 });
 
 test('handshake — framing: first entry of the smaller-nonce greeting that both offer', async () => {
@@ -166,8 +188,8 @@ test('handshake — a browser token is verified by the secret holder', async () 
   const seed = side({ nodeId: 'seed1', isSeed: true, authAccept: ['hmac_sha256', 'token'] });
   const [b, s] = await connect(browser, seed);
   // the browser cannot check the seed's mac: it relies on wss
-  assert.deepEqual(ok(b), { peerNode: 'seed1', peerIsSeed: true, framing: 'msgpack', auth: 'hmac_sha256', verified: false });
-  assert.deepEqual(ok(s), { peerNode: 'web/alice', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true, caps: [] });
+  assert.deepEqual(ok(b), { peerNode: 'seed1', peerIsSeed: true, framing: 'msgpack', auth: 'hmac_sha256', verified: false, peerHearsPings: false });
+  assert.deepEqual(ok(s), { peerNode: 'web/alice', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true, peerHearsPings: false, caps: [] });
 });
 
 test('handshake — expired, foreign-pattern and forged tokens refuse with AEMP_ERR_TOKEN', async () => {
@@ -211,7 +233,7 @@ test('handshake — a token or anonymous node may not claim to be a seed', async
 test('handshake — none: anonymous browser nodes, only when accepted and only under anon/', async () => {
   const anon = (nodeId: string) => side({ nodeId, secret: undefined, authOffer: ['none'] });
   const [b, s] = await connect(anon('anon/4f2a'), side({ nodeId: 'seed1', isSeed: true, authAccept: ['hmac_sha256', 'none'] }));
-  assert.deepEqual(ok(s), { peerNode: 'anon/4f2a', peerIsSeed: false, framing: 'msgpack', auth: 'none', verified: false });
+  assert.deepEqual(ok(s), { peerNode: 'anon/4f2a', peerIsSeed: false, framing: 'msgpack', auth: 'none', verified: false, peerHearsPings: false });
   assert.equal(ok(b).peerNode, 'seed1');
   const [, s2] = await connect(anon('web/4f2a'), side({ nodeId: 'seed1', authAccept: ['hmac_sha256', 'none'] }));
   assert.equal(err(s2).code, 'AEMP_ERR_AUTH');
@@ -362,6 +384,6 @@ test('handshake — the caps a token grants are in the secret holder\'s result',
   const browser = side({ nodeId: 'web/bob', secret: undefined, token, authOffer: ['token'] });
   const seed = side({ nodeId: 'seed1', isSeed: true, authAccept: ['hmac_sha256', 'token'] });
   const [b, s] = await connect(browser, seed);
-  assert.deepEqual(ok(s), { peerNode: 'web/bob', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true, caps: ['kil', 'trace'] });
+  assert.deepEqual(ok(s), { peerNode: 'web/bob', peerIsSeed: false, framing: 'msgpack', auth: 'token', verified: true, peerHearsPings: false, caps: ['kil', 'trace'] });
   assert.equal(ok(b).caps, undefined);
 });

@@ -10,6 +10,8 @@ import { memoryLinkPair } from '../lib/links/memory.ts';
 import { Conn } from '../lib/mesh/conn.ts';
 import { Liveness, livenessFor, type Live } from '../lib/mesh/liveness.ts';
 import type { Packet } from '../lib/protocol/codec.ts';
+import type { Frame } from '../lib/link.ts';
+import type { LinkView } from '../lib/network.ts';
 
 const MT = 1000;
 
@@ -40,6 +42,54 @@ function pair(clock: ManualClock, i = 0, mtA = MT, mtB = MT, latencyMs = 1) {
     };
   }
   return { a, b, closed, seen, wire };
+}
+
+/**
+ * As pair(), over links with a heartbeat of their own (Link.ping: a WebSocket ping frame, 1 ms each way,
+ * answered by the far transport by itself). `aHearsPings` / `bHearsPings`: whether that side's transport tells
+ * its conn of a heartbeat (Node's ws does; a browser's WebSocket answers pings but does not tell the page, nor
+ * can it send one). `bSaysItHears`: what b's greeting claims, if not the truth (a page may say anything).
+ */
+function transportPair(clock: ManualClock, o: { aHearsPings: boolean; bHearsPings: boolean; bSaysItHears?: boolean }) {
+  const [la, lb] = memoryLinkPair({ clock, latencyMs: 1 });
+  const alive: { a?: () => void; b?: () => void } = {};
+  const heartbeats = { a: 0, b: 0 };
+  for (const [l, name, other, hears] of [[la, 'a', 'b', o.aHearsPings], [lb, 'b', 'a', o.bHearsPings]] as const) {
+    const set = l.setHandlers.bind(l);
+    l.setHandlers = (h) => {
+      if (h.alive && hears) alive[name] = h.alive;
+      set(h);
+    };
+    // The ping reaches the far side (which hears it, or not) and its transport's answer comes back.
+    // A side that does not hear heartbeats cannot send them either (a browser's WebSocket has no ping()).
+    if (hears) l.ping = () => {
+      heartbeats[name]++;
+      clock.setTimeout(() => {
+        alive[other]?.();
+        clock.setTimeout(() => alive[name]?.(), 1);
+      }, 1);
+    };
+  }
+  const closed: string[] = [];
+  const wire = { a: [] as string[], b: [] as string[] };
+  const mk = (link: typeof la, outbound: boolean, name: 'a' | 'b', peerHearsPings: boolean) =>
+    new Conn({
+      link, framing: 'msgpack', peer: name === 'a' ? 'b' : 'a', peerIsSeed: false, kind: 'secret', outbound, clock,
+      monitorTimeoutMs: MT, maxBufferedBytes: 1 << 30, maxQueuedPackets: 1 << 20, maxMessageSize: 1 << 20,
+      onPacket: () => {}, onClose: (r) => closed.push(`${name}: ${r}`), peerHearsPings,
+    });
+  for (const [l, name] of [[la, 'a'], [lb, 'b']] as const) {
+    const send = l.send.bind(l);
+    l.send = (f) => {
+      const bytes = f as Uint8Array;
+      wire[name].push(bytes[1] === 0x91 && bytes[2] === 0x92 && bytes[3] === 0xa1 ? String.fromCharCode(bytes[4]!) : 'data');
+      send(f);
+    };
+  }
+  // Each side says in its greeting whether it hears heartbeats; the other side gets that as peerHearsPings.
+  const a = mk(la, false, 'a', o.bSaysItHears ?? o.bHearsPings);
+  const b = mk(lb, true, 'b', o.aHearsPings);
+  return { a, b, closed, wire, heartbeats };
 }
 
 /** Advance the clock in 1 ms steps (so 1 ms link latency and the sweep interleave as in real time), draining microtasks. */
@@ -157,6 +207,37 @@ test('liveness — the answering side pings as a fallback when its own monitor_t
   a.close('done');
 });
 
+test('liveness — where the peer hears the transport\'s heartbeats, the accepting side pings with them: no packet on the wire, both sides stay up, RTT measured', async () => {
+  const clock = new ManualClock(0);
+  const { a, b, closed, wire, heartbeats } = transportPair(clock, { aHearsPings: true, bHearsPings: true });
+  await run(clock, 5 * MT);
+  await run(clock, 5);
+  assert.deepEqual(closed, []);
+  assert.ok(a.isOpen && b.isOpen);
+  // As many as the packet pings of the first test, one per 0.8–0.825 × monitor_timeout; none from b.
+  assert.deepEqual(heartbeats, { a: 6, b: 0 });
+  assert.deepEqual(wire, { a: [], b: [] });
+  assert.equal(a.rttMs, 2);
+  assert.equal(a.sentPackets, 6, 'a heartbeat counts as a packet sent');
+  a.close('done');
+});
+
+test('liveness — a peer that pings with [\'p\'] itself did not hear our heartbeats: the accepting side pings with packets from then on, and nobody times out', async () => {
+  const clock = new ManualClock(0);
+  // b said it hears heartbeats, but it is a browser: its WebSocket answers them without telling it. a hears the
+  // answers; b hears nothing until its own fallback ping at 0.95 × monitor_timeout, which a answers.
+  const { a, b, closed, wire, heartbeats } = transportPair(clock, { aHearsPings: true, bHearsPings: false, bSaysItHears: true });
+  await run(clock, 5 * MT);
+  await run(clock, 5);
+  assert.deepEqual(closed, []);
+  assert.ok(a.isOpen && b.isOpen);
+  assert.equal(heartbeats.b, 0, 'b was never told a hears them: its fallback ping is a packet');
+  assert.equal(heartbeats.a, 1, 'one heartbeat, before b\'s packet ping');
+  assert.deepEqual(wire.b.filter((x) => x === 'p'), ['p'], 'b pinged once, as a fallback');
+  assert.deepEqual(wire.a, ['P', 'p', 'p', 'p', 'p', 'p'], 'a answered, then pinged with packets');
+  a.close('done');
+});
+
 test('liveness — over a real seed: the seed pings every node; a node that only answers stays linked, a silent one is closed at 1.1 × monitor_timeout', async () => {
   const { createNode } = await import('../node/index.ts');
   const { rawNode } = await import('./fixtures/raw-client.ts');
@@ -177,6 +258,45 @@ test('liveness — over a real seed: the seed pings every node; a node that only
     assert.equal(answerer.isClosed(), false);
     assert.ok(silent.packets.filter((p) => p[0] === 'p').length >= 1, 'the seed pinged the silent node too');
     answerer.link.close('done');
+  } finally {
+    await seed.shutdown();
+  }
+});
+
+test('liveness — over real WebSockets between Node nodes: the seed keeps an idle link up with ping frames, no packets, and measures the RTT by them', async () => {
+  const { createNode } = await import('../node/index.ts');
+  const { viewOf } = await import('../lib/mesh/mesh-view.ts');
+  const seed = await createNode({ nodeid: 'hb-seed', binds: ['127.0.0.1:0'], secret: 's', monitor_timeout: 400 });
+  try {
+    const url = seed.net!.seedLink!.listening()[0]!;
+    const view = viewOf(seed.net)!;
+    const up = new Promise<LinkView>((resolve) => view.monLinks((l, isUp) => isUp && l.node === 'hb-node' && resolve(l)));
+    const node = await createNode({ nodeid: 'hb-node', seeds: [url], secret: 's', monitor_timeout: 400 });
+    const downs: string[] = [];
+    viewOf(node.net)!.monLinks((l, isUp) => isUp || downs.push(l.node));
+    const link = (await up).transport;
+    // Count what the seed sends the idle node from now on: heartbeats, and ['p', t] packets.
+    let heartbeats = 0;
+    let fourth!: () => void;
+    const four = new Promise<void>((r) => (fourth = r));
+    const ping = link.ping!.bind(link);
+    link.ping = () => {
+      ping();
+      if (++heartbeats === 4) fourth();
+    };
+    const packetPings: Frame[] = [];
+    const send = link.send.bind(link);
+    link.send = (f) => {
+      const b = f as Uint8Array;
+      if (b[1] === 0x91 && b[2] === 0x92 && b[3] === 0xa1 && b[4] === 0x70) packetPings.push(f);
+      send(f);
+    };
+    await four; // 4 × 0.8 × monitor_timeout: well past the 1.1 × monitor_timeout a silent link lasts
+    assert.deepEqual(packetPings, []);
+    assert.deepEqual(downs, []);
+    assert.equal(view.link('hb-node')?.transport, link, 'the same link all along');
+    assert.equal(typeof seed.net!.linkInfo('hb-node')?.rttMs, 'number');
+    await node.shutdown();
   } finally {
     await seed.shutdown();
   }

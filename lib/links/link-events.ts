@@ -24,6 +24,7 @@ export class LinkEvents {
   private onFrame: LinkHandlers['frame'] | undefined;
   private onClose: LinkHandlers['close'] | undefined;
   private onDrain: LinkHandlers['drain'] | undefined;
+  private onAlive: LinkHandlers['alive'] | undefined;
   // Frames that arrived while no frame handler was set, or while the held
   // ones are still being handed over (so newer frames queue behind them).
   private held: Frame[] | undefined = [];
@@ -54,6 +55,7 @@ export class LinkEvents {
     if (h.frame) this.onFrame = h.frame;
     if (h.close) this.onClose = h.close;
     if (h.drain) this.onDrain = h.drain;
+    if (h.alive) this.onAlive = h.alive;
     if ((this.held && this.onFrame) || (this.state === 'closing' && this.onClose)) this.queueFlush();
   }
 
@@ -80,6 +82,11 @@ export class LinkEvents {
     log.debug(`${this.name}: closed: ${reason}`);
     this.queueFlush();
     return true;
+  }
+
+  /** A heartbeat of the transport arrived: a sign of life with no frame (dropped while no handler takes it). */
+  alive(): void {
+    if (this.state === 'open') this.onAlive?.();
   }
 
   /** The transport's buffer fell back under the low-water mark. */

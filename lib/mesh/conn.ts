@@ -50,6 +50,8 @@ export interface ConnOptions {
   onClose(reason: string, c: Conn): void;
   /** Frames that arrived behind the handshake are handed over through this. */
   attach?: (fn: (f: Frame) => void) => void;
+  /** The peer hears the link's own heartbeats (HandshakeResult.peerHearsPings): ping with Link.ping where the link has it. */
+  peerHearsPings?: boolean;
 }
 
 /** Packets per batch before a new frame starts (the codec fragments big ones anyway). */
@@ -85,7 +87,8 @@ export class Conn implements Live {
   readonly peerIsSeed: boolean;
   readonly kind: PeerKind;
   readonly link: Link;
-  rttMs: number | undefined;
+  /** The last round trip measured by a ping, ms; -1: none yet. */
+  private rtt = -1;
   /** Packets this conn carried to the peer (tests and benchmarks count relay traffic with it). */
   sentPackets = 0;
   /**
@@ -120,10 +123,22 @@ export class Conn implements Live {
   private appended = 0;
   private corked = false;
   private closed = false;
-  lastRx: number;
-  lastTx: number;
+  // Numbers, initialised as numbers: V8 then stores each in place (a field that starts
+  // undefined takes a fresh heap number per write, which outlives minor GCs on an old
+  // Conn and is promoted: an idle seed's heap grew by it with every ping).
+  lastRx = 0;
+  lastTx = 0;
   lastPing = 0;
   readonly pinger: boolean;
+  /**
+   * Ping with the transport's own heartbeat (a WebSocket ping frame, answered
+   * by the peer's ws without its mesh code), not a ['p', t] packet: nothing to
+   * encode, frame or decode on either side, one shared buffer to write. Only
+   * where the peer said it hears them (a browser's WebSocket answers pings
+   * but does not tell the page); off for good once the peer pings with ['p']
+   * itself, as a peer that does not hear ours would.
+   */
+  private transportPings: boolean;
   private readonly live: Liveness;
   private fragTimer: TimerId | undefined = undefined;
 
@@ -154,9 +169,19 @@ export class Conn implements Live {
     this.pinger = !o.outbound; // the accepting side pings (liveness.ts)
     // Bound methods, not arrow functions: under tsx every named arrow function gets
     // a `name` property stored out of line, ~250 bytes per link each.
-    o.link.setHandlers({ frame: this.onFrame.bind(this), close: this.linkClosed.bind(this) });
+    this.transportPings = o.peerHearsPings === true && o.link.ping !== undefined;
+    o.link.setHandlers({
+      frame: this.onFrame.bind(this),
+      close: this.linkClosed.bind(this),
+      alive: o.link.ping !== undefined ? this.alive.bind(this) : undefined,
+    });
     o.attach?.((f) => this.onFrame(f));
     this.live.add(this);
+  }
+
+  /** The last round trip measured by a ping, ms (undefined before the first). */
+  get rttMs(): number | undefined {
+    return this.rtt < 0 ? undefined : this.rtt;
   }
 
   get isOpen(): boolean {
@@ -236,9 +261,12 @@ export class Conn implements Live {
     for (const p of packets) {
       if (this.closed) return;
       const t = p[0];
-      if (t === 'p') this.send(['P', p[1]]);
+      if (t === 'p') {
+        this.transportPings = false;
+        this.send(['P', p[1]]);
+      }
       else if (t === 'P') {
-        if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.lastRx - p[1]);
+        if (typeof p[1] === 'number') this.rtt = Math.max(0, this.lastRx - p[1]);
       } else this.onPacket(p, this);
     }
   }
@@ -265,7 +293,20 @@ export class Conn implements Live {
   ping(): void {
     const now = this.clock.now();
     this.lastPing = now;
-    this.send(['p', now]);
+    if (this.transportPings && !this.closed) {
+      this.link.ping!();
+      this.lastTx = now;
+      this.sentPackets++;
+    } else this.send(['p', now]);
+  }
+
+  /** The transport heard a heartbeat (Link.ping): the peer's answer to ours, or its own ping. */
+  private alive(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    // The first sign of life since our ping is its answer.
+    if (this.lastPing > this.lastRx) this.rtt = Math.max(0, now - this.lastPing);
+    this.lastRx = now;
   }
 
   /** Called by the liveness sweep: nothing arrived for `silentMs`. */

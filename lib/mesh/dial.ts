@@ -19,7 +19,8 @@ export interface Handshaken {
 /** Run one side of the handshake on `link`; rejects (and closes the link) on refusal or timeout. */
 export function runHandshake(link: Link, opts: HandshakeOptions, timeoutMs: number, clock: Clock): Promise<Handshaken> {
   return new Promise((resolve, reject) => {
-    const hs = new Handshake(opts);
+    // A link with heartbeats of its own says so: the peer may use them (conn.ts), unless the caller says otherwise.
+    const hs = new Handshake({ hearsPings: link.ping !== undefined, ...opts });
     let done: HandshakeResult | undefined;
     let failed = false;
     let early: Frame[] = [];

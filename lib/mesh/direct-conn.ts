@@ -12,7 +12,7 @@ import type { PeerKind } from './peer-kind.ts';
 /** What differs between direct links: the link, who is at its other end, and where its packets go. */
 export type DirectConnOptions = { link: Link; framing: Framing; peer: NodeId; kind: PeerKind; outbound: boolean } & Pick<
   ConnOptions,
-  'onPacket' | 'onClose' | 'attach'
+  'onPacket' | 'onClose' | 'attach' | 'peerHearsPings'
 >;
 
 export function directConn(m: Pick<DirectWsHost, 'batchLimits' | 'clock' | 'o'>, d: DirectConnOptions): Conn {

@@ -207,5 +207,6 @@ function wsConn(m: DirectWsHost, link: Link, hs: Handshaken, outbound: boolean, 
     onPacket: (p, c) => h.onPacket(p, c),
     onClose: (reason, c) => h.onClose(reason, c),
     attach: hs.attach,
+    peerHearsPings: hs.result.peerHearsPings,
   });
 }

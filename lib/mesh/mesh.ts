@@ -272,6 +272,7 @@ export class Mesh implements Network {
       onPacket: this.connPacket,
       onClose: this.connClose,
       attach: hs.attach,
+      peerHearsPings: hs.result.peerHearsPings,
     });
     this.vouch(c, hs.result.caps ?? []);
     this.conns.set(peerNode, c);

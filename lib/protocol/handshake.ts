@@ -3,7 +3,7 @@
  * pure async state machine: frames in, frames to send out, no timers (the
  * mesh runs the timeout) and no randomness (the nonce is passed in).
  *
- *   both:  greeting  {"aemp":1,"node":…,"nonce":…,"seed":…,"auth":[…],"framing":[…],"token"?:…}
+ *   both:  greeting  {"aemp":1,"node":…,"nonce":…,"seed":…,"auth":[…],"framing":[…],"token"?:…,"ping"?:true}
  *   both:  auth      {"mac":"<hex>"} or {"mac":null} (a side without the secret)
  *   either, any time: refusal {"refused":"AEMP_ERR_…","reason":"…"}
  *
@@ -56,6 +56,8 @@ export interface HandshakeOptions {
   now: () => number;
   /** Largest handshake frame accepted (characters). Default 16 KiB. */
   maxFrameSize?: number;
+  /** This side's link hears the transport's own heartbeats (Link.ping): the peer may keep the link alive with them. */
+  hearsPings?: boolean;
 }
 
 export interface HandshakeResult {
@@ -72,6 +74,8 @@ export interface HandshakeResult {
   verified: boolean;
   /** For a peer accepted by a token we verified: the capabilities it grants (lib/caps.ts); else absent. */
   caps?: Cap[];
+  /** The peer said it hears the transport's own heartbeats ("ping": true in its greeting). */
+  peerHearsPings: boolean;
 }
 
 export interface HandshakeStep {
@@ -89,6 +93,7 @@ interface Greeting {
   auth: string[];
   framing: string[];
   token?: string;
+  ping?: true;
 }
 
 /** The text of a refusal frame: tells the peer why the link is about to close. */
@@ -170,6 +175,7 @@ export class Handshake {
       framing: [...o.framings],
     };
     if (offer.includes('token')) g.token = o.token;
+    if (o.hearsPings === true) g.ping = true;
     this.mine = JSON.stringify(g);
   }
 
@@ -238,7 +244,7 @@ export class Handshake {
     // The link's codec is made from the result: json's is loaded on first use (codec.ts).
     if (framing === 'json') await loadJsonFraming();
     const [auth, verified, caps] = await this.authenticate(g);
-    const result: HandshakeResult = { peerNode: g.node, peerIsSeed: g.seed, framing, auth, verified };
+    const result: HandshakeResult = { peerNode: g.node, peerIsSeed: g.seed, framing, auth, verified, peerHearsPings: v.ping === true };
     if (caps !== undefined) result.caps = caps;
     this.peer = { text, g, result };
     this.state = 'auth';
