@@ -39,6 +39,8 @@ export interface Link {
   /** The peer's network address, on links a listener accepted (a seed's admission control counts by it). */
   readonly remoteAddress?: string;
   send(frame: Frame): void;
+  /** send() copies a frame's bytes before it returns (Node's ws): the caller may hand it a buffer it reuses at once. */
+  readonly copiesFrames?: boolean;
   close(reason?: string): void;
   setHandlers(h: Partial<LinkHandlers>): void;
   /**

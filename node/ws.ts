@@ -151,6 +151,10 @@ class WsLink implements Link {
   get bufferedAmount(): number {
     return this.socket.bufferedAmount;
   }
+  /** A binary frame is copied into its WebSocket frame (wsFrame) before send() returns. */
+  get copiesFrames(): boolean {
+    return true;
+  }
   get isOpen(): boolean {
     return !this.closed && this.socket.readyState === WebSocket.OPEN;
   }

@@ -225,9 +225,12 @@ export class Conn implements Live {
     if (this.closed || q === undefined) return;
     this.q = undefined;
     const kept: Frame[] | undefined = this.messages !== undefined ? [] : undefined;
+    // Frames the link copies as it sends them need no copy of their own (unless kept for a resend).
+    const transient = kept === undefined && this.link.copiesFrames === true;
     try {
       for (let i = 0; i < q.length; i += BATCH) {
-        const frames = this.enc.encode(i === 0 && q.length <= BATCH ? q : q.slice(i, i + BATCH));
+        const batch = i === 0 && q.length <= BATCH ? q : q.slice(i, i + BATCH);
+        const frames = transient ? this.enc.encodeTransient(batch) : this.enc.encode(batch);
         for (const f of frames) this.link.send(f);
         if (kept !== undefined) for (const f of frames) kept.push(f);
       }

@@ -164,19 +164,34 @@ export class FrameEncoder {
       if (!Array.isArray(batch[i])) fail(C.ENCODE, `packet ${i} is not an array`);
     }
     const max = this.o.maxBatchPackets;
-    if (batch.length <= max) return this.encodeSome(batch);
+    if (batch.length <= max) return this.encodeSome(batch, false);
     const out: Frame[] = [];
-    for (let i = 0; i < batch.length; i += max) out.push(...this.encodeSome(batch.slice(i, i + max)));
+    for (let i = 0; i < batch.length; i += max) out.push(...this.encodeSome(batch.slice(i, i + max), false));
     return out;
   }
 
+  /**
+   * encode(), for a caller that hands the frames at once to a link that copies
+   * what it sends (Link.copiesFrames): a batch in one frame may then be a view
+   * of the writer's shared buffer, valid only until the next encode of any
+   * encoder — no copy of its own for a frame the link copies anyway.
+   */
+  encodeTransient(batch: Packet[]): Frame[] {
+    if (batch.length > this.o.maxBatchPackets) return this.encode(batch);
+    for (let i = 0; i < batch.length; i++) {
+      if (!Array.isArray(batch[i])) fail(C.ENCODE, `packet ${i} is not an array`);
+    }
+    return batch.length === 0 ? [] : this.encodeSome(batch, true);
+  }
+
   /** Encode, or when the batch is over a limit, encode its halves (rare: it costs one wasted encoding per level). */
-  private encodeSome(batch: Packet[]): Frame[] {
-    const frames = this.enc ? this.encodeMsgpack(this.enc, batch) : this.encodeJson(batch);
+  private encodeSome(batch: Packet[], transient: boolean): Frame[] {
+    const frames = this.enc ? this.encodeMsgpack(this.enc, batch, transient) : this.encodeJson(batch);
     if (frames !== undefined) return frames;
-    if (batch.length === 1) return this.encodeSome(this.relay!.split!(batch[0]!)!); // over() checked it splits
+    // Halves are encoded one after the other: each into frames of their own (a transient view would not survive the next).
+    if (batch.length === 1) return this.encodeSome(this.relay!.split!(batch[0]!)!, false); // over() checked it splits
     const h = batch.length >> 1;
-    return [...this.encodeSome(batch.slice(0, h)), ...this.encodeSome(batch.slice(h))];
+    return [...this.encodeSome(batch.slice(0, h), false), ...this.encodeSome(batch.slice(h), false)];
   }
 
   /** Over maxMessageSize or maxBatchElements: undefined (split it) when there is more than one packet, else throw. */
@@ -186,14 +201,14 @@ export class FrameEncoder {
     return fail(C.BATCH_ELEMENTS, `a packet of ${elements} values exceeds maxBatchElements ${this.o.maxBatchElements}`);
   }
 
-  private encodeMsgpack(enc: MsgpackWriter, batch: Packet[]): Frame[] | undefined {
-    // Written behind one spare byte, so a whole frame is a single copy of the writer's buffer.
+  private encodeMsgpack(enc: MsgpackWriter, batch: Packet[], transient: boolean): Frame[] | undefined {
+    // Written behind one spare byte, so a whole frame is a single copy of the writer's buffer (or none: transient).
     const bytes = enc.write(batch, 1);
     const n = bytes.length - 1;
     try {
       if (n > this.o.maxMessageSize || enc.elements > this.o.maxBatchElements) return this.over(batch, n, enc.elements);
       if (n + 1 <= this.o.maxFrameSize) {
-        const f = bytes.slice();
+        const f = transient ? bytes : bytes.slice();
         f[0] = KIND.WHOLE;
         return [f];
       }
