@@ -76,9 +76,19 @@ export function firstFragment(total: number, chunk: Uint8Array): Uint8Array {
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
 /**
+ * RSS a GC may leave behind with nothing retained: V8 keeps freed pages for
+ * reuse and glibc its arenas, in steps of ~10 MiB that depend on when GCs
+ * ran, not on the attack. Measured on the same seed and attacks, ten runs:
+ * after GC +3 to +12 MiB over ~115 MiB (peaks +19, +29 or +40 MiB), with
+ * heap and external back to within 0.4 MiB every time.
+ */
+const RSS_SLACK = 16 * MiB;
+
+/**
  * The seed's memory stayed bounded: peak RSS since resetPeak() at most
- * +150 MiB over `before`, and back within 10% of it after a GC. Returns the
- * figures for the report.
+ * +150 MiB over `before`; after a GC the heap and external memory back to
+ * what they were (nothing the attack sent is still reachable) and RSS within
+ * 10% of before (or RSS_SLACK, the larger). Returns the figures for the report.
  */
 export async function assertContained(seed: Seed, before: Memory, what: string): Promise<string> {
   const peak = seed.peakRss();
@@ -87,6 +97,8 @@ export async function assertContained(seed: Seed, before: Memory, what: string):
     `${what}: seed RSS before ${mib(before.rss)}, peak ${mib(peak)} (+${mib(peak - before.rss)}), after GC ${mib(after.rss)}` +
     ` (heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)}, external ${mib(before.external)} → ${mib(after.external)})`;
   assert.ok(peak - before.rss <= 150 * MiB, line);
-  assert.ok(after.rss <= before.rss * 1.1, line);
+  assert.ok(after.heapUsed <= before.heapUsed + 2 * MiB, `heap not back: ${line}`);
+  assert.ok(after.external <= before.external + 2 * MiB, `external memory not back: ${line}`);
+  assert.ok(after.rss <= before.rss + Math.max(before.rss * 0.1, RSS_SLACK), line);
   return line;
 }
