@@ -481,13 +481,13 @@ test('codec — lone surrogates: kept by json, U+FFFD in msgpack (UTF-8 cannot h
   assert.deepEqual(roundTrip('msgpack', [[s, s.repeat(20)]]).out, [['a\ufffdb\ufffd', 'a\ufffdb\ufffd'.repeat(20)]]);
 });
 
-test('codec — encodeTransient: the same frames as encode(); a one-frame batch is a view of the shared buffer, which the next encode overwrites', () => {
+test('codec — encode(batch, transient): the same frames as encode(batch); a one-frame batch is a view of the shared buffer, which the next encode overwrites', () => {
   const o = { framing: 'msgpack' as const, maxFrameSize: 64 * 1024 };
   const a = new FrameEncoder(o);
   const b = new FrameEncoder(o);
   const batch: Packet[] = [['m', 7, 1, 'node#p', ['hello', 1]]];
   const want = hexOf(a.encode(batch)[0]!);
-  const [t1] = a.encodeTransient(batch);
+  const [t1] = a.encode(batch, true);
   assert.equal(hexOf(t1!), want);
   // Valid until the next encode of any encoder: what a link that copies on send may take.
   b.encode([['x', 'y'.repeat(40)]]);
@@ -495,7 +495,7 @@ test('codec — encodeTransient: the same frames as encode(); a one-frame batch 
   // A batch over the frame size is fragmented into frames of their own, as by encode().
   const big: Packet[] = [['m', 1, 2, 'p', [new Uint8Array(100_000)]]];
   const small = { framing: 'msgpack' as const, maxFrameSize: 16 * 1024 };
-  assert.deepEqual(new FrameEncoder(small).encodeTransient(big).map(hexOf), new FrameEncoder(small).encode(big).map(hexOf));
+  assert.deepEqual(new FrameEncoder(small).encode(big, true).map(hexOf), new FrameEncoder(small).encode(big).map(hexOf));
   // json frames are strings: the same either way.
-  assert.deepEqual(new FrameEncoder({ ...o, framing: 'json' }).encodeTransient(batch), new FrameEncoder({ ...o, framing: 'json' }).encode(batch));
+  assert.deepEqual(new FrameEncoder({ ...o, framing: 'json' }).encode(batch, true), new FrameEncoder({ ...o, framing: 'json' }).encode(batch));
 });

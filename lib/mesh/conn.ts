@@ -87,8 +87,8 @@ export class Conn implements Live {
   readonly peerIsSeed: boolean;
   readonly kind: PeerKind;
   readonly link: Link;
-  /** The last round trip measured by a ping, ms; -1: none yet. */
-  private rtt = -1;
+  /** The last round trip measured by a ping, ms. */
+  rttMs: number | undefined;
   /** Packets this conn carried to the peer (tests and benchmarks count relay traffic with it). */
   sentPackets = 0;
   /**
@@ -179,11 +179,6 @@ export class Conn implements Live {
     this.live.add(this);
   }
 
-  /** The last round trip measured by a ping, ms (undefined before the first). */
-  get rttMs(): number | undefined {
-    return this.rtt < 0 ? undefined : this.rtt;
-  }
-
   get isOpen(): boolean {
     return !this.closed;
   }
@@ -230,7 +225,7 @@ export class Conn implements Live {
     try {
       for (let i = 0; i < q.length; i += BATCH) {
         const batch = i === 0 && q.length <= BATCH ? q : q.slice(i, i + BATCH);
-        const frames = transient ? this.enc.encodeTransient(batch) : this.enc.encode(batch);
+        const frames = this.enc.encode(batch, transient);
         for (const f of frames) this.link.send(f);
         if (kept !== undefined) for (const f of frames) kept.push(f);
       }
@@ -269,7 +264,7 @@ export class Conn implements Live {
         this.send(['P', p[1]]);
       }
       else if (t === 'P') {
-        if (typeof p[1] === 'number') this.rtt = Math.max(0, this.lastRx - p[1]);
+        if (typeof p[1] === 'number') this.rttMs = Math.max(0, this.lastRx - p[1]);
       } else this.onPacket(p, this);
     }
   }
@@ -308,7 +303,7 @@ export class Conn implements Live {
     if (this.closed) return;
     const now = this.clock.now();
     // The first sign of life since our ping is its answer.
-    if (this.lastPing > this.lastRx) this.rtt = Math.max(0, now - this.lastPing);
+    if (this.lastPing > this.lastRx) this.rttMs = Math.max(0, now - this.lastPing);
     this.lastRx = now;
   }
 

@@ -28,8 +28,8 @@
 import { BadArgumentError } from '../errors.ts';
 import type { Frame } from '../link.ts';
 import { FRAME_CODES as C, PeerRefusedError, ProtocolError } from './errors.ts';
-import { plainBytes, utf8Length } from './bytes.ts';
-import { jsonValues } from './json-framing.ts';
+import { plainBytes } from './bytes.ts';
+import { jsonFrames } from './json-framing.ts';
 import { parseRefusal } from './handshake.ts';
 import type { RelayPackets } from './raw-tail.ts';
 import { MsgpackReader, MsgpackWriter, type ReadBudget } from './msgpack.ts';
@@ -101,7 +101,7 @@ export const KIND = { WHOLE: 0x01, FIRST: 0x02, MIDDLE: 0x03, LAST: 0x04 } as co
  */
 const MIN_REASSEMBLY_BYTES = 64 * 1024;
 
-function fail(code: string, message: string, cause?: unknown): never {
+export function fail(code: string, message: string, cause?: unknown): never {
   throw new ProtocolError(code, message, cause === undefined ? undefined : { cause });
 }
 
@@ -121,7 +121,7 @@ function count(v: number | undefined, name: string, dflt: number): number {
 
 function limits(o: CodecOptions): Limits {
   if (o.framing !== 'msgpack' && o.framing !== 'json') throw new BadArgumentError(`unknown framing ${String(o.framing)}`);
-  if (o.framing === 'json' && jsonValues() === undefined) throw new BadArgumentError('the json framing is not loaded: await loadJsonFraming() first');
+  if (o.framing === 'json' && jsonFrames() === undefined) throw new BadArgumentError('the json framing is not loaded: await loadJsonFraming() first');
   const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const maxDepth = o.maxDepth ?? DEFAULT_MAX_DEPTH;
   const maxBatchPackets = count(o.maxBatchPackets, 'maxBatchPackets', DEFAULT_MAX_BATCH_PACKETS);
@@ -152,36 +152,26 @@ export class FrameEncoder {
   }
 
   /**
-   * Frames for one batch ([] for an empty batch). A batch over
+   * Frames for one batch ([] for an empty batch). `transient`: for a caller
+   * that hands the frames at once to a link that copies what it sends
+   * (Link.copiesFrames); a batch in one frame may then be a view of the
+   * writer's shared buffer, valid only until the next encode of any encoder.
+   * A batch over
    * maxBatchPackets, maxMessageSize or maxBatchElements leaves as several
    * batches, cut between packets; a single packet over a limit throws
    * ProtocolError AEMP_ERR_FRAME_TOO_LARGE / AEMP_ERR_BATCH_ELEMENTS, a value
    * the framing cannot carry AEMP_ERR_ENCODE. Nothing is returned on a throw.
    */
-  encode(batch: Packet[]): Frame[] {
+  encode(batch: Packet[], transient = false): Frame[] {
     if (batch.length === 0) return [];
     for (let i = 0; i < batch.length; i++) {
       if (!Array.isArray(batch[i])) fail(C.ENCODE, `packet ${i} is not an array`);
     }
     const max = this.o.maxBatchPackets;
-    if (batch.length <= max) return this.encodeSome(batch, false);
+    if (batch.length <= max) return this.encodeSome(batch, transient);
     const out: Frame[] = [];
     for (let i = 0; i < batch.length; i += max) out.push(...this.encodeSome(batch.slice(i, i + max), false));
     return out;
-  }
-
-  /**
-   * encode(), for a caller that hands the frames at once to a link that copies
-   * what it sends (Link.copiesFrames): a batch in one frame may then be a view
-   * of the writer's shared buffer, valid only until the next encode of any
-   * encoder — no copy of its own for a frame the link copies anyway.
-   */
-  encodeTransient(batch: Packet[]): Frame[] {
-    if (batch.length > this.o.maxBatchPackets) return this.encode(batch);
-    for (let i = 0; i < batch.length; i++) {
-      if (!Array.isArray(batch[i])) fail(C.ENCODE, `packet ${i} is not an array`);
-    }
-    return batch.length === 0 ? [] : this.encodeSome(batch, true);
   }
 
   /** Encode, or when the batch is over a limit, encode its halves (rare: it costs one wasted encoding per level). */
@@ -219,41 +209,7 @@ export class FrameEncoder {
   }
 
   private encodeJson(batch: Packet[]): Frame[] | undefined {
-    let text: string;
-    try {
-      // Relayed packets from a msgpack link carry raw tails: json gets their values.
-      text = JSON.stringify(jsonValues()!.toJsonValue(this.relay?.expand(batch) ?? batch, 1, this.o.maxDepth));
-    } catch (e) {
-      if (e instanceof ProtocolError) throw e;
-      return fail(C.ENCODE, `cannot encode packet: ${(e as Error)?.message}`, e);
-    }
-    // Counted as the decoder will count it, so what leaves here is never refused by the same limits
-    // (each value counted takes a character of its own: a text no longer than the budget is within it).
-    const elements = text.length > this.o.maxBatchElements ? jsonValues()!.jsonShape(text, this.o.maxDepth, this.o.maxBatchElements).elements : 0;
-    if (text.length > this.o.maxMessageSize || elements > this.o.maxBatchElements) return this.over(batch, text.length, elements);
-    const max = this.o.maxFrameSize;
-    // Fast path: at most 3 UTF-8 bytes per UTF-16 unit, so short texts fit without counting.
-    if (text.length * 3 > max) {
-      const bytes = utf8Length(text);
-      // Fragments are cut by character and must be measured in bytes, so escape everything
-      // non-ASCII first (only string contents can be): then characters = bytes and no cut
-      // can fall inside a character or a surrogate pair.
-      if (bytes > max) return this.fragmentText(batch, bytes === text.length ? text : jsonValues()!.asciiOnly(text));
-    }
-    return [text];
-  }
-
-  private fragmentText(batch: Packet[], text: string): string[] | undefined {
-    const max = this.o.maxFrameSize;
-    // Escaping non-ASCII can make the text longer.
-    if (text.length > this.o.maxMessageSize) return this.over(batch, text.length, 0);
-    const head = `F${text.length}:`;
-    const frames = [head + text.slice(0, max - head.length)];
-    for (let off = max - head.length; off < text.length; off += max - 1) {
-      const end = Math.min(off + max - 1, text.length);
-      frames.push((end === text.length ? 'L' : 'M') + text.slice(off, end));
-    }
-    return frames;
+    return jsonFrames()!.encodeJson(batch, this.o, this.relay, (n, elements) => this.over(batch, n, elements));
   }
 
   private tooLarge(n: number): never {
@@ -278,7 +234,16 @@ function fragmentBytes(bytes: Uint8Array, max: number): Uint8Array[] {
   return frames;
 }
 
-interface Reassembly<T> {
+/** What json-frames.ts needs of a FrameDecoder to decode a json frame (the decoder passes itself). */
+export interface JsonDecoding {
+  readonly o: Limits;
+  text: Reassembly<string[]> | undefined;
+  start(): number;
+  inTime(r: { due: number }): void;
+  packets(v: unknown): Packet[];
+}
+
+export interface Reassembly<T> {
   total: number;
   got: number;
   parts: T;
@@ -318,7 +283,8 @@ export class FrameDecoder implements DecoderCore {
   budget: ReadBudget;
   dec: MsgpackReader | undefined;
   private bin: Reassembly<Uint8Array> | undefined;
-  private text: Reassembly<string[]> | undefined;
+  /** The open fragmented json batch (json-frames.ts reads and sets it, as the JsonDecoding it is given). */
+  text: Reassembly<string[]> | undefined;
 
   constructor(o: CodecOptions) {
     this.o = limits(o);
@@ -347,12 +313,14 @@ export class FrameDecoder implements DecoderCore {
     this.text = undefined;
   }
 
-  private start(): number {
+  /** When a fragmented batch opened now must be complete. */
+  start(): number {
     const t = this.o.fragmentTimeoutMs;
     return t === Infinity ? Infinity : this.o.now!() + t;
   }
 
-  private inTime(r: { due: number }): void {
+  /** Throws AEMP_ERR_FRAGMENT_TIMEOUT when the open batch is past its deadline. */
+  inTime(r: { due: number }): void {
     if (r.due !== Infinity && this.o.now!() > r.due) {
       fail(C.FRAGMENT_TIMEOUT, `fragmented batch not complete within fragmentTimeoutMs ${this.o.fragmentTimeoutMs} ms of its first fragment`);
     }
@@ -425,74 +393,7 @@ export class FrameDecoder implements DecoderCore {
   }
 
   private decodeJson(frame: Frame): Packet[] {
-    if (typeof frame !== 'string') {
-      return fail(C.UNKNOWN, frame instanceof Uint8Array ? 'binary frame on a json link' : 'frame is neither bytes nor text');
-    }
-    const max = this.o.maxFrameSize;
-    // UTF-16 units never outnumber UTF-8 bytes, so this never refuses a frame that fit.
-    if (frame.length > max) fail(C.TOO_LARGE, `frame of ${frame.length} characters exceeds maxFrameSize ${max}`);
-    if (frame.length === 0) fail(C.TRUNCATED, 'empty frame');
-    const kind = frame[0];
-    if (kind === '[') {
-      if (this.text) fail(C.FRAGMENT_ORDER, 'whole batch while a fragmented batch is open');
-      if (frame.length > this.o.maxMessageSize) fail(C.TOO_LARGE, `batch exceeds maxMessageSize ${this.o.maxMessageSize}`);
-      return this.jsonBatch(frame);
-    }
-    if (kind === 'F') {
-      if (this.text) fail(C.FRAGMENT_ORDER, 'first fragment while another batch is open');
-      const m = /^F([0-9]{1,16})(:?)/.exec(frame);
-      if (frame.length === 1) fail(C.TRUNCATED, 'first fragment shorter than its header');
-      if (!m || (!m[2] && m[0].length < frame.length)) fail(C.GARBAGE, 'bad first-fragment header');
-      if (!m[2]) fail(C.TRUNCATED, 'first fragment shorter than its header');
-      const total = Number(m[1]);
-      if (total > this.o.maxMessageSize) {
-        fail(C.TOO_LARGE, `batch of ${total} bytes exceeds maxMessageSize ${this.o.maxMessageSize}`);
-      }
-      const chunk = frame.slice(m[0].length);
-      if (chunk.length >= total) fail(C.FRAGMENT_ORDER, `first fragment holds ${chunk.length} of ${total} characters`);
-      this.text = { total, got: chunk.length, parts: [chunk], due: this.start() };
-      return [];
-    }
-    if (kind === 'M' || kind === 'L') {
-      const r = this.text ?? fail(C.FRAGMENT_ORDER, `${kind === 'L' ? 'last' : 'middle'} fragment without a first`);
-      this.inTime(r);
-      const got = r.got + frame.length - 1;
-      if (kind === 'M' ? got >= r.total : got !== r.total) {
-        fail(C.FRAGMENT_ORDER, `fragments hold ${got} characters, first fragment announced ${r.total}`);
-      }
-      r.parts.push(frame.slice(1));
-      r.got = got;
-      if (kind === 'M') return [];
-      this.text = undefined;
-      const whole = r.parts.join('');
-      if (whole[0] !== '[') fail(C.BAD_PACKET, 'reassembled batch is not a JSON array');
-      return this.jsonBatch(whole);
-    }
-    return refusalOr(frame, C.UNKNOWN, `unknown frame kind ${JSON.stringify(kind)}`);
-  }
-
-  private jsonBatch(text: string): Packet[] {
-    // JSON.parse builds everything at once: count first, refuse before it runs. Each value counted
-    // takes a character of its own, so a text no longer than the budget cannot be over it (no scan;
-    // its packets are counted after parsing, which the budget already bounds).
-    if (text.length > this.o.maxBatchElements) {
-      const shape = jsonValues()!.jsonShape(text, this.o.maxDepth, this.o.maxBatchElements);
-      if (shape.packets > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${shape.packets} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
-      if (shape.elements > this.o.maxBatchElements) {
-        fail(C.BATCH_ELEMENTS, `batch expands to more than maxBatchElements ${this.o.maxBatchElements} values`);
-      }
-    }
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (e) {
-      if (jsonValues()!.endsEarly(text)) fail(C.TRUNCATED, 'batch ends early', e);
-      return fail(C.GARBAGE, `undecodable batch: ${(e as Error).message}`, e);
-    }
-    const batch = this.packets(v);
-    if (batch.length > this.o.maxBatchPackets) fail(C.BATCH_PACKETS, `batch of ${batch.length} packets exceeds maxBatchPackets ${this.o.maxBatchPackets}`);
-    for (let i = 0; i < batch.length; i++) jsonValues()!.fromJsonValue(batch[i], 2, this.o.maxDepth);
-    return batch;
+    return jsonFrames()!.decodeJson(frame, this);
   }
 
   /**
@@ -512,7 +413,8 @@ export class FrameDecoder implements DecoderCore {
     if (n > total) fail(C.TRUNCATED, `batch of ${n} packets cannot fit in ${total} bytes`);
   }
 
-  private packets(v: unknown): Packet[] {
+  /** The decoded batch `v` as packets (arrays), or a throw. */
+  packets(v: unknown): Packet[] {
     if (!Array.isArray(v)) fail(C.BAD_PACKET, 'batch is not an array');
     for (let i = 0; i < v.length; i++) {
       if (!Array.isArray(v[i])) fail(C.BAD_PACKET, `packet ${i} is not an array`);
@@ -522,7 +424,7 @@ export class FrameDecoder implements DecoderCore {
 }
 
 /** A text frame where packets were expected: the peer's refusal (sent after its handshake finished), or an error. */
-function refusalOr(frame: string, code: string, message: string): never {
+export function refusalOr(frame: string, code: string, message: string): never {
   const r = frame[0] === '{' ? parseRefusal(frame) : undefined;
   if (r) throw new PeerRefusedError(r.code, r.reason);
   return fail(code, message);
