@@ -121,10 +121,10 @@ export function tokenFor(pattern: string, o: { ttlSec?: number; caps?: string[] 
  */
 export async function hostile(
   url: string,
-  o: { token?: string; nodeId?: string; pong?: boolean; maxFrameSize?: number } = {},
+  o: { token?: string; nodeId?: string; pong?: boolean; maxFrameSize?: number; claimsPings?: boolean; pingEveryMs?: number } = {},
 ): Promise<RawNode> {
   const nodeId = o.nodeId ?? (o.token !== undefined ? `web/hostile-${Math.random().toString(36).slice(2, 8)}` : `anon/hostile-${Math.random().toString(36).slice(2, 8)}`);
-  return rawNode(url, { nodeId, token: o.token, pong: o.pong, maxFrameSize: o.maxFrameSize });
+  return rawNode(url, { nodeId, token: o.token, pong: o.pong, maxFrameSize: o.maxFrameSize, claimsPings: o.claimsPings, pingEveryMs: o.pingEveryMs });
 }
 
 export const MiB = 1024 * 1024;
