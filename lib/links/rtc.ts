@@ -268,11 +268,7 @@ class RtcLink implements Link {
     // Nothing may touch our channel from here on; closing the connection from
     // this thread cannot race a send of ours (see askPeerToCut).
     log.debug(`${this.name}: the peer cuts the link`);
-    const wasConnecting = this.state === 'connecting';
-    this.state = 'closed';
-    this.cleanup();
-    this.events.close('rtc: closed by peer');
-    if (wasConnecting) this.rejectReady(new AempError('AEMP_ERR_RTC', `${this.name}: closed by peer`));
+    this.closedByPeer('rtc: closed by peer');
     this.peer.destroy();
   }
 
@@ -377,8 +373,12 @@ class RtcLink implements Link {
   }
 
   private onPeerClose(): void {
+    this.closedByPeer(this.error ?? (this.state === 'connecting' ? 'rtc: closed before the channel opened' : 'rtc: closed by peer'));
+  }
+
+  /** The peer ended the link (its connection closed, or it asked us to cut): nothing touches the channel again. */
+  private closedByPeer(reason: string): void {
     const wasConnecting = this.state === 'connecting';
-    const reason = this.error ?? (wasConnecting ? 'rtc: closed before the channel opened' : 'rtc: closed by peer');
     this.state = 'closed';
     this.cleanup();
     this.events.close(reason);
