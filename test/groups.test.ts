@@ -152,6 +152,30 @@ test('groups — grpMon: the current members first, then every change in order, 
   assert.deepEqual(await r2.next(), [[], [], []]);
 });
 
+test('groups — a change from the seed reaches each monitor after its first call, with lists of its own', async () => {
+  const a = await hubNode();
+  const b = await hubNode();
+  const pa = a.port(() => {});
+  const r1 = recorder(b, 'tq');
+  assert.deepEqual(await r1.next(), [[], [], []]);
+  // A monitor that empties the lists it is given: no other monitor may see that.
+  const spoiler = b.grpMon('tq', (ports, added, removed) => {
+    ports.length = added.length = removed.length = 0;
+  });
+  const late: Call[] = [];
+  const x = b.port(() => {
+    b.grpMon('tq', (ports, added, removed) => late.push([ports, added, removed]));
+  });
+  // b's run queue: x's message, then the seed's change (the hub's seed is the node itself). x sets a
+  // monitor whose first call is queued behind the change: the change must not overtake it.
+  b.snd(x, 'go');
+  b.kernel.receive(b.NODE, b.NODE, ['grp_chg', 'tq', [pa], []]);
+  assert.deepEqual(await r1.next(), [[pa], [pa], []]);
+  await settle();
+  assert.deepEqual(late, [[[], [], []], [[pa], [pa], []]]);
+  spoiler();
+});
+
 test('groups — a grpMon set in a port callback runs in that port context and ends with the port', async () => {
   const a = await hubNode();
   const b = await hubNode();

@@ -33,6 +33,8 @@ interface Mon {
   ctx: Port | undefined;
   /** The first call (the current state) is queued: changes follow it. */
   started: boolean;
+  /** Calls queued and not run yet: a change told at once would overtake them. */
+  queued: number;
   live: boolean;
 }
 
@@ -140,7 +142,7 @@ export class NodeGroups {
     this.follow();
     const w = this.watch(group, true)!;
     const k = this.node.kernel;
-    const m: Mon = { cb, ctx: k.current, started: false, live: true };
+    const m: Mon = { cb, ctx: k.current, started: false, queued: 0, live: true };
     w.mons.add(m);
     // Without a seed to ask, what we know is all there is; else wait for the seed's answer.
     if (w.synced || this.up.server() === undefined) this.start(group, m);
@@ -240,7 +242,7 @@ export class NodeGroups {
     this.remote.set(group, next);
     const added = [...next].filter((p) => !old.has(p));
     const removed = [...old].filter((p) => !next.has(p));
-    if (added.length || removed.length) this.changed(group, added, removed);
+    if (added.length || removed.length) this.changed(group, added, removed, true);
     w.synced = true;
     for (const m of w.mons) if (!m.started) this.start(group, m);
   }
@@ -256,7 +258,7 @@ export class NodeGroups {
     for (const p of removed) if (this.foreign(p) && (h?.delete(p), r.delete(p))) del.push(p);
     for (const p of added) if (this.foreign(p) && (h?.delete(p), !r.has(p))) r.add(p), add.push(p);
     this.releaseIfEmpty(group);
-    if (add.length || del.length) this.changed(group, add, del);
+    if (add.length || del.length) this.changed(group, add, del, true);
   }
 
   /** The seed refused a registration (it is taken back: the mesh does not have it) or a watch. */
@@ -333,20 +335,45 @@ export class NodeGroups {
     this.call(m, ports, ports, []);
   }
 
-  private changed(group: string, added: PortId[], removed: PortId[]): void {
+  /**
+   * Tell the group's monitors. `fromSeed`: we run a node-port request of the
+   * seed's, from the run queue, so the monitors are called now (a change
+   * reaches every watcher of a group at once: no task, closure or copy per
+   * monitor that one call does not need); else from the run queue later.
+   */
+  private changed(group: string, added: PortId[], removed: PortId[], fromSeed = false): void {
     const w = this.watches.get(group);
     if (!w || w.mons.size === 0) return;
     const ports = this.members(group).sort();
-    added.sort();
-    removed.sort();
-    for (const m of w.mons) if (m.started) this.call(m, ports, added, removed);
+    if (added.length > 1) added.sort();
+    if (removed.length > 1) removed.sort();
+    if (!fromSeed) {
+      for (const m of w.mons) if (m.started) this.call(m, ports, added, removed);
+      return;
+    }
+    // The monitors as they are now: a callback may add one (whose first call is the state, queued).
+    const mons = w.mons.size === 1 ? w.mons : [...w.mons];
+    const k = this.node.kernel;
+    // The lists are the callbacks' own: the last one called gets the originals, unless a
+    // queued call (behind calls still queued for its monitor) copies them later.
+    let left = 0;
+    let keep = false;
+    for (const m of mons) if (m.started) (left++, (keep ||= m.queued > 0));
+    for (const m of mons) {
+      if (!m.started) continue;
+      const own = --left === 0 && !keep;
+      if (m.queued > 0) this.call(m, ports, added, removed);
+      else if (m.live) k.callIn(m.ctx, m.cb, own ? ports : [...ports], own ? added : [...added], own ? removed : [...removed]);
+    }
   }
 
   /** Run the callback from the run queue (never inside the caller), in its port's context. */
   private call(m: Mon, ports: PortId[], added: PortId[], removed: PortId[]): void {
     const k = this.node.kernel;
+    m.queued++;
     k.enqueueTask(() => {
-      if (m.live) k.inContext(m.ctx, () => m.cb([...ports], [...added], [...removed]));
+      m.queued--;
+      if (m.live) k.callIn(m.ctx, m.cb, [...ports], [...added], [...removed]);
     });
   }
 

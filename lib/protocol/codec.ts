@@ -354,7 +354,7 @@ export class FrameDecoder implements DecoderCore {
     if (kind === KIND.WHOLE) {
       if (this.bin) fail(C.FRAGMENT_ORDER, 'whole batch while a fragmented batch is open');
       if (b.length - 1 > this.o.maxMessageSize) fail(C.TOO_LARGE, `batch exceeds maxMessageSize ${this.o.maxMessageSize}`);
-      return this.packets(dec.read(b.subarray(1), this.budget));
+      return this.packets(dec.read(b, this.budget, 1));
     }
     if (kind === KIND.FIRST) {
       if (this.bin) fail(C.FRAGMENT_ORDER, 'first fragment while another batch is open');

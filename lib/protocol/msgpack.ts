@@ -426,8 +426,9 @@ const UNBOUNDED: ReadBudget = { packets: Infinity, elements: Infinity };
 export class MsgpackReader {
   // b, v, p, left, over and value() are read and moved by a relaying seed's RelayPackets (raw-tail.ts) too.
   b: Uint8Array = EMPTY;
-  v: DataView = new DataView(EMPTY.buffer);
   p = 0;
+  /** A view of b for the multi-byte numbers; made when the first one is read (most frames have none). */
+  private view: DataView | undefined = undefined;
   private maxTop = Infinity;
   private maxElements = Infinity;
   /** Elements still allowed in this read. */
@@ -444,14 +445,14 @@ export class MsgpackReader {
   constructor(private readonly maxDepth: number) {}
 
   /**
-   * The one msgpack value that fills `bytes` exactly. Throws ProtocolError
+   * The one msgpack value that fills `bytes` from `start` to the end exactly. Throws ProtocolError
    * (AEMP_ERR_BATCH_PACKETS / AEMP_ERR_BATCH_ELEMENTS past the budget, checked
    * at each header before its array or map exists).
    */
-  read(bytes: Uint8Array, budget: ReadBudget = UNBOUNDED): unknown {
+  read(bytes: Uint8Array, budget: ReadBudget = UNBOUNDED, start = 0): unknown {
     this.b = bytes;
-    this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.p = 0;
+    this.view = undefined;
+    this.p = start;
     this.maxTop = budget.packets;
     this.maxElements = this.left = budget.elements;
     try {
@@ -461,7 +462,7 @@ export class MsgpackReader {
       return x;
     } finally {
       this.b = EMPTY; // do not pin the frame
-      this.v = new DataView(EMPTY.buffer);
+      this.view = undefined;
       this.relay?.done();
     }
   }
@@ -471,6 +472,10 @@ export class MsgpackReader {
     if (at + n > this.b.length) truncated();
     this.p = at + n;
     return at;
+  }
+
+  get v(): DataView {
+    return (this.view ??= new DataView(this.b.buffer, this.b.byteOffset, this.b.byteLength));
   }
 
   value(depth: number): unknown {
@@ -535,8 +540,15 @@ export class MsgpackReader {
 
   /** A length field after a header byte: 1, 2 or 4 bytes for size 0, 1, 2 (the str/bin/array/map 8/16/32 forms). */
   private length(size: number): number {
-    if (size === 0) return this.b[this.need(1)]!;
-    return size === 1 ? this.v.getUint16(this.need(2)) : this.v.getUint32(this.need(4));
+    const b = this.b;
+    if (size === 0) return b[this.need(1)]!;
+    // By hand, not by a DataView: session numbers are uint32s, in nearly every frame.
+    if (size === 1) {
+      const at = this.need(2);
+      return (b[at]! << 8) | b[at + 1]!;
+    }
+    const at = this.need(4);
+    return b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
   }
 
   // Depth rule of @msgpack's Encoder: a value deeper than maxDepth was never encoded.
