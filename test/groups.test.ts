@@ -176,6 +176,25 @@ test('groups — a change from the seed reaches each monitor after its first cal
   spoiler();
 });
 
+test('groups — a monitor set by a monitor called for a change starts from the state with it, and is not told it again', async () => {
+  const a = await hubNode();
+  const b = await hubNode();
+  const pa = a.port(() => {});
+  const inner: Call[] = [];
+  const outer = deferred();
+  let n = 0;
+  b.grpMon('tr', () => {
+    if (++n !== 2) return;
+    b.grpMon('tr', (ports, added, removed) => inner.push([ports, added, removed]));
+    outer.resolve();
+  });
+  await settle();
+  a.grpReg('tr', pa);
+  await outer.promise;
+  await settle();
+  assert.deepEqual(inner, [[[pa], [pa], []]]);
+});
+
 test('groups — a grpMon set in a port callback runs in that port context and ends with the port', async () => {
   const a = await hubNode();
   const b = await hubNode();

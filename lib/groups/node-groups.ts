@@ -212,10 +212,10 @@ export class NodeGroups {
     if (tell && nodeOf(port) === this.node.NODE) this.up.send(['grp_unreg', group, port]);
   }
 
-  private members(group: string): PortId[] {
-    const r = this.remote.get(group);
-    const own = this.regs.get(group);
-    return [...(r ?? []), ...(own?.keys() ?? [])];
+  private members(group: string, r = this.remote.get(group)): PortId[] {
+    const own = this.regs.size === 0 ? undefined : this.regs.get(group);
+    if (own === undefined) return r === undefined ? [] : [...r];
+    return [...(r ?? []), ...own.keys()];
   }
 
   // --- from the seed -------------------------------------------------------------------
@@ -247,18 +247,21 @@ export class NodeGroups {
     for (const m of w.mons) if (!m.started) this.start(group, m);
   }
 
+  // Every watcher of a group runs this for each change (thousands of nodes may share a
+  // process): each map is looked up once, and the held ports only while there are any.
   private onChange(from: NodeId, group: unknown, added: unknown, removed: unknown): void {
     if (from !== this.up.server() || typeof group !== 'string' || !Array.isArray(added) || !Array.isArray(removed)) return;
-    if (!this.watches.has(group)) return;
+    const w = this.watches.get(group);
+    if (!w) return;
     let r = this.remote.get(group);
     if (!r) this.remote.set(group, (r = new Set()));
     const add: PortId[] = [];
     const del: PortId[] = [];
-    const h = this.held.get(group)?.ports;
+    const h = this.held.size === 0 ? undefined : this.held.get(group)?.ports;
     for (const p of removed) if (this.foreign(p) && (h?.delete(p), r.delete(p))) del.push(p);
     for (const p of added) if (this.foreign(p) && (h?.delete(p), !r.has(p))) r.add(p), add.push(p);
-    this.releaseIfEmpty(group);
-    if (add.length || del.length) this.changed(group, add, del, true);
+    if (h !== undefined) this.releaseIfEmpty(group);
+    if ((add.length || del.length) && w.mons.size > 0) this.tell(w, this.members(group, r), add, del, true);
   }
 
   /** The seed refused a registration (it is taken back: the mesh does not have it) or a watch. */
@@ -344,15 +347,20 @@ export class NodeGroups {
   private changed(group: string, added: PortId[], removed: PortId[], fromSeed = false): void {
     const w = this.watches.get(group);
     if (!w || w.mons.size === 0) return;
-    const ports = this.members(group).sort();
+    this.tell(w, this.members(group), added, removed, fromSeed);
+  }
+
+  /** changed(), with the watch and the members at hand. */
+  private tell(w: Watch, members: PortId[], added: PortId[], removed: PortId[], fromSeed: boolean): void {
+    const ports = members.length > 1 ? members.sort() : members;
     if (added.length > 1) added.sort();
     if (removed.length > 1) removed.sort();
     if (!fromSeed) {
       for (const m of w.mons) if (m.started) this.call(m, ports, added, removed);
       return;
     }
-    // The monitors as they are now: a callback may add one (whose first call is the state, queued).
-    const mons = w.mons.size === 1 ? w.mons : [...w.mons];
+    // The monitors as they are now: a callback may add one (whose first call, the state, includes this change).
+    const mons = [...w.mons];
     const k = this.node.kernel;
     // The lists are the callbacks' own: the last one called gets the originals, unless a
     // queued call (behind calls still queued for its monitor) copies them later.
