@@ -112,11 +112,19 @@ function inspectorWindow(name: string, start: (s: InspectorSession) => Promise<v
   });
 }
 
-// A development aid for every role: 'profStart' / 'profStop' {path}, a CPU profile over a window (BENCH_SCALE_PROF, scale.ts).
+// Development aids for every role. 'profStart' / 'profStop' {path}: a CPU profile over a window (BENCH_SCALE_PROF, scale.ts).
 inspectorWindow('prof', async (s) => {
   await s.post('Profiler.enable');
   await s.post('Profiler.start');
 }, async (s) => (await s.post('Profiler.stop')).profile);
+// 'allocStart' / 'allocStop' {path}: what the process allocates over a window, a sampling heap profile (bench/mem.ts --prof).
+inspectorWindow('alloc', async (s) => {
+  await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}, async (s) => (await s.post('HeapProfiler.stopSampling')).profile);
+// 'snap' {path}: a heap snapshot of the process (node:v8).
+io.on('snap', (c: Command) => {
+  void import('node:v8').then((v8) => io.emit({ ev: 'snap', path: v8.writeHeapSnapshot(c.path as string) }));
+});
 
 switch (args.role) {
   case 'seed': {
@@ -161,15 +169,6 @@ switch (args.role) {
       const m = process.memoryUsage();
       io.emit({ ev: 'mem', heap: m.heapUsed, external: m.external, rss: m.rss });
     });
-    // Development aid: a heap snapshot of the seed (node:v8), path in c.path.
-    io.on('snap', (c: Command) => {
-      void import('node:v8').then((v8) => io.emit({ ev: 'snap', path: v8.writeHeapSnapshot(c.path as string) }));
-    });
-    // A development aid: 'allocStart' / 'allocStop' {path} what the seed allocates over a window, a sampling heap
-    // profile (bench/mem.ts --prof), written to c.path.
-    inspectorWindow('alloc', async (s) => {
-      await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-    }, async (s) => (await s.post('HeapProfiler.stopSampling')).profile);
     // Packets the seed sent on all its links (heartbeats included): what an idle window's CPU paid for.
     const sent = (): number => viewOf(n.net)!.sentPackets();
     io.on('cpu', (c: Command) => {
