@@ -487,7 +487,6 @@ export class MsgpackReader {
     if (h < 0x90) return this.map(h & 0x0f, depth);
     if (h < 0xa0) return this.array(h & 0x0f, depth);
     if (h < 0xc0) return this.str(h & 0x1f);
-    const v = this.v;
     switch (h) {
       case 0xc0:
         return null;
@@ -500,26 +499,26 @@ export class MsgpackReader {
       case 0xc6:
         return this.bin(this.length(h - 0xc4));
       case 0xca:
-        return v.getFloat32(this.need(4));
+        return this.v.getFloat32(this.need(4));
       case 0xcb:
-        return v.getFloat64(this.need(8));
+        return this.v.getFloat64(this.need(8));
       case 0xcc:
       case 0xcd:
       case 0xce:
         return this.length(h - 0xcc); // uint 8/16/32: read as a length is
       case 0xcf: {
         const at = this.need(8);
-        return v.getUint32(at) * 0x100000000 + v.getUint32(at + 4); // beyond 2^53 loses precision, as in @msgpack
+        return this.v.getUint32(at) * 0x100000000 + this.v.getUint32(at + 4); // beyond 2^53 loses precision, as in @msgpack
       }
       case 0xd0:
-        return v.getInt8(this.need(1));
+        return this.v.getInt8(this.need(1));
       case 0xd1:
-        return v.getInt16(this.need(2));
+        return this.v.getInt16(this.need(2));
       case 0xd2:
-        return v.getInt32(this.need(4));
+        return this.v.getInt32(this.need(4));
       case 0xd3: {
         const at = this.need(8);
-        return v.getInt32(at) * 0x100000000 + v.getUint32(at + 4);
+        return this.v.getInt32(at) * 0x100000000 + this.v.getUint32(at + 4);
       }
       case 0xd9:
       case 0xda:
