@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -25,6 +25,7 @@ import { connectAttempt, connectError } from '../lib/links/connect-attempt.ts';
 import { ADMIT_DEFAULTS } from '../lib/mesh/admit-options.ts';
 import { guardConnections } from './http-admission.ts';
 import { MASKED_PING, OPCODE_BINARY, PING, wsFrame } from './ws-frame.ts';
+import { readFramesFast, type FrameSink } from './ws-read.ts';
 
 const log = logger('ws');
 
@@ -72,7 +73,7 @@ function wsClose(this: WebSocket, code: number, reason: Buffer): void {
  */
 const MIN_PONG_GAP_MS = 10;
 
-class WsLink implements Link {
+class WsLink implements Link, FrameSink {
   readonly kind = 'ws';
   readonly maxFrameSize: number;
   readonly remoteAddress: string | undefined;
@@ -83,7 +84,7 @@ class WsLink implements Link {
   private overMark = false;
   private error: string | undefined = undefined;
   /** The TCP (or TLS) socket under the WebSocket: binary frames are written to it whole (ws-frame.ts). */
-  private readonly raw: Writable;
+  private readonly raw: Duplex;
   /** This side dialled: its frames are masked (with a zero key). */
   private readonly masked: boolean;
   /** ws does not answer pings on this socket (autoPong off): onPing does. */
@@ -99,6 +100,7 @@ class WsLink implements Link {
     private readonly socket: WebSocket,
     opts: WsLinkOptions,
     registry?: Set<WsLink>,
+    dialled = false,
   ) {
     this.maxFrameSize = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
     this.remoteAddress = opts.remoteAddress;
@@ -107,7 +109,7 @@ class WsLink implements Link {
     this.events = new LinkEvents(this);
     // What `ws` keeps on the socket (undocumented; _isServer and _socket unchanged since ws 1): a frame
     // written around its sender needs the TCP socket and the side; only data frames and our pings go that way.
-    const inner = socket as unknown as { _isServer: boolean; _socket: Writable; _autoPong: boolean };
+    const inner = socket as unknown as { _isServer: boolean; _socket: Duplex; _autoPong: boolean; _receiver?: { _bufferedBytes?: number } };
     this.masked = !inner._isServer;
     this.raw = inner._socket;
     // Our listener and dialler turn ws's own answers off (onPing answers); a socket made elsewhere may not.
@@ -123,6 +125,8 @@ class WsLink implements Link {
     socket.on('ping', wsPing);
     socket.on('pong', wsPong);
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
+    // A link we dialled, just open (ws has read nothing yet), reads its frames itself (ws-read.ts).
+    else if (dialled && this.masked && this.answersPings && inner._receiver?._bufferedBytes === 0) readFramesFast(this.raw, this.maxFrameSize, this);
   }
 
   /** For log lines ("ws 127.0.0.1", "ws ws://host:port/"): made when one is written, not kept per link. */
@@ -227,6 +231,11 @@ class WsLink implements Link {
     if (!this.answersPings || now - this.pongAt < MIN_PONG_GAP_MS || this.closed || this.socket.readyState !== WebSocket.OPEN) return;
     this.pongAt = now;
     this.socket.pong(data);
+  }
+
+  /** A binary frame read by ws-read.ts (within maxFrameSize: larger ones go to ws). */
+  onBinary(data: Buffer): void {
+    this.events.frame(plainBytes(data));
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
@@ -420,7 +429,7 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
     }
     const a = connectAttempt(url, opts, { resolve, reject }, {
       detach: () => ws.off('open', onOpen).off('error', onError).off('unexpected-response', onResponse).off('close', onClose),
-      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark }),
+      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark }, undefined, true),
       abandon: () => {
         // terminate() during the handshake emits a late 'error'.
         ws.on('error', () => {});

@@ -1,0 +1,136 @@
+/**
+ * A dialled link's frames read straight off its TCP (or TLS) socket.
+ *
+ * Why: a node watching a group gets one small frame per change, and a page
+ * audience is thousands of such nodes. `ws` hands each chunk the socket reads
+ * to its Receiver, a Writable stream (a write request, its buffered-chunk
+ * list, two 'message' events) before the frame reaches the link: about a
+ * third of what a watcher spends on a change beside the kernel's read.
+ * Here the chunk is cut into frames where it lies, and each is handed to
+ * the link at once.
+ *
+ * Only what a seed or a node sends a dialler goes this way: final,
+ * unmasked binary frames, pings and pongs. Anything else — a text, close or
+ * fragmented frame, a masked or oversized one, reserved bits, a frame after
+ * the link stopped being open — and everything after it in the stream goes
+ * back to `ws`'s own listener for good, which then handles it (close
+ * handshake, errors, limits) exactly as if it had had the socket from the
+ * start: it never saw any of the bytes read here, and gets the stream from
+ * the first byte this reader did not consume.
+ *
+ * A frame split across reads waits here (its chunks kept, joined once the
+ * whole frame is in); what waits is bounded by the link's maxFrameSize and
+ * a header.
+ */
+import type { Duplex } from 'node:stream';
+
+/** Where a frame read here goes (node/ws.ts's WsLink). */
+export interface FrameSink {
+  /** Still open: a frame after this turned false goes to ws (its close handshake and checks). */
+  readonly isOpen: boolean;
+  onBinary(data: Buffer): void;
+  /** A ping: answered by the sink (ws's autoPong is off on its links). */
+  onPing(data: Buffer): void;
+  /** A pong: a sign of life. */
+  alive(): void;
+}
+
+const FIN_NO_RSV = 0x80;
+const OP_BINARY = 0x2;
+const OP_PING = 0x9;
+const OP_PONG = 0xa;
+/** The longest control-frame payload (RFC 6455 §5.5). */
+const MAX_CONTROL = 125;
+
+type DataListener = (this: Duplex, chunk: Buffer) => void;
+
+/**
+ * Take over reading `socket` from `ws` (its 'data' listener, socketOnData),
+ * for a WebSocket that has not read any frame yet (its 'open' event).
+ * Returns false, changing nothing, if the socket is not as ws 8 leaves it
+ * (one 'data' listener, ws's).
+ */
+export function readFramesFast(socket: Duplex, maxPayload: number, sink: FrameSink): boolean {
+  const listeners = socket.listeners('data');
+  if (listeners.length !== 1 || (listeners[0] as { name?: string }).name !== 'socketOnData') return false;
+  new FastReader(socket, listeners[0] as DataListener, maxPayload, sink);
+  return true;
+}
+
+class FastReader {
+  /** Chunks of a frame not whole yet, and their total length. */
+  private waiting: Buffer[] = [];
+  private waitingBytes = 0;
+  /** Bytes needed before the first waiting frame can be read (or its header cut short). */
+  private need = 0;
+  private readonly onData = (chunk: Buffer): void => this.read(chunk);
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly wsOnData: DataListener,
+    private readonly max: number,
+    private readonly sink: FrameSink,
+  ) {
+    socket.off('data', wsOnData);
+    socket.on('data', this.onData);
+  }
+
+  private read(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.waitingBytes > 0) {
+      this.waiting.push(chunk);
+      this.waitingBytes += chunk.length;
+      if (this.waitingBytes < this.need) return;
+      buf = Buffer.concat(this.waiting, this.waitingBytes);
+      this.waiting = [];
+      this.waitingBytes = 0;
+    }
+    const n = buf.length;
+    let at = 0;
+    while (at < n) {
+      const left = n - at;
+      if (left < 2) return this.wait(buf, at, 2);
+      const b0 = buf[at]!;
+      const b1 = buf[at + 1]!;
+      const op = b0 & 0x0f;
+      // b1's top bit is the mask: a server's frames never have it.
+      if ((b0 & 0xf0) !== FIN_NO_RSV || b1 > 0x7f || (op !== OP_BINARY && op !== OP_PING && op !== OP_PONG) || !this.sink.isOpen)
+        return this.handOver(buf, at);
+      let len = b1;
+      let h = 2;
+      if (len === 126) {
+        if (left < 4) return this.wait(buf, at, 4);
+        len = buf.readUInt16BE(at + 2);
+        h = 4;
+      } else if (len === 127) {
+        if (left < 10) return this.wait(buf, at, 10);
+        // Above 2^32 is above any maxPayload here: ws refuses it.
+        if (buf.readUInt32BE(at + 2) !== 0) return this.handOver(buf, at);
+        len = buf.readUInt32BE(at + 6);
+        h = 10;
+      }
+      if (len > this.max || (op !== OP_BINARY && len > MAX_CONTROL)) return this.handOver(buf, at);
+      if (left < h + len) return this.wait(buf, at, h + len);
+      const data = buf.subarray(at + h, at + h + len);
+      at += h + len;
+      if (op === OP_BINARY) this.sink.onBinary(data);
+      else if (op === OP_PING) this.sink.onPing(data);
+      else this.sink.alive();
+    }
+  }
+
+  /** Keep buf[at..] until `need` bytes of it are in (its chunks joined once, not per read). */
+  private wait(buf: Buffer, at: number, need: number): void {
+    const rest = at === 0 ? buf : buf.subarray(at);
+    this.waiting.push(rest);
+    this.waitingBytes = rest.length;
+    this.need = need;
+  }
+
+  /** ws reads the socket from buf[at] on. */
+  private handOver(buf: Buffer, at: number): void {
+    this.socket.off('data', this.onData);
+    this.socket.on('data', this.wsOnData);
+    this.wsOnData.call(this.socket, at === 0 ? buf : buf.subarray(at));
+  }
+}

@@ -1,0 +1,257 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import * as ws from 'ws';
+import { readFramesFast, type FrameSink } from '../node/ws-read.ts';
+import { connectWs } from '../node/ws.ts';
+import type { Frame } from '../lib/link.ts';
+import { prng } from './fixtures/prng.ts';
+
+/** ws's frame parser: exported by the package, not by its type declarations. */
+interface FrameReader {
+  on(ev: string, fn: (...a: never[]) => void): void;
+  write(chunk: Buffer): void;
+}
+const { Receiver } = ws as unknown as { Receiver: new (o: { isServer: boolean; maxPayload: number }) => FrameReader };
+
+const MAX = 100_000;
+
+/** A frame with any first byte (FIN, RSV, opcode), masked with `mask` if given. */
+function rawFrame(b0: number, payload: Buffer, mask?: number[]): Buffer {
+  const n = payload.length;
+  const len = n < 126 ? [n] : n < 65536 ? [126, n >> 8, n & 255] : [127, 0, 0, 0, 0, (n >>> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255];
+  if (mask) len[0]! |= 0x80;
+  const body = mask ? Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!)) : payload;
+  return Buffer.concat([Buffer.from([b0, ...len, ...(mask ?? [])]), body]);
+}
+const bin = (p: Buffer) => rawFrame(0x82, p);
+const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 255));
+
+type Ev = (string | number)[];
+
+/** What ws's own parser (a client's) makes of `stream`: messages, pings, pongs, a close or an error, in order. */
+function wsReads(stream: Buffer): Ev[] {
+  const out: Ev[] = [];
+  const r = new Receiver({ isServer: false, maxPayload: MAX });
+  r.on('message', (d: Buffer, isBinary: boolean) => out.push(isBinary ? ['bin', d.toString('hex')] : ['text', d.toString()]));
+  r.on('ping', (d: Buffer) => out.push(['ping', d.toString('hex')]));
+  r.on('pong', () => out.push(['pong']));
+  r.on('conclude', (code: number) => out.push(['close', code]));
+  r.on('error', (e: Error & { code?: string }) => out.push(['error', e.code ?? e.message]));
+  if (stream.length) r.write(stream);
+  return out;
+}
+
+/**
+ * `stream` read in `chunks` by the fast reader: what it handed on itself,
+ * then what ws's parser makes of the bytes it handed over to ws (from where
+ * it stopped). `openFor`: the sink says closed after this many frames.
+ */
+function fastReads(chunks: Buffer[], openFor = Infinity): { events: Ev[]; handedBytes: number } {
+  const sock = new PassThrough();
+  const handed: Buffer[] = [];
+  // Named as ws's listener is: readFramesFast takes over only from it.
+  function socketOnData(chunk: Buffer): void {
+    handed.push(chunk);
+  }
+  sock.on('data', socketOnData);
+  const events: Ev[] = [];
+  const sink: FrameSink = {
+    get isOpen() {
+      return events.length < openFor;
+    },
+    onBinary: (d) => events.push(['bin', d.toString('hex')]),
+    onPing: (d) => events.push(['ping', d.toString('hex')]),
+    alive: () => events.push(['pong']),
+  };
+  assert.equal(readFramesFast(sock, MAX, sink), true);
+  for (const c of chunks) sock.emit('data', c);
+  const rest = Buffer.concat(handed);
+  return { events: [...events, ...wsReads(rest)], handedBytes: rest.length };
+}
+
+/** `b` cut at random places (some single bytes, some runs). */
+function cut(b: Buffer, rnd: () => number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < b.length; ) {
+    const n = rnd() < 0.3 ? 1 : 1 + Math.floor(rnd() * (rnd() < 0.5 ? 20 : 70_000));
+    out.push(b.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+test('ws-read — frames of every length encoding, pings and pongs, cut anywhere, read exactly as ws reads them', () => {
+  const rnd = prng(1306);
+  for (let round = 0; round < 60; round++) {
+    const frames: Buffer[] = [];
+    for (let i = 0, n = 1 + Math.floor(rnd() * 12); i < n; i++) {
+      const k = rnd();
+      if (k < 0.1) frames.push(rawFrame(0x89, bytes(Math.floor(rnd() * 126), i)));
+      else if (k < 0.15) frames.push(rawFrame(0x8a, bytes(Math.floor(rnd() * 10), i)));
+      else {
+        const sizes = [0, 1, 125, 126, 127, 300, 65535, 65536, 70_000];
+        const n = rnd() < 0.5 ? sizes[Math.floor(rnd() * sizes.length)]! : Math.floor(rnd() * 200);
+        frames.push(bin(bytes(n, round + i)));
+      }
+    }
+    const stream = Buffer.concat(frames);
+    const want = wsReads(stream);
+    assert.equal(want.length, frames.length);
+    const got = fastReads(cut(stream, rnd));
+    assert.deepEqual(got.events, want, `round ${round}`);
+    assert.equal(got.handedBytes, 0, `round ${round}: nothing went to ws`);
+  }
+});
+
+test('ws-read — from the first frame it does not take on, the stream goes to ws, byte for byte, and is read as ws reads it', () => {
+  const rnd = prng(77);
+  const before = [bin(bytes(5, 1)), rawFrame(0x89, bytes(3, 2)), bin(bytes(300, 3))];
+  const after = [bin(bytes(4, 4)), bin(bytes(70_000, 5))];
+  // Each is a frame ws handles (or refuses) itself.
+  const theirs: [string, Buffer][] = [
+    ['text', rawFrame(0x81, Buffer.from('héllo'))],
+    ['fragmented binary', Buffer.concat([rawFrame(0x02, bytes(10, 6)), rawFrame(0x80, bytes(20, 7))])],
+    ['close', rawFrame(0x88, Buffer.from([0x0f, 0xa1, ...Buffer.from('bye')]))],
+    ['masked', rawFrame(0x82, bytes(8, 8), [1, 2, 3, 4])],
+    ['reserved bit', rawFrame(0xc2, bytes(8, 9))],
+    ['unknown opcode', rawFrame(0x83, bytes(8, 10))],
+    ['oversized', bin(bytes(MAX + 1, 11))],
+    ['oversized control', rawFrame(0x89, bytes(126, 12))],
+    ['64-bit length above 2^32', Buffer.from([0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0])],
+  ];
+  for (const [what, frame] of theirs) {
+    const stream = Buffer.concat([...before, frame, ...after]);
+    const want = wsReads(stream);
+    for (let k = 0; k < 5; k++) {
+      const got = fastReads(k === 0 ? [stream] : cut(stream, rnd));
+      assert.deepEqual(got.events, want, what);
+      assert.equal(got.handedBytes, stream.length - Buffer.concat(before).length, `${what}: ws gets the stream from that frame on`);
+    }
+  }
+});
+
+test('ws-read — once the link is no longer open, the frames after go to ws (its close handshake)', () => {
+  const frames = [bin(bytes(3, 1)), bin(bytes(4, 2)), rawFrame(0x88, Buffer.from([0x03, 0xe8])), bin(bytes(5, 3))];
+  const stream = Buffer.concat(frames);
+  const got = fastReads([stream], 1);
+  assert.deepEqual(got.events, [['bin', bytes(3, 1).toString('hex')], ['bin', bytes(4, 2).toString('hex')], ['close', 1000]]);
+  assert.equal(got.handedBytes, stream.length - frames[0]!.length);
+});
+
+test('ws-read — a socket not as ws leaves it (another data listener) is left alone', () => {
+  const sock = new PassThrough();
+  function socketOnData(): void {}
+  sock.on('data', socketOnData);
+  sock.on('data', () => {});
+  const sink: FrameSink = { isOpen: true, onBinary() {}, onPing() {}, alive() {} };
+  assert.equal(readFramesFast(sock, MAX, sink), false);
+  assert.deepEqual(sock.listeners('data').length, 2);
+  const other = new PassThrough();
+  other.on('data', () => {});
+  assert.equal(readFramesFast(other, MAX, sink), false);
+});
+
+// ---- over a real socket: a server that writes frames by hand ----
+
+/** A WebSocket server on 127.0.0.1 that completes the upgrade and hands over the raw socket. */
+async function rawServer(onSocket: (s: Socket) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer();
+  const sockets = new Set<Socket>();
+  server.on('upgrade', (req, socket: Socket) => {
+    sockets.add(socket);
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.setNoDelay(true);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    onSocket(socket);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      return closed;
+    },
+  };
+}
+
+/** Write `chunks` one write at a time, each after the previous one left. */
+async function writeEach(s: Socket, chunks: Buffer[]): Promise<void> {
+  for (const c of chunks) await new Promise<void>((r, j) => s.write(c, (e) => (e ? j(e) : r())));
+}
+
+test('ws-read — a dialled link over TCP: frames cut across writes, a ping answered, then a text, a fragmented message and a close read by ws', async () => {
+  const rnd = prng(5);
+  const big = bytes(70_000, 1);
+  const fromClient: Ev[] = [];
+  let serverSide: Socket | undefined;
+  const srv = await rawServer((s) => {
+    serverSide = s;
+    const r = new Receiver({ isServer: true, maxPayload: MAX });
+    r.on('pong', (d: Buffer) => fromClient.push(['pong', d.toString('hex')]));
+    // As a server does: the client's close frame ends the connection.
+    r.on('conclude', (code: number) => (fromClient.push(['close', code]), s.end()));
+    s.on('data', (c: Buffer) => r.write(c));
+  });
+  try {
+    const link = await connectWs(srv.url, { maxFrameSize: MAX });
+    const frames: Frame[] = [];
+    let alive = 0;
+    const closed = new Promise<string>((r) => link.setHandlers({ frame: (f) => frames.push(f), alive: () => alive++, close: r }));
+    const s = serverSide!;
+    // Ours: binary frames and a ping, cut at random places.
+    const fast = Buffer.concat([bin(bytes(3, 1)), rawFrame(0x89, Buffer.from('hi')), bin(big), bin(bytes(126, 2))]);
+    await writeEach(s, cut(fast, rnd));
+    // ws's: a text, a fragmented binary message, a binary one, a close (4001 'done').
+    await writeEach(s, [
+      rawFrame(0x81, Buffer.from('text')),
+      rawFrame(0x02, bytes(10, 3)),
+      rawFrame(0x80, bytes(20, 4)),
+      bin(bytes(7, 5)),
+      rawFrame(0x88, Buffer.concat([Buffer.from([0x0f, 0xa1]), Buffer.from('done')])),
+    ]);
+    assert.equal(await closed, 'done');
+    assert.deepEqual(
+      frames.map((f) => (typeof f === 'string' ? f : Buffer.from(f).toString('hex'))),
+      [bytes(3, 1), big, bytes(126, 2)].map((b) => b.toString('hex')).concat(['text', Buffer.concat([bytes(10, 3), bytes(20, 4)]).toString('hex'), bytes(7, 5).toString('hex')]),
+    );
+    assert.ok(frames.slice(0, 3).every((f) => f instanceof Uint8Array && f.constructor === Uint8Array), 'binary frames are plain Uint8Arrays');
+    assert.equal(alive, 1, 'the ping counted as life');
+    // The client answered the ping (with its payload) and the close.
+    assert.deepEqual(fromClient, [['pong', Buffer.from('hi').toString('hex')], ['close', 4001]]);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('ws-read — a dialled link refuses a frame above maxFrameSize with 1009 and a clear reason, and a masked frame with ws\'s error', async () => {
+  for (const [frame, reason, code] of [
+    [bin(bytes(1001, 1)), 'ws: frame from peer exceeds maxFrameSize 1000', 1009],
+    [rawFrame(0x82, bytes(8, 2), [9, 9, 9, 9]), 'ws: Invalid WebSocket frame: MASK must be clear', 1002],
+  ] as const) {
+    let serverSide: Socket | undefined;
+    const codes: number[] = [];
+    const srv = await rawServer((s) => {
+      serverSide = s;
+      const r = new Receiver({ isServer: true, maxPayload: MAX });
+      r.on('conclude', (code: number) => (codes.push(code), s.end()));
+      s.on('data', (c: Buffer) => r.write(c));
+    });
+    try {
+      const link = await connectWs(srv.url, { maxFrameSize: 1000 });
+      const frames: Frame[] = [];
+      const closed = new Promise<string>((r) => link.setHandlers({ frame: (f) => frames.push(f), close: r }));
+      await writeEach(serverSide!, [bin(bytes(10, 3)), frame]);
+      assert.equal(await closed, reason);
+      assert.deepEqual(frames.map((f) => Buffer.from(f as Uint8Array).toString('hex')), [bytes(10, 3).toString('hex')]);
+      assert.deepEqual(codes, [code], 'the server was told why');
+    } finally {
+      await srv.close();
+    }
+  }
+});
