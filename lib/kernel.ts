@@ -162,8 +162,13 @@ export class Kernel {
     else log.debug(`no transport: dropping message to ${port}`);
   }
 
-  /** A message from another node (already authenticated as `from`; `who`: its kind, as the mesh knows it). */
-  receive(from: NodeId, port: PortId, msg: Message, who: Sender = TRUSTED): void {
+  /**
+   * A message from another node (already authenticated as `from`; `who`: its
+   * kind, as the mesh knows it). `fromLink`: read off a link, in the link's
+   * own I/O callback (mesh.ts) — never inside a caller, so a request to the
+   * node port may run at once (nodePortNow).
+   */
+  receive(from: NodeId, port: PortId, msg: Message, who: Sender = TRUSTED, fromLink = false): void {
     const p = this.ports.get(port);
     if (traceOn()) trace('kernel', `RCV ${port} <- ${from} ${safeJson(msg)}`);
     if (this.tracer !== undefined) this.tracer('RCV', port, msg, from);
@@ -171,7 +176,8 @@ export class Kernel {
       this.q.push(p, msg);
       if (!this.scheduled) this.schedule();
     } else if (this.aliases.has(port)) {
-      this.enqueueTask(this.nodePortTask, [from, msg, who]);
+      if (fromLink && !this.scheduled) this.nodePortNow(from, msg, who);
+      else this.enqueueTask(this.nodePortTask, [from, msg, who]);
     } else {
       // Not (yet) here: a spawn request queued before it may create it.
       this.enqueueTask(this.lateTask, [port, msg]);
@@ -194,6 +200,23 @@ export class Kernel {
     const [from, msg, who] = a as [NodeId, Message, Sender | undefined];
     this.nodePortRequest(from, msg, who ?? TRUSTED);
   };
+
+  /**
+   * A node-port request read off a link, in the link's own I/O callback
+   * (mesh.ts), with nothing queued or running here: it runs now, as the run
+   * queue would run it next — without a task, an array and a microtask per
+   * request (a group's watcher gets one for every change). A throw is
+   * logged as the run queue logs one; the link never sees it. What runs so,
+   * back to back, is bounded by the frame it came in, as a drain is by its
+   * budget.
+   */
+  private nodePortNow(from: NodeId, msg: Message, who: Sender): void {
+    try {
+      this.nodePortRequest(from, msg, who);
+    } catch (e) {
+      log.error(`uncaught error in a monitor or task: ${describeError(e)}${stackOf(e)}`);
+    }
+  }
 
   /** Run a node-port request now, if `who` may send it (caps.ts); else tell the requester. */
   nodePortRequest(from: NodeId, msg: Message, who: Sender): void {

@@ -10,9 +10,10 @@
  * the link at once.
  *
  * Only what a seed or a node sends a dialler goes this way: final,
- * unmasked binary frames, pings and pongs. Anything else — a text, close or
- * fragmented frame, a masked or oversized one, reserved bits, a frame after
- * the link stopped being open — and everything after it in the stream goes
+ * unmasked binary and text frames (the handshake's), pings and pongs.
+ * Anything else — a close or fragmented frame, a masked or oversized one,
+ * text that is not UTF-8, reserved bits, a frame after the link stopped
+ * being open — and everything after it in the stream goes
  * back to `ws`'s own listener for good, which then handles it (close
  * handshake, errors, limits) exactly as if it had had the socket from the
  * start: it never saw any of the bytes read here, and gets the stream from
@@ -22,6 +23,7 @@
  * whole frame is in); what waits is bounded by the link's maxFrameSize and
  * a header.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 
 /** Where a frame read here goes (node/ws.ts's WsLink). */
@@ -29,6 +31,8 @@ export interface FrameSink {
   /** Still open: a frame after this turned false goes to ws (its close handshake and checks). */
   readonly isOpen: boolean;
   onBinary(data: Buffer): void;
+  /** A text frame (valid UTF-8: ws closes the link on one that is not). */
+  onText(text: string): void;
   /** A ping: answered by the sink (ws's autoPong is off on its links). */
   onPing(data: Buffer): void;
   /** A pong: a sign of life. */
@@ -36,6 +40,7 @@ export interface FrameSink {
 }
 
 const FIN_NO_RSV = 0x80;
+const OP_TEXT = 0x1;
 const OP_BINARY = 0x2;
 const OP_PING = 0x9;
 const OP_PONG = 0xa;
@@ -94,7 +99,7 @@ class FastReader {
       const b1 = buf[at + 1]!;
       const op = b0 & 0x0f;
       // b1's top bit is the mask: a server's frames never have it.
-      if ((b0 & 0xf0) !== FIN_NO_RSV || b1 > 0x7f || (op !== OP_BINARY && op !== OP_PING && op !== OP_PONG) || !this.sink.isOpen)
+      if ((b0 & 0xf0) !== FIN_NO_RSV || b1 > 0x7f || (op !== OP_BINARY && op !== OP_TEXT && op !== OP_PING && op !== OP_PONG) || !this.sink.isOpen)
         return this.handOver(buf, at);
       let len = b1;
       let h = 2;
@@ -109,11 +114,13 @@ class FastReader {
         len = buf.readUInt32BE(at + 6);
         h = 10;
       }
-      if (len > this.max || (op !== OP_BINARY && len > MAX_CONTROL)) return this.handOver(buf, at);
+      if (len > this.max || (op >= OP_PING && len > MAX_CONTROL)) return this.handOver(buf, at);
       if (left < h + len) return this.wait(buf, at, h + len);
       const data = buf.subarray(at + h, at + h + len);
+      if (op === OP_TEXT && !isUtf8(data)) return this.handOver(buf, at);
       at += h + len;
       if (op === OP_BINARY) this.sink.onBinary(data);
+      else if (op === OP_TEXT) this.sink.onText(data.toString('utf8'));
       else if (op === OP_PING) this.sink.onPing(data);
       else this.sink.alive();
     }

@@ -238,6 +238,11 @@ class WsLink implements Link, FrameSink {
     this.events.frame(plainBytes(data));
   }
 
+  /** A text frame read by ws-read.ts. */
+  onText(text: string): void {
+    this.events.frame(text);
+  }
+
   onMessage(data: RawData, isBinary: boolean): void {
     // With binaryType 'nodebuffer' ws hands over one Buffer per message: a
     // view of the socket's read chunk or a fresh allocation, never reused

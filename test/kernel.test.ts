@@ -572,3 +572,41 @@ test('createNode — two nodes in one process message, monitor and spawn each ot
   const r = await dn.promise;
   assert.equal(r[0], 'transport_error');
 });
+
+test('node port — a request read off a link runs at once when nothing is queued, else behind what is', async () => {
+  const n = await createNode();
+  const k = n.kernel;
+  const seen: string[] = [];
+  k.nodePort.set('x_test', (from, args) => seen.push(`${from} ${String(args[0])}`));
+  // Nothing queued: it ran before receive returned.
+  k.receive('peer', n.NODE, ['x_test', 1], undefined, true);
+  assert.deepEqual(seen, ['peer 1']);
+  // A message for a port came first (in the same frame, say): the request waits its turn behind it.
+  const d = deferred();
+  const p = n.port((x: number) => (seen.push(`port ${x}`), d.resolve()));
+  k.receive('peer', p, [7], undefined, true);
+  k.receive('peer', n.NODE, ['x_test', 2], undefined, true);
+  assert.deepEqual(seen, ['peer 1']);
+  await d.promise;
+  await Promise.resolve();
+  assert.deepEqual(seen, ['peer 1', 'port 7', 'peer 2']);
+  // Not from a link (the in-process hub, a caller's own stack): queued, as every message is.
+  k.receive('peer', n.NODE, ['x_test', 3]);
+  assert.deepEqual(seen, ['peer 1', 'port 7', 'peer 2']);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(seen, ['peer 1', 'port 7', 'peer 2', 'peer 3']);
+});
+
+test('node port — a request read off a link that throws is logged, and the link and the kernel go on', async () => {
+  await withLog(async (lines) => {
+    const n = await createNode();
+    const k = n.kernel;
+    k.nodePort.set('x_throw', () => {
+      throw new Error('boom');
+    });
+    k.nodePort.set('x_ok', () => lines.push('ok ran'));
+    assert.doesNotThrow(() => k.receive('peer', n.NODE, ['x_throw'], undefined, true));
+    k.receive('peer', n.NODE, ['x_ok'], undefined, true);
+    assert.deepEqual(lines.filter((l) => /boom|ok ran/.test(l)).map((l) => l.split(':')[0]), ['[kernel] uncaught error in a monitor or task', 'ok ran']);
+  });
+});

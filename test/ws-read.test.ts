@@ -64,6 +64,7 @@ function fastReads(chunks: Buffer[], openFor = Infinity): { events: Ev[]; handed
       return events.length < openFor;
     },
     onBinary: (d) => events.push(['bin', d.toString('hex')]),
+    onText: (t) => events.push(['text', t]),
     onPing: (d) => events.push(['ping', d.toString('hex')]),
     alive: () => events.push(['pong']),
   };
@@ -84,7 +85,7 @@ function cut(b: Buffer, rnd: () => number): Buffer[] {
   return out;
 }
 
-test('ws-read — frames of every length encoding, pings and pongs, cut anywhere, read exactly as ws reads them', () => {
+test('ws-read — binary and text frames of every length encoding, pings and pongs, cut anywhere, read exactly as ws reads them', () => {
   const rnd = prng(1306);
   for (let round = 0; round < 60; round++) {
     const frames: Buffer[] = [];
@@ -92,6 +93,7 @@ test('ws-read — frames of every length encoding, pings and pongs, cut anywhere
       const k = rnd();
       if (k < 0.1) frames.push(rawFrame(0x89, bytes(Math.floor(rnd() * 126), i)));
       else if (k < 0.15) frames.push(rawFrame(0x8a, bytes(Math.floor(rnd() * 10), i)));
+      else if (k < 0.3) frames.push(rawFrame(0x81, Buffer.from('{"aemp":1,"é€😀":"' + 'x'.repeat(Math.floor(rnd() * (rnd() < 0.2 ? 70_000 : 100))) + '"}')));
       else {
         const sizes = [0, 1, 125, 126, 127, 300, 65535, 65536, 70_000];
         const n = rnd() < 0.5 ? sizes[Math.floor(rnd() * sizes.length)]! : Math.floor(rnd() * 200);
@@ -113,7 +115,8 @@ test('ws-read — from the first frame it does not take on, the stream goes to w
   const after = [bin(bytes(4, 4)), bin(bytes(70_000, 5))];
   // Each is a frame ws handles (or refuses) itself.
   const theirs: [string, Buffer][] = [
-    ['text', rawFrame(0x81, Buffer.from('héllo'))],
+    ['text that is not UTF-8', rawFrame(0x81, Buffer.from([0x68, 0xc3, 0x28, 0x69]))],
+    ['text cut inside a character, in two fragments', Buffer.concat([rawFrame(0x01, Buffer.from('h\xc3', 'latin1')), rawFrame(0x80, Buffer.from([0xa9]))])],
     ['fragmented binary', Buffer.concat([rawFrame(0x02, bytes(10, 6)), rawFrame(0x80, bytes(20, 7))])],
     ['close', rawFrame(0x88, Buffer.from([0x0f, 0xa1, ...Buffer.from('bye')]))],
     ['masked', rawFrame(0x82, bytes(8, 8), [1, 2, 3, 4])],
@@ -147,7 +150,7 @@ test('ws-read — a socket not as ws leaves it (another data listener) is left a
   function socketOnData(): void {}
   sock.on('data', socketOnData);
   sock.on('data', () => {});
-  const sink: FrameSink = { isOpen: true, onBinary() {}, onPing() {}, alive() {} };
+  const sink: FrameSink = { isOpen: true, onBinary() {}, onText() {}, onPing() {}, alive() {} };
   assert.equal(readFramesFast(sock, MAX, sink), false);
   assert.deepEqual(sock.listeners('data').length, 2);
   const other = new PassThrough();
@@ -185,7 +188,7 @@ async function writeEach(s: Socket, chunks: Buffer[]): Promise<void> {
   for (const c of chunks) await new Promise<void>((r, j) => s.write(c, (e) => (e ? j(e) : r())));
 }
 
-test('ws-read — a dialled link over TCP: frames cut across writes, a ping answered, then a text, a fragmented message and a close read by ws', async () => {
+test('ws-read — a dialled link over TCP: frames cut across writes, a ping answered, then a fragmented message, invalid text and a close read by ws', async () => {
   const rnd = prng(5);
   const big = bytes(70_000, 1);
   const fromClient: Ev[] = [];
@@ -204,12 +207,14 @@ test('ws-read — a dialled link over TCP: frames cut across writes, a ping answ
     let alive = 0;
     const closed = new Promise<string>((r) => link.setHandlers({ frame: (f) => frames.push(f), alive: () => alive++, close: r }));
     const s = serverSide!;
-    // Ours: binary frames and a ping, cut at random places.
-    const fast = Buffer.concat([bin(bytes(3, 1)), rawFrame(0x89, Buffer.from('hi')), bin(big), bin(bytes(126, 2))]);
+    // Ours: text and binary frames and a ping, cut at random places.
+    const fast = Buffer.concat([rawFrame(0x81, Buffer.from('{"é":1}')), bin(bytes(3, 1)), rawFrame(0x89, Buffer.from('hi')), bin(big), bin(bytes(126, 2))]);
     await writeEach(s, cut(fast, rnd));
-    // ws's: a text, a fragmented binary message, a binary one, a close (4001 'done').
+    // The frames so far were read here, not by ws (its listener, socketOnData, is the socket's no more).
+    const raw = (link as unknown as { raw: Socket }).raw;
+    assert.deepEqual(raw.listeners('data').map((f) => f.name), ['onData']);
+    // ws's: a fragmented binary message, a binary one, a close (4001 'done').
     await writeEach(s, [
-      rawFrame(0x81, Buffer.from('text')),
       rawFrame(0x02, bytes(10, 3)),
       rawFrame(0x80, bytes(20, 4)),
       bin(bytes(7, 5)),
@@ -218,9 +223,10 @@ test('ws-read — a dialled link over TCP: frames cut across writes, a ping answ
     assert.equal(await closed, 'done');
     assert.deepEqual(
       frames.map((f) => (typeof f === 'string' ? f : Buffer.from(f).toString('hex'))),
-      [bytes(3, 1), big, bytes(126, 2)].map((b) => b.toString('hex')).concat(['text', Buffer.concat([bytes(10, 3), bytes(20, 4)]).toString('hex'), bytes(7, 5).toString('hex')]),
+      ['{"é":1}'].concat([bytes(3, 1), big, bytes(126, 2), Buffer.concat([bytes(10, 3), bytes(20, 4)]), bytes(7, 5)].map((b) => b.toString('hex'))),
     );
-    assert.ok(frames.slice(0, 3).every((f) => f instanceof Uint8Array && f.constructor === Uint8Array), 'binary frames are plain Uint8Arrays');
+    assert.deepEqual(raw.listeners('data').map((f) => f.name), [], 'ws had the socket from the fragment on (and let go at the close)');
+    assert.ok(frames.slice(1, 4).every((f) => f instanceof Uint8Array && f.constructor === Uint8Array), 'binary frames are plain Uint8Arrays');
     assert.equal(alive, 1, 'the ping counted as life');
     // The client answered the ping (with its payload) and the close.
     assert.deepEqual(fromClient, [['pong', Buffer.from('hi').toString('hex')], ['close', 4001]]);
@@ -229,10 +235,11 @@ test('ws-read — a dialled link over TCP: frames cut across writes, a ping answ
   }
 });
 
-test('ws-read — a dialled link refuses a frame above maxFrameSize with 1009 and a clear reason, and a masked frame with ws\'s error', async () => {
+test('ws-read — a dialled link refuses a frame above maxFrameSize with 1009 and a clear reason, and a masked frame or invalid text with ws\'s errors', async () => {
   for (const [frame, reason, code] of [
     [bin(bytes(1001, 1)), 'ws: frame from peer exceeds maxFrameSize 1000', 1009],
     [rawFrame(0x82, bytes(8, 2), [9, 9, 9, 9]), 'ws: Invalid WebSocket frame: MASK must be clear', 1002],
+    [rawFrame(0x81, Buffer.from([0x68, 0xc3, 0x28])), 'ws: Invalid WebSocket frame: invalid UTF-8 sequence', 1007],
   ] as const) {
     let serverSide: Socket | undefined;
     const codes: number[] = [];

@@ -340,7 +340,8 @@ export class NodeGroups {
 
   /**
    * Tell the group's monitors. `fromSeed`: we run a node-port request of the
-   * seed's, from the run queue, so the monitors are called now (a change
+   * seed's (from the run queue, or at once as it is read off the link:
+   * kernel.ts nodePortNow), so the monitors are called now (a change
    * reaches every watcher of a group at once: no task, closure or copy per
    * monitor that one call does not need); else from the run queue later.
    */

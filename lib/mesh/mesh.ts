@@ -487,7 +487,7 @@ export class Mesh implements Network {
     const v = this.sessions.accept(from, sid, seq);
     if (v === 'ok') {
       if (!this.up.has(from)) this.markUp(from);
-      this.node.kernel.receive(from, port, msg, who);
+      this.node.kernel.receive(from, port, msg, who, true);
     } else if (v === 'gap') {
       log.note(`message from ${from} lost (session ${sid} seq ${seq}); dropping the rest of the session`, 'message-lost');
       this.send(this.nodeId, from, from, ['gap', sid]);
