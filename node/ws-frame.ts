@@ -18,7 +18,8 @@
 const FIN = 0x80;
 export const OPCODE_TEXT = 0x1;
 export const OPCODE_BINARY = 0x2;
-const OPCODE_PING = 0x9;
+export const OPCODE_PING = 0x9;
+export const OPCODE_PONG = 0xa;
 const MASK = 0x80;
 
 /** Header size for a payload of `n` bytes. */

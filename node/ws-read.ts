@@ -25,6 +25,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
+import { OPCODE_BINARY, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT } from './ws-frame.ts';
 
 /** Where a frame read here goes (node/ws.ts's WsLink). */
 export interface FrameSink {
@@ -39,11 +40,8 @@ export interface FrameSink {
   alive(): void;
 }
 
+/** The first byte's top half of a final frame with no extension bits. */
 const FIN_NO_RSV = 0x80;
-const OP_TEXT = 0x1;
-const OP_BINARY = 0x2;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
 /** The longest control-frame payload (RFC 6455 §5.5). */
 const MAX_CONTROL = 125;
 
@@ -99,7 +97,7 @@ class FastReader {
       const b1 = buf[at + 1]!;
       const op = b0 & 0x0f;
       // b1's top bit is the mask: a server's frames never have it.
-      if ((b0 & 0xf0) !== FIN_NO_RSV || b1 > 0x7f || (op !== OP_BINARY && op !== OP_TEXT && op !== OP_PING && op !== OP_PONG) || !this.sink.isOpen)
+      if ((b0 & 0xf0) !== FIN_NO_RSV || b1 > 0x7f || (op !== OPCODE_BINARY && op !== OPCODE_TEXT && op !== OPCODE_PING && op !== OPCODE_PONG) || !this.sink.isOpen)
         return this.handOver(buf, at);
       let len = b1;
       let h = 2;
@@ -114,14 +112,14 @@ class FastReader {
         len = buf.readUInt32BE(at + 6);
         h = 10;
       }
-      if (len > this.max || (op >= OP_PING && len > MAX_CONTROL)) return this.handOver(buf, at);
+      if (len > this.max || (op >= OPCODE_PING && len > MAX_CONTROL)) return this.handOver(buf, at);
       if (left < h + len) return this.wait(buf, at, h + len);
       const data = buf.subarray(at + h, at + h + len);
-      if (op === OP_TEXT && !isUtf8(data)) return this.handOver(buf, at);
+      if (op === OPCODE_TEXT && !isUtf8(data)) return this.handOver(buf, at);
       at += h + len;
-      if (op === OP_BINARY) this.sink.onBinary(data);
-      else if (op === OP_TEXT) this.sink.onText(data.toString('utf8'));
-      else if (op === OP_PING) this.sink.onPing(data);
+      if (op === OPCODE_BINARY) this.sink.onBinary(data);
+      else if (op === OPCODE_TEXT) this.sink.onText(data.toString('utf8'));
+      else if (op === OPCODE_PING) this.sink.onPing(data);
       else this.sink.alive();
     }
   }
