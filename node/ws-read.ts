@@ -20,8 +20,8 @@
  * the first byte this reader did not consume.
  *
  * A frame split across reads waits here (its chunks kept, joined once the
- * whole frame is in); what waits is bounded by the link's maxFrameSize and
- * a header.
+ * whole frame is in, or every 1,024 chunks); what waits is bounded by the
+ * link's maxFrameSize and a header.
  */
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
@@ -44,6 +44,12 @@ export interface FrameSink {
 const FIN_NO_RSV = 0x80;
 /** The longest control-frame payload (RFC 6455 §5.5). */
 const MAX_CONTROL = 125;
+/**
+ * Chunks a waiting frame may be in before they are joined: a peer trickling
+ * a frame a byte per segment costs a Buffer per read, so without a bound
+ * the chunks' own overhead would be many times the frame's bytes.
+ */
+const MAX_WAITING_CHUNKS = 1024;
 
 type DataListener = (this: Duplex, chunk: Buffer) => void;
 
@@ -83,7 +89,10 @@ class FastReader {
     if (this.waitingBytes > 0) {
       this.waiting.push(chunk);
       this.waitingBytes += chunk.length;
-      if (this.waitingBytes < this.need) return;
+      if (this.waitingBytes < this.need) {
+        if (this.waiting.length >= MAX_WAITING_CHUNKS) this.waiting = [Buffer.concat(this.waiting, this.waitingBytes)];
+        return;
+      }
       buf = Buffer.concat(this.waiting, this.waitingBytes);
       this.waiting = [];
       this.waitingBytes = 0;

@@ -109,6 +109,16 @@ test('ws-read — binary and text frames of every length encoding, pings and pon
   }
 });
 
+test('ws-read — a frame trickled a byte per read (more reads than the chunks kept before joining) reads whole', () => {
+  const frames = [bin(bytes(3000, 1)), rawFrame(0x81, Buffer.from('é'.repeat(1500))), bin(bytes(2, 2))];
+  const stream = Buffer.concat(frames);
+  const oneByOne = Array.from({ length: stream.length }, (_, i) => stream.subarray(i, i + 1));
+  const got = fastReads(oneByOne);
+  assert.deepEqual(got.events, wsReads(stream));
+  assert.deepEqual(got.events.map((e) => e[0]), ['bin', 'text', 'bin']);
+  assert.equal(got.handedBytes, 0);
+});
+
 test('ws-read — from the first frame it does not take on, the stream goes to ws, byte for byte, and is read as ws reads it', () => {
   const rnd = prng(77);
   const before = [bin(bytes(5, 1)), rawFrame(0x89, bytes(3, 2)), bin(bytes(300, 3))];
