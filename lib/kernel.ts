@@ -214,7 +214,7 @@ export class Kernel {
     try {
       this.nodePortRequest(from, msg, who);
     } catch (e) {
-      log.error(`uncaught error in a monitor or task: ${describeError(e)}${stackOf(e)}`);
+      taskThrew(e);
     }
   }
 
@@ -250,7 +250,7 @@ export class Kernel {
         const p = this.current;
         this.current = undefined;
         if (p) this.die(p, e);
-        else log.error(`uncaught error in a monitor or task: ${describeError(e)}${stackOf(e)}`);
+        else taskThrew(e);
       }
     }
   };
@@ -389,6 +389,11 @@ export class Kernel {
       set.delete(g);
     };
   }
+}
+
+/** A task (or a node-port request) with no port of its own threw: logged, and the queue goes on. */
+function taskThrew(e: unknown): void {
+  log.error(`uncaught error in a monitor or task: ${describeError(e)}${stackOf(e)}`);
 }
 
 /**
