@@ -32,6 +32,20 @@ const log = logger('ws');
 export const WS_DEFAULT_MAX_FRAME = 1024 * 1024;
 const DEFAULT_LOW_WATER = 256 * 1024;
 
+/**
+ * How many reads `ws` may keep for one frame not yet complete, and how many fragments one
+ * message may have. ws keeps each read as a Buffer of its own, ~250 bytes of heap however few
+ * bytes it holds, and allows 262,144 of them (16,384 fragments) by default: a peer trickling
+ * one frame a byte per read would hold ~65 MB of one link until its heartbeat runs out. Here a
+ * frame of `maxFrameSize` still fits when it comes in reads of 256 bytes or more (a TCP segment
+ * carries at least 536), so what waits costs about as much heap as the frame itself.
+ * Past it, ws closes the link with 1008.
+ */
+export function wsReadLimits(maxFrameSize: number): { maxBufferedChunks: number; maxFragments: number } {
+  const n = Math.max(1024, Math.ceil(maxFrameSize / 256));
+  return { maxBufferedChunks: n, maxFragments: n };
+}
+
 export interface WsLinkOptions {
   /** Largest frame in either direction, bytes. Default 1 MiB. */
   maxFrameSize?: number;
@@ -148,7 +162,9 @@ class WsLink implements Link, FrameSink {
     this.error =
       err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
         ? `ws: frame from peer exceeds maxFrameSize ${this.maxFrameSize}`
-        : `ws: ${err.message}`;
+        : err.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS' // reads waiting for one frame, or a message's fragments
+          ? `ws: ${err.message} (more than ${wsReadLimits(this.maxFrameSize).maxBufferedChunks})`
+          : `ws: ${err.message}`;
     log.warn(`${this.name}: ${this.error}`, 'socket-error');
   }
 
@@ -339,7 +355,7 @@ export async function listenWs(opts: ListenWsOptions): Promise<WsListener> {
     maxPerAddress: opts.maxUnfinishedPerAddress ?? 4 * ADMIT_DEFAULTS.maxPendingPerAddress,
   });
   // No clientTracking: `links` tracks them (ws would add a close listener per socket for its own set).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: max, perMessageDeflate: false, clientTracking: false, autoPong: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: max, ...wsReadLimits(max), perMessageDeflate: false, clientTracking: false, autoPong: false });
   server.on('upgrade', (req, socket, head) => {
     // Read here, not in the callback: a closure that mentions `req` would keep the
     // request (headers and all) alive for the life of every link.
@@ -428,7 +444,7 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
       // need, and it costs a full pass over every frame on both ends.
       const extra = typeof opts.ca === 'string' ? [opts.ca] : (opts.ca ?? []);
       const secure = extra.length > 0 && /^wss:/i.test(url) ? { secureContext: trustContext(extra) } : {};
-      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, generateMask: zeroMask, autoPong: false, ...secure });
+      ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: max, ...wsReadLimits(max), generateMask: zeroMask, autoPong: false, ...secure });
     } catch (err) {
       return reject(fail(errText(err), err));
     }

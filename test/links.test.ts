@@ -260,6 +260,47 @@ test('ws — listenWs hands plain HTTP to onHttp, else answers 404', async () =>
   }
 });
 
+test('ws — a frame may wait in at most max(1024, maxFrameSize / 256) reads: one of maxFrameSize in 1,024 reads arrives, a trickle one read further is closed with 1008', async () => {
+  const l = await listener({ maxFrameSize: 64 * 1024 }); // wsReadLimits: 1,024 reads
+  try {
+    const client = new WsWebSocket(l.url, { perMessageDeflate: false });
+    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+    const server = await l.next();
+    // The server's TCP socket (private to WsLink): a listener after ws's own tells us each read was taken,
+    // so every piece below is one read of its own, never two joined by the kernel.
+    const raw = (server as unknown as { raw: net.Socket }).raw;
+    let read = deferred<void>();
+    raw.on('data', () => read.resolve());
+    const tcp = (client as unknown as { _socket: net.Socket })._socket;
+    const put = async (bytes: Uint8Array) => {
+      read = deferred<void>();
+      tcp.write(bytes);
+      await read.promise;
+    };
+    // A masked binary frame header with a 64-bit length and an all-zero mask (the payload goes as it is).
+    const header = (len: number) => Uint8Array.of(0x82, 0x80 | 127, 0, 0, 0, 0, len >>> 24, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff, 0, 0, 0, 0);
+
+    const got = new Promise<Uint8Array>((r) => server.setHandlers({ frame: (f) => r(f as Uint8Array) }));
+    const whole = new Uint8Array(64 * 1024).map((_, i) => i % 251);
+    await put(header(whole.length));
+    for (let i = 0; i < 1024; i++) await put(whole.subarray(i * 64, i * 64 + 64));
+    assert.deepEqual(await got, whole, 'a frame of maxFrameSize in 1,024 reads of 64 bytes');
+
+    const atServer = closeReason(server);
+    const atClient = new Promise<number>((r) => client.once('close', r));
+    await put(header(60_000));
+    for (let i = 0; i < 1024; i++) await put(Uint8Array.of(i & 0xff));
+    await new Promise((r) => setImmediate(r)); // ws reports its error on the next tick: none came
+    assert.equal(server.isOpen, true, '1,024 reads wait');
+    await put(Uint8Array.of(0));
+    assert.equal(await atClient, 1008);
+    assert.equal(await atServer, 'ws: Too many buffered chunks (more than 1024)');
+    assert.equal(l.links.length, 1, 'the listener took no other link');
+  } finally {
+    await l.close();
+  }
+});
+
 test('ws — listenWs binds [::1] and reports the address and URL', async () => {
   const ac = new AbortController();
   const got = deferred<{ link: Link; url: string; remoteAddress: string }>();
