@@ -114,7 +114,6 @@ class WsLink implements Link, FrameSink {
     private readonly socket: WebSocket,
     opts: WsLinkOptions,
     registry?: Set<WsLink>,
-    dialled = false,
   ) {
     this.maxFrameSize = opts.maxFrameSize ?? WS_DEFAULT_MAX_FRAME;
     this.remoteAddress = opts.remoteAddress;
@@ -139,8 +138,8 @@ class WsLink implements Link, FrameSink {
     socket.on('ping', wsPing);
     socket.on('pong', wsPong);
     if (socket.readyState !== WebSocket.OPEN) this.fail(1011, `ws: socket not open (readyState ${socket.readyState})`);
-    // A link we dialled, just open (ws has read nothing yet), reads its frames itself (ws-read.ts).
-    else if (dialled && this.masked && this.answersPings && inner._receiver?._bufferedBytes === 0) readFramesFast(this.raw, this.maxFrameSize, this);
+    // A link just open or accepted (ws has read nothing yet) reads its frames itself (ws-read.ts); a client's are masked.
+    else if (this.answersPings && inner._receiver?._bufferedBytes === 0) readFramesFast(this.raw, this.maxFrameSize, this, inner._isServer);
   }
 
   /** For log lines ("ws 127.0.0.1", "ws ws://host:port/"): made when one is written, not kept per link. */
@@ -450,7 +449,7 @@ export function connectWs(url: string, opts: ConnectWsOptions = {}): Promise<Lin
     }
     const a = connectAttempt(url, opts, { resolve, reject }, {
       detach: () => ws.off('open', onOpen).off('error', onError).off('unexpected-response', onResponse).off('close', onClose),
-      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark }, undefined, true),
+      open: () => new WsLink(ws, { maxFrameSize: max, lowWaterMark: opts.lowWaterMark }),
       abandon: () => {
         // terminate() during the handshake emits a late 'error'.
         ws.on('error', () => {});

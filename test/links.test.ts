@@ -260,14 +260,14 @@ test('ws — listenWs hands plain HTTP to onHttp, else answers 404', async () =>
   }
 });
 
-test('ws — a frame may wait in at most max(1024, maxFrameSize / 256) reads: one of maxFrameSize in 1,024 reads arrives, a trickle one read further is closed with 1008', async () => {
-  const l = await listener({ maxFrameSize: 64 * 1024 }); // wsReadLimits: 1,024 reads
-  try {
+test('ws — once ws reads a link, a frame may wait in at most max(1024, maxFrameSize / 256) reads and a message have as many fragments: one more is closed with 1008', async () => {
+  const l = await listener({ maxFrameSize: 256 * 1024 }); // wsReadLimits: 1,024 reads, 1,024 fragments
+  const connect = async () => {
     const client = new WsWebSocket(l.url, { perMessageDeflate: false });
     await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
     const server = await l.next();
-    // The server's TCP socket (private to WsLink): a listener after ws's own tells us each read was taken,
-    // so every piece below is one read of its own, never two joined by the kernel.
+    // The server's TCP socket (private to WsLink): a listener after the link's own tells us each read was
+    // taken, so every piece below is one read of its own, never two joined by the kernel.
     const raw = (server as unknown as { raw: net.Socket }).raw;
     let read = deferred<void>();
     raw.on('data', () => read.resolve());
@@ -277,25 +277,41 @@ test('ws — a frame may wait in at most max(1024, maxFrameSize / 256) reads: on
       tcp.write(bytes);
       await read.promise;
     };
-    // A masked binary frame header with a 64-bit length and an all-zero mask (the payload goes as it is).
-    const header = (len: number) => Uint8Array.of(0x82, 0x80 | 127, 0, 0, 0, 0, len >>> 24, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff, 0, 0, 0, 0);
-
-    const got = new Promise<Uint8Array>((r) => server.setHandlers({ frame: (f) => r(f as Uint8Array) }));
-    const whole = new Uint8Array(64 * 1024).map((_, i) => i % 251);
-    await put(header(whole.length));
-    for (let i = 0; i < 1024; i++) await put(whole.subarray(i * 64, i * 64 + 64));
-    assert.deepEqual(await got, whole, 'a frame of maxFrameSize in 1,024 reads of 64 bytes');
-
-    const atServer = closeReason(server);
-    const atClient = new Promise<number>((r) => client.once('close', r));
-    await put(header(60_000));
-    for (let i = 0; i < 1024; i++) await put(Uint8Array.of(i & 0xff));
+    const frames: Uint8Array[] = [];
+    server.setHandlers({ frame: (f) => frames.push(f as Uint8Array) });
+    return { client, server, put, frames, closed: closeReason(server), code: new Promise<number>((r) => client.once('close', r)) };
+  };
+  // A masked frame header (FIN bit and opcode in b0) with a 64-bit length and an all-zero mask: the payload goes as it is.
+  const header = (b0: number, len: number) => Uint8Array.of(b0, 0x80 | 127, 0, 0, 0, 0, len >>> 24, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff, 0, 0, 0, 0);
+  const frame = (b0: number, payload: Uint8Array) => Buffer.concat([header(b0, payload.length), payload]);
+  const FIRST = 0x02; // binary, not final: from here on ws reads the link (node/ws-read.ts hands a fragment over)
+  const MORE = 0x00;
+  const LAST = 0x80;
+  try {
+    const a = await connect();
+    // 1,024 fragments, sent at once.
+    await a.put(Buffer.concat([frame(FIRST, Uint8Array.of(1)), ...Array.from({ length: 1022 }, () => frame(MORE, Uint8Array.of(2))), frame(LAST, Uint8Array.of(3))]));
+    // A frame of maxFrameSize in 1,024 reads of 256 bytes.
+    const whole = new Uint8Array(256 * 1024).map((_, i) => i % 251);
+    await a.put(header(0x82, whole.length));
+    for (let i = 0; i < 1024; i++) await a.put(whole.subarray(i * 256, i * 256 + 256));
+    assert.equal(a.frames.length, 2);
+    assert.deepEqual(a.frames[0], Uint8Array.from([1, ...new Array(1022).fill(2), 3]), 'a message in 1,024 fragments');
+    assert.deepEqual(a.frames[1], whole, 'a frame of maxFrameSize in 1,024 reads');
+    // A frame trickled a byte per read.
+    await a.put(header(0x82, 60_000));
+    for (let i = 0; i < 1024; i++) await a.put(Uint8Array.of(i & 0xff));
     await new Promise((r) => setImmediate(r)); // ws reports its error on the next tick: none came
-    assert.equal(server.isOpen, true, '1,024 reads wait');
-    await put(Uint8Array.of(0));
-    assert.equal(await atClient, 1008);
-    assert.equal(await atServer, 'ws: Too many buffered chunks (more than 1024)');
-    assert.equal(l.links.length, 1, 'the listener took no other link');
+    assert.equal(a.server.isOpen, true, '1,024 reads wait');
+    await a.put(Uint8Array.of(0));
+    assert.equal(await a.code, 1008);
+    assert.equal(await a.closed, 'ws: Too many buffered chunks (more than 1024)');
+
+    const b = await connect();
+    await b.put(Buffer.concat([frame(FIRST, Uint8Array.of(1)), ...Array.from({ length: 1024 }, () => frame(MORE, Uint8Array.of(2)))]));
+    assert.equal(await b.code, 1008);
+    assert.equal(await b.closed, 'ws: Too many message fragments (more than 1024)');
+    assert.deepEqual(b.frames, []);
   } finally {
     await l.close();
   }
