@@ -301,13 +301,17 @@ test('ws-read — a dialled link refuses a frame above maxFrameSize with 1009 an
 
 // ---- over a real socket: a client that writes frames by hand ----
 
-/** A TCP connection to `url` that has completed the WebSocket upgrade by hand; `from` parses what the server sends. */
-async function rawClient(url: string): Promise<{ s: Socket; from: Ev[] }> {
+/**
+ * A TCP connection to `url` that has completed the WebSocket upgrade by hand; `from` parses what the server sends.
+ * `early`: bytes sent in the same write as the upgrade request (frames before the answer: ws's `head`).
+ */
+async function rawClient(url: string, early = Buffer.alloc(0)): Promise<{ s: Socket; from: Ev[] }> {
   const { port } = new URL(url);
   const s = net.connect(Number(port), '127.0.0.1');
   s.setNoDelay(true);
   await new Promise((r, j) => s.once('connect', r).once('error', j));
-  s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 7).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 7).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  s.write(Buffer.concat([Buffer.from(request), early]));
   let head = Buffer.alloc(0);
   while (!head.includes('\r\n\r\n')) head = Buffer.concat([head, await new Promise<Buffer>((r) => s.once('data', r))]);
   const end = head.indexOf('\r\n\r\n') + 4;
@@ -335,13 +339,14 @@ test('ws-read — an accepted link over TCP: masked frames (a random key, a zero
   const big = bytes(70_000, 1);
   const { l, link: accepted } = await acceptOne(MAX);
   try {
-    const { s, from } = await rawClient(l.url);
+    const key = [0x12, 0x34, 0x56, 0x78];
+    const zero = [0, 0, 0, 0];
+    // The first frame comes with the upgrade request: ws's `head`, which the reader gets first.
+    const { s, from } = await rawClient(l.url, rawFrame(0x82, bytes(9, 9), key));
     const link = await accepted;
     const frames: Frame[] = [];
     let alive = 0;
     const closed = new Promise<string>((r) => link.setHandlers({ frame: (f) => frames.push(f), alive: () => alive++, close: r }));
-    const key = [0x12, 0x34, 0x56, 0x78];
-    const zero = [0, 0, 0, 0];
     const fast = Buffer.concat([
       rawFrame(0x81, Buffer.from('{"é":1}'), key),
       rawFrame(0x82, bytes(3, 1), zero),
@@ -363,7 +368,7 @@ test('ws-read — an accepted link over TCP: masked frames (a random key, a zero
     await closedBy;
     assert.deepEqual(
       frames.map((f) => (typeof f === 'string' ? f : Buffer.from(f).toString('hex'))),
-      ['{"é":1}'].concat([bytes(3, 1), big, bytes(126, 2), Buffer.concat([bytes(10, 3), bytes(20, 4)]), bytes(7, 5)].map((b) => b.toString('hex'))),
+      [bytes(9, 9).toString('hex'), '{"é":1}'].concat([bytes(3, 1), big, bytes(126, 2), Buffer.concat([bytes(10, 3), bytes(20, 4)]), bytes(7, 5)].map((b) => b.toString('hex'))),
     );
     assert.equal(alive, 1, 'the ping counted as life');
     // The server answered the ping with its payload, unmasked, and the close.
