@@ -305,7 +305,7 @@ test('ws-read — a dialled link refuses a frame above maxFrameSize with 1009 an
  * A TCP connection to `url` that has completed the WebSocket upgrade by hand; `from` parses what the server sends.
  * `early`: bytes sent in the same write as the upgrade request (frames before the answer: ws's `head`).
  */
-async function rawClient(url: string, early = Buffer.alloc(0)): Promise<{ s: Socket; from: Ev[] }> {
+async function rawClient(url: string, early: Buffer = Buffer.alloc(0)): Promise<{ s: Socket; from: Ev[] }> {
   const { port } = new URL(url);
   const s = net.connect(Number(port), '127.0.0.1');
   s.setNoDelay(true);
