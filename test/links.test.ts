@@ -10,6 +10,7 @@ import { createNodeRtcLink } from '../node/rtc-env.ts';
 import { connectWs, listenWs } from '../node/ws.ts';
 import type { ListenWsOptions } from '../node/ws.ts';
 import { connectWs as webConnectWs } from '../web/ws.ts';
+import { handFrame } from './fixtures/hand-frame.ts';
 import { linkCompliance } from './link-compliance.ts';
 
 function deferred<T>() {
@@ -281,9 +282,10 @@ test('ws — once ws reads a link, a frame may wait in at most max(1024, maxFram
     server.setHandlers({ frame: (f) => frames.push(f as Uint8Array) });
     return { client, server, put, frames, closed: closeReason(server), code: new Promise<number>((r) => client.once('close', r)) };
   };
-  // A masked frame header (FIN bit and opcode in b0) with a 64-bit length and an all-zero mask: the payload goes as it is.
-  const header = (b0: number, len: number) => Uint8Array.of(b0, 0x80 | 127, 0, 0, 0, 0, len >>> 24, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff, 0, 0, 0, 0);
-  const frame = (b0: number, payload: Uint8Array) => Buffer.concat([header(b0, payload.length), payload]);
+  // Masked frames (FIN bit and opcode in b0) with an all-zero mask: the payload goes as it is.
+  const ZERO = [0, 0, 0, 0];
+  const header = (b0: number, len: number) => handFrame(b0, new Uint8Array(0), ZERO, len);
+  const frame = (b0: number, payload: Uint8Array) => handFrame(b0, payload, ZERO);
   const FIRST = 0x02; // binary, not final: from here on ws reads the link (node/ws-read.ts hands a fragment over)
   const MORE = 0x00;
   const LAST = 0x80;

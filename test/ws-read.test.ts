@@ -8,6 +8,7 @@ import * as ws from 'ws';
 import { readFramesFast, type FrameSink } from '../node/ws-read.ts';
 import { connectWs, listenWs } from '../node/ws.ts';
 import type { Frame, Link } from '../lib/link.ts';
+import { handFrame as rawFrame } from './fixtures/hand-frame.ts';
 import { prng } from './fixtures/prng.ts';
 
 /** ws's frame parser: exported by the package, not by its type declarations. */
@@ -19,14 +20,6 @@ const { Receiver } = ws as unknown as { Receiver: new (o: { isServer: boolean; m
 
 const MAX = 100_000;
 
-/** A frame with any first byte (FIN, RSV, opcode), masked with `mask` if given. */
-function rawFrame(b0: number, payload: Buffer, mask?: number[]): Buffer {
-  const n = payload.length;
-  const len = n < 126 ? [n] : n < 65536 ? [126, n >> 8, n & 255] : [127, 0, 0, 0, 0, (n >>> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255];
-  if (mask) len[0]! |= 0x80;
-  const body = mask ? Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!)) : payload;
-  return Buffer.concat([Buffer.from([b0, ...len, ...(mask ?? [])]), body]);
-}
 const bin = (p: Buffer) => rawFrame(0x82, p);
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 255));
 

@@ -14,17 +14,12 @@ import type { Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 import { KIND } from '../../lib/protocol/codec.ts';
+import { handFrame } from '../fixtures/hand-frame.ts';
 import type { RawNode } from '../fixtures/raw-client.ts';
 import { flowing, honestPair, hostile, killAll, MiB, MT, startSeed, tokenFor, warmUp } from './harness.ts';
 
 after(() => killAll());
 
-/** A client's final frame (first byte b0) masked with `key`, header and payload as RFC 6455 lays them out. */
-function clientFrame(b0: number, payload: Uint8Array, key: Uint8Array, claim = payload.length): Buffer {
-  const n = claim;
-  const len = n < 126 ? [0x80 | n] : n < 65536 ? [0x80 | 126, n >> 8, n & 255] : [0x80 | 127, 0, 0, 0, 0, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255];
-  return Buffer.concat([Buffer.from([b0, ...len]), key, Buffer.from(payload.map((b, i) => b ^ key[i % 4]!))]);
-}
 const randomKey = () => globalThis.crypto.getRandomValues(new Uint8Array(4));
 /** The page's TCP socket under its link (private to WsLink): what is written here goes to the seed as it is. */
 const tcp = (page: RawNode) => (page.link as unknown as { raw: Socket }).raw;
@@ -41,16 +36,16 @@ test('ws frames — a page\'s frames masked with random keys are read; an unmask
   for (let i = 0; i < 20; i++) {
     // Payloads of 6 to ~750 bytes: under and over the length where unmasking takes the long way (node/ws-mask.ts).
     const batch = Buffer.concat([Buffer.of(KIND.WHOLE), encode([['p', `${i}:${'x'.repeat(i * 37)}`]])]);
-    await write(tcp(page), clientFrame(0x82, batch, randomKey()));
+    await write(tcp(page), handFrame(0x82, batch, randomKey()));
   }
   // Each ['p', t] is answered with ['P', t].
   await page.waitFrame(() => page.packets.filter((p) => p[0] === 'P').length === 20, 10_000);
   assert.deepEqual(page.packets.filter((p) => p[0] === 'P').map((p) => p[1]), Array.from({ length: 20 }, (_, i) => `${i}:${'x'.repeat(i * 37)}`));
-  await write(tcp(page), Buffer.concat([Buffer.of(0x82, 3), Buffer.of(KIND.WHOLE, 0x90, 0x90)]));
+  await write(tcp(page), handFrame(0x82, Uint8Array.of(KIND.WHOLE, 0x90, 0x90))); // unmasked
   assert.equal(await page.closed, 'ws: closed by peer (1002 protocol error)');
 
   const texter = await hostile(seed.url, { token, pong: false });
-  await write(tcp(texter), clientFrame(0x81, Uint8Array.of(0x68, 0xc3, 0x28), randomKey()));
+  await write(tcp(texter), handFrame(0x81, Uint8Array.of(0x68, 0xc3, 0x28), randomKey()));
   assert.equal(await texter.closed, 'ws: closed by peer (1007 invalid payload)');
   await pair.check();
 });
@@ -70,7 +65,7 @@ test('ws frames — pages trickling a frame a byte per write are cut by the hear
     pages.map(async (page) => {
       const s = tcp(page);
       // A frame announced as 1 MiB − 64, then its payload a byte per write, until the seed closes the link.
-      await write(s, clientFrame(0x82, new Uint8Array(0), randomKey(), MiB - 64));
+      await write(s, handFrame(0x82, new Uint8Array(0), randomKey(), MiB - 64));
       let bytes = 0;
       // Bounded: the seed cuts a silent link 1.1 × MT after its last whole frame; 10 × MT means it never did.
       while (!page.isClosed() && Date.now() - t0 < 10 * MT && bytes < 1_000_000) {
